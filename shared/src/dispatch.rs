@@ -1,0 +1,385 @@
+//! The dispatcher: one code path that de-duplicates, matches, cools down, records jobs and
+//! fans out, whoever triggered it. Store round trips per delivery: reserve, claim (one
+//! transaction for every cooldown and job), finish; invokes run concurrently between the
+//! last two.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tracing::{error, info, instrument, warn};
+
+use crate::clock::Clock;
+use crate::config::{Config, env_key};
+use crate::event::Event;
+use crate::fanout::{Fanout, FanoutError};
+use crate::manifest::Registry;
+use crate::routing::{self, Planned, Skip};
+use crate::store::{
+    Claim, ClaimOutcome, DispatchStore, EventRecord, EventStatus, EventStore, Finish, JobRecord, JobRef, JobStatus,
+    Reservation, StoreError, keys, rfc3339,
+};
+
+/// Which trigger started a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerRef {
+    /// `webhook`.
+    pub kind: String,
+    /// Index of the trigger in the module's manifest.
+    pub index: usize,
+}
+
+/// What a module function receives: everything it needs to do its job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModuleContext {
+    /// The job to report on.
+    pub job_id: String,
+    /// Module name.
+    pub module: String,
+    /// The function invoked.
+    pub function: String,
+    /// The trigger that matched.
+    pub trigger: TriggerRef,
+    /// Entity key (cooldown scope).
+    pub entity: String,
+    /// The module's `config`.
+    pub config: serde_json::Value,
+    /// The normalized event.
+    pub event: Event,
+}
+
+/// Dispatcher settings, from [`Config`].
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    /// How long an attempt holds a delivery's reservation.
+    pub lease: Duration,
+    /// Event item lifetime.
+    pub event_ttl: Duration,
+    /// Job item lifetime.
+    pub job_ttl: Duration,
+    /// Largest context sent inline.
+    pub max_invoke_bytes: usize,
+    /// Function per module (env-key spelling of the module name).
+    pub function_overrides: BTreeMap<String, String>,
+}
+
+impl DispatchSettings {
+    /// The settings in `config`.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            lease: config.lease,
+            event_ttl: config.event_ttl,
+            job_ttl: config.job_ttl,
+            max_invoke_bytes: config.max_invoke_bytes,
+            function_overrides: config.function_overrides.clone(),
+        }
+    }
+
+    fn function_for(&self, planned: &Planned) -> String {
+        self.function_overrides
+            .get(&env_key(&planned.module))
+            .cloned()
+            .unwrap_or_else(|| planned.function.clone())
+    }
+}
+
+/// A module's job in an answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobOut {
+    /// Module name.
+    pub module: String,
+    /// Job id.
+    pub job_id: String,
+}
+
+/// What a delivery led to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dispatched {
+    /// The delivery id.
+    pub event_id: String,
+    /// Jobs of the event (including those an earlier attempt dispatched).
+    pub jobs: Vec<JobOut>,
+    /// Modules that listen for the event but did not run, with reasons.
+    pub skipped: Vec<Skip>,
+    /// Jobs whose invoke failed (the event stays resumable).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<JobOut>,
+}
+
+/// The dispatcher's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Recorded and fanned out (possibly to no module).
+    Dispatched(Dispatched),
+    /// Some invokes failed: those jobs are failed, the event is resumable.
+    Incomplete(Dispatched),
+    /// Already completed: nothing dispatched.
+    Duplicate {
+        /// The delivery id.
+        event_id: String,
+    },
+    /// Same id, different body: nothing dispatched.
+    Conflict,
+    /// Another attempt holds the delivery.
+    InProgress {
+        /// Seconds until it may be retried.
+        retry_after: u64,
+    },
+}
+
+/// A failure of ours: nothing was dispatched.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// The store failed before any invoke went out.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Decides, records and fans out.
+#[derive(Clone)]
+pub struct Dispatcher {
+    events: Arc<dyn EventStore>,
+    claims: Arc<dyn DispatchStore>,
+    fanout: Arc<dyn Fanout>,
+    clock: Arc<dyn Clock>,
+    registry: Arc<Registry>,
+    settings: DispatchSettings,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("modules", &self.registry.modules().len())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)
+}
+
+impl Dispatcher {
+    /// A dispatcher over its ports.
+    pub fn new(
+        events: Arc<dyn EventStore>,
+        claims: Arc<dyn DispatchStore>,
+        fanout: Arc<dyn Fanout>,
+        clock: Arc<dyn Clock>,
+        registry: Arc<Registry>,
+        settings: DispatchSettings,
+    ) -> Self {
+        Self {
+            events,
+            claims,
+            fanout,
+            clock,
+            registry,
+            settings,
+        }
+    }
+
+    /// The clock it reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Runs one normalized event through de-duplication, matching, cooldowns, job records
+    /// and fan-out.
+    #[instrument(skip_all, fields(source = %event.source, event_id = %event.id, event_type = %event.event_type.as_str()))]
+    pub async fn dispatch(&self, event: &Event) -> Result<Outcome, DispatchError> {
+        let now = self.clock.now();
+        let now_s = now.unix_timestamp();
+        let pk = keys::event(&event.source, &event.id);
+        let record = EventRecord {
+            pk: pk.clone(),
+            sk: keys::EVENT_SK.into(),
+            source: event.source.clone(),
+            event_id: event.id.clone(),
+            event_type: event.event_type.as_str().to_owned(),
+            action: event.action.clone(),
+            entity: event.entity.clone(),
+            received_at: rfc3339(event.received_at),
+            body_sha256: event.body_sha256.clone(),
+            status: EventStatus::InProgress,
+            lease_expires_at: now_s + secs(self.settings.lease),
+            lease_token: None,
+            attempts: 1,
+            jobs: Vec::new(),
+            skipped: Vec::new(),
+            expires_at: now_s + secs(self.settings.event_ttl),
+        };
+        let (token, previous) = match self.events.reserve(&record, now).await? {
+            Reservation::Fresh { token } => (token, None),
+            Reservation::Resumed { token, previous } => (token, Some(previous)),
+            Reservation::Duplicate(_) => {
+                info!("redelivery of a completed event: nothing dispatched");
+                return Ok(Outcome::Duplicate {
+                    event_id: event.id.clone(),
+                });
+            }
+            Reservation::Conflict => {
+                warn!("delivery id reused with a different body: nothing dispatched");
+                return Ok(Outcome::Conflict);
+            }
+            Reservation::InProgress { retry_after } => {
+                info!(retry_after, "delivery in progress in another attempt");
+                return Ok(Outcome::InProgress { retry_after });
+            }
+        };
+
+        let plan = routing::plan(&self.registry, event);
+        // What an earlier attempt already got out is kept, never sent again.
+        let mut jobs: Vec<JobRef> = previous
+            .map(|p| p.jobs.into_iter().filter(|j| j.dispatched).collect())
+            .unwrap_or_default();
+        let todo: Vec<Planned> = plan
+            .matched
+            .into_iter()
+            .filter(|m| !jobs.iter().any(|j| j.module == m.module))
+            .collect();
+        let mut skipped = plan.skipped;
+
+        let created_at = rfc3339(now);
+        let claims: Vec<Claim> = todo
+            .iter()
+            .map(|m| Claim {
+                job: JobRecord {
+                    pk: String::new(),
+                    sk: keys::JOB_SK.into(),
+                    job_id: keys::job_id(&event.source, &event.id, &m.module),
+                    module: m.module.clone(),
+                    function: self.settings.function_for(m),
+                    event_source: event.source.clone(),
+                    event_id: event.id.clone(),
+                    entity: m.entity.clone(),
+                    trigger: "webhook".into(),
+                    status: JobStatus::Queued,
+                    attempts: 1,
+                    created_at: created_at.clone(),
+                    started_at: None,
+                    finished_at: None,
+                    error: None,
+                    output: None,
+                    expires_at: now_s + secs(self.settings.job_ttl),
+                },
+                cooldown_until: m.cooldown.map(|d| now_s + secs(d)),
+            })
+            .collect();
+        let claimed = if claims.is_empty() {
+            ClaimOutcome::default()
+        } else {
+            self.claims.claim(&claims, now).await?
+        };
+        for &i in &claimed.cooling {
+            skipped.push(Skip {
+                module: todo[i].module.clone(),
+                reason: "cooldown".into(),
+                detail: Some(todo[i].entity.clone()),
+            });
+        }
+        for &i in &claimed.already {
+            jobs.push(JobRef {
+                module: todo[i].module.clone(),
+                job_id: claims[i].job.job_id.clone(),
+                dispatched: true,
+            });
+        }
+
+        let invokes = claimed.claimed.iter().map(|&i| {
+            let planned = &todo[i];
+            let job = &claims[i].job;
+            let context = ModuleContext {
+                job_id: job.job_id.clone(),
+                module: planned.module.clone(),
+                function: job.function.clone(),
+                trigger: TriggerRef {
+                    kind: "webhook".into(),
+                    index: planned.trigger,
+                },
+                entity: planned.entity.clone(),
+                config: planned.config.clone(),
+                event: event.clone(),
+            };
+            async move {
+                let result = match serde_json::to_vec(&context) {
+                    Ok(bytes) if bytes.len() > self.settings.max_invoke_bytes => Err(FanoutError::TooLarge {
+                        bytes: bytes.len(),
+                        limit: self.settings.max_invoke_bytes,
+                    }),
+                    Ok(bytes) => self.fanout.invoke(&context.function, bytes).await,
+                    Err(e) => Err(FanoutError::Invoke {
+                        function: context.function.clone(),
+                        message: format!("context did not serialize: {e}"),
+                    }),
+                };
+                (i, result)
+            }
+        });
+        let results = futures::future::join_all(invokes).await;
+
+        let mut failed_jobs = Vec::new();
+        let mut failed = Vec::new();
+        for (i, result) in results {
+            let job = &claims[i].job;
+            match result {
+                Ok(()) => jobs.push(JobRef {
+                    module: job.module.clone(),
+                    job_id: job.job_id.clone(),
+                    dispatched: true,
+                }),
+                Err(e) => {
+                    error!(module = %job.module, job_id = %job.job_id, error = %e, "invoke failed");
+                    failed_jobs.push((job.job_id.clone(), e.to_string()));
+                    failed.push(JobOut {
+                        module: job.module.clone(),
+                        job_id: job.job_id.clone(),
+                    });
+                    jobs.push(JobRef {
+                        module: job.module.clone(),
+                        job_id: job.job_id.clone(),
+                        dispatched: false,
+                    });
+                }
+            }
+        }
+
+        let status = if failed_jobs.is_empty() { EventStatus::Completed } else { EventStatus::Failed };
+        let finish = Finish {
+            status,
+            jobs: jobs.clone(),
+            skipped: skipped.clone(),
+            failed_jobs,
+        };
+        if let Err(e) = self.events.finish(&pk, &token, &finish, now).await {
+            // The invokes went out; answering an error would only make the sender resend
+            // what is already running. The event stays in progress until its lease ends.
+            error!(error = %e, "recording the outcome failed after fan-out");
+        }
+        let dispatched = Dispatched {
+            event_id: event.id.clone(),
+            jobs: jobs
+                .iter()
+                .filter(|j| j.dispatched)
+                .map(|j| JobOut {
+                    module: j.module.clone(),
+                    job_id: j.job_id.clone(),
+                })
+                .collect(),
+            skipped,
+            failed,
+        };
+        info!(
+            jobs = dispatched.jobs.len(),
+            skipped = dispatched.skipped.len(),
+            failed = dispatched.failed.len(),
+            "dispatched"
+        );
+        Ok(if dispatched.failed.is_empty() {
+            Outcome::Dispatched(dispatched)
+        } else {
+            Outcome::Incomplete(dispatched)
+        })
+    }
+}

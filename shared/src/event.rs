@@ -1,0 +1,324 @@
+//! Normalization: a verified delivery becomes an [`Event`] with the same shape whatever
+//! forge sent it (id, source, kind, type, action, entity key, received time, payload), so
+//! one manifest can serve GitHub, Forgejo, Gitea and GitLab alike.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::config::SourceKind;
+use crate::signature::Verified;
+
+/// Event names switchyard knows, with an open fallthrough: unknown names are carried as
+/// they came and acknowledged, never rejected (so senders do not retry forever).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EventType {
+    /// A pull request (GitHub, Forgejo, Gitea).
+    PullRequest,
+    /// A GitLab merge request (`Merge Request Hook`).
+    MergeRequest,
+    /// An issue (`issues`; GitLab's `Issue Hook`).
+    Issues,
+    /// A comment on an issue or pull request.
+    IssueComment,
+    /// A push of commits or tags.
+    Push,
+    /// A sender's connectivity check.
+    Ping,
+    /// Any other event name, as sent (normalized to snake case for GitLab hooks).
+    Other(String),
+}
+
+impl EventType {
+    /// Builds the type from its wire name.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "pull_request" => Self::PullRequest,
+            "merge_request" => Self::MergeRequest,
+            "issues" => Self::Issues,
+            "issue_comment" => Self::IssueComment,
+            "push" => Self::Push,
+            "ping" => Self::Ping,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// The wire name, as written in manifests.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::PullRequest => "pull_request",
+            Self::MergeRequest => "merge_request",
+            Self::Issues => "issues",
+            Self::IssueComment => "issue_comment",
+            Self::Push => "push",
+            Self::Ping => "ping",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl Serialize for EventType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self::from_name(&String::deserialize(d)?))
+    }
+}
+
+/// A normalized delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// The provider's delivery id, or `sha256:<hex>` of the body when it sends none.
+    pub id: String,
+    /// The configured source id it arrived on.
+    pub source: String,
+    /// The source's kind.
+    pub kind: SourceKind,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// The action (`opened`, `synchronize`, GitLab's `object_attributes.action`), if any.
+    pub action: Option<String>,
+    /// The entity the event is about: `owner/repo#12` for pull/merge requests and issues,
+    /// `owner/repo@refs/heads/main` for pushes, `owner/repo` or the source id otherwise.
+    pub entity: String,
+    /// The repository's full name, when the payload names one.
+    pub repository: Option<String>,
+    /// When switchyard received it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    /// Hex SHA-256 of the raw body: tells a true redelivery from a reused id.
+    pub body_sha256: String,
+    /// The parsed payload.
+    pub payload: Value,
+}
+
+/// Why a verified body could not be normalized (the sender's mistake: 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NormalizeError {
+    /// The body is not JSON.
+    #[error("body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// The delivery id header is unusable as a key.
+    #[error("delivery id is empty, longer than 200 characters or not printable")]
+    BadDeliveryId,
+}
+
+/// Looks up a dotted path (`pull_request.base.ref`) in a JSON value. Numeric segments
+/// index arrays.
+pub fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').try_fold(value, |v, seg| match v {
+        Value::Object(map) => map.get(seg),
+        Value::Array(items) => seg.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
+}
+
+/// A JSON scalar rendered for keys and templates: strings bare, numbers and booleans as
+/// written; objects, arrays and null render as nothing.
+pub fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn text(payload: &Value, path: &str) -> Option<String> {
+    lookup(payload, path).and_then(scalar_text)
+}
+
+fn header<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// GitLab's hook names (`Merge Request Hook`) as switchyard types (`merge_request`).
+fn gitlab_type(name: &str) -> EventType {
+    match name {
+        "Merge Request Hook" => EventType::MergeRequest,
+        "Push Hook" => EventType::Push,
+        "Issue Hook" | "Confidential Issue Hook" => EventType::Issues,
+        other => {
+            let base = other.strip_suffix(" Hook").unwrap_or(other);
+            EventType::from_name(&base.to_ascii_lowercase().replace(' ', "_"))
+        }
+    }
+}
+
+fn delivery_id(kind: SourceKind, headers: &http::HeaderMap) -> Option<&str> {
+    match kind {
+        SourceKind::Github => header(headers, "x-github-delivery"),
+        SourceKind::Forgejo => header(headers, "x-forgejo-delivery").or_else(|| header(headers, "x-gitea-delivery")),
+        SourceKind::Gitea => header(headers, "x-gitea-delivery"),
+        SourceKind::Gitlab => header(headers, "x-gitlab-event-uuid").or_else(|| header(headers, "idempotency-key")),
+        SourceKind::Standard => header(headers, "webhook-id"),
+        SourceKind::Hmac => header(headers, "idempotency-key"),
+    }
+}
+
+/// Normalizes a verified delivery received at `received_at`.
+pub fn normalize(verified: Verified<'_>, received_at: OffsetDateTime) -> Result<Event, NormalizeError> {
+    let source = verified.source();
+    let headers = verified.headers();
+    let body = verified.body();
+    let payload: Value = serde_json::from_slice(body).map_err(|e| NormalizeError::MalformedJson(e.to_string()))?;
+    let body_sha256 = hex::encode(Sha256::digest(body));
+
+    let id = match delivery_id(source.kind, headers) {
+        Some(id) if id.len() <= 200 && id.chars().all(|c| c.is_ascii_graphic()) => id.to_owned(),
+        Some(_) => return Err(NormalizeError::BadDeliveryId),
+        None => format!("sha256:{body_sha256}"),
+    };
+
+    let (event_type, action) = match source.kind {
+        SourceKind::Github => (header(headers, "x-github-event").map(EventType::from_name), text(&payload, "action")),
+        SourceKind::Forgejo => (
+            header(headers, "x-forgejo-event")
+                .or_else(|| header(headers, "x-gitea-event"))
+                .map(EventType::from_name),
+            text(&payload, "action"),
+        ),
+        SourceKind::Gitea => (header(headers, "x-gitea-event").map(EventType::from_name), text(&payload, "action")),
+        SourceKind::Gitlab => (
+            header(headers, "x-gitlab-event").map(gitlab_type),
+            text(&payload, "object_attributes.action"),
+        ),
+        SourceKind::Standard => (text(&payload, "type").map(|t| EventType::from_name(&t)), None),
+        SourceKind::Hmac => (
+            header(headers, &source.hmac.event_header)
+                .map(EventType::from_name)
+                .or_else(|| text(&payload, "type").map(|t| EventType::from_name(&t))),
+            text(&payload, "action"),
+        ),
+    };
+    let event_type = event_type.unwrap_or_else(|| EventType::Other("unknown".into()));
+
+    let repository = text(&payload, "repository.full_name").or_else(|| text(&payload, "project.path_with_namespace"));
+    let entity = default_entity(&event_type, &payload, repository.as_deref()).unwrap_or_else(|| source.id.clone());
+
+    Ok(Event {
+        id,
+        source: source.id.clone(),
+        kind: source.kind,
+        event_type,
+        action,
+        entity,
+        repository,
+        received_at,
+        body_sha256,
+        payload,
+    })
+}
+
+/// The entity key an event is about when a trigger does not give its own template.
+fn default_entity(event_type: &EventType, payload: &Value, repo: Option<&str>) -> Option<String> {
+    let repo = repo?;
+    let number = match event_type {
+        EventType::PullRequest => text(payload, "pull_request.number").or_else(|| text(payload, "number")),
+        EventType::MergeRequest => text(payload, "object_attributes.iid"),
+        EventType::Issues => text(payload, "issue.number").or_else(|| text(payload, "object_attributes.iid")),
+        EventType::IssueComment => text(payload, "issue.number"),
+        EventType::Push => return Some(format!("{repo}@{}", text(payload, "ref").unwrap_or_default())),
+        _ => None,
+    };
+    Some(match number {
+        Some(n) => format!("{repo}#{n}"),
+        None => repo.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Source;
+    use crate::signature::{sign, verify};
+    use secrecy::SecretString;
+
+    fn normalize_sample(kind: SourceKind, extra: &[(&str, &str)], body: &str) -> Result<Event, NormalizeError> {
+        let secret = if kind == SourceKind::Standard { "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" } else { "s" };
+        let source = Source::new("src", kind, &[secret]);
+        let now = OffsetDateTime::now_utc();
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in sign(&source, &SecretString::from(secret.to_owned()), body.as_bytes(), "d-42", now).unwrap() {
+            headers.insert(http::HeaderName::try_from(k).unwrap(), v.parse().unwrap());
+        }
+        for (k, v) in extra {
+            headers.insert(http::HeaderName::try_from(*k).unwrap(), v.parse().unwrap());
+        }
+        let verified = verify(&source, &headers, body.as_bytes(), now).unwrap();
+        normalize(verified, now)
+    }
+
+    #[test]
+    fn github_pull_request_is_normalized() {
+        let body = include_str!("../../events/github-pull_request-opened.json");
+        let e = normalize_sample(SourceKind::Github, &[("x-github-event", "pull_request")], body).unwrap();
+        assert_eq!(e.id, "d-42");
+        assert_eq!(e.event_type, EventType::PullRequest);
+        assert_eq!(e.action.as_deref(), Some("opened"));
+        assert_eq!(e.repository.as_deref(), Some("acme/widgets"));
+        assert_eq!(e.entity, "acme/widgets#1347");
+    }
+
+    #[test]
+    fn gitlab_merge_request_hook_becomes_merge_request() {
+        let body = include_str!("../../events/gitlab-merge_request-opened.json");
+        let e = normalize_sample(SourceKind::Gitlab, &[("x-gitlab-event", "Merge Request Hook")], body).unwrap();
+        assert_eq!(e.event_type, EventType::MergeRequest);
+        assert_eq!(e.action.as_deref(), Some("open"));
+        assert_eq!(e.entity, "acme/widgets#7");
+        assert_eq!(e.id, "d-42");
+        let push = include_str!("../../events/gitlab-push.json");
+        let e = normalize_sample(SourceKind::Gitlab, &[("x-gitlab-event", "Push Hook")], push).unwrap();
+        assert_eq!(e.event_type, EventType::Push);
+        assert_eq!(e.entity, "acme/widgets@refs/heads/main");
+    }
+
+    #[test]
+    fn forgejo_push_and_standard_events_are_normalized() {
+        let body = include_str!("../../events/forgejo-push.json");
+        let e = normalize_sample(SourceKind::Forgejo, &[("x-forgejo-event", "push")], body).unwrap();
+        assert_eq!(e.event_type, EventType::Push);
+        assert_eq!(e.entity, "acme/widgets@refs/heads/main");
+        let body = include_str!("../../events/standard-invoice.paid.json");
+        let e = normalize_sample(SourceKind::Standard, &[], body).unwrap();
+        assert_eq!(e.event_type, EventType::Other("invoice.paid".into()));
+        assert_eq!(e.id, "d-42");
+    }
+
+    #[test]
+    fn missing_delivery_id_falls_back_to_the_body_hash() {
+        let source = Source::new("g", SourceKind::Gitlab, &["tok"]);
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-gitlab-token", "tok".parse().unwrap());
+        let body = br#"{"object_kind":"push"}"#;
+        let v = verify(&source, &headers, body, OffsetDateTime::now_utc()).unwrap();
+        let e = normalize(v, OffsetDateTime::now_utc()).unwrap();
+        assert_eq!(e.id, format!("sha256:{}", hex::encode(Sha256::digest(body))));
+        assert_eq!(e.event_type, EventType::Other("unknown".into()));
+        assert_eq!(e.entity, "g");
+    }
+
+    #[test]
+    fn malformed_json_is_an_error_not_a_panic() {
+        let err = normalize_sample(SourceKind::Github, &[("x-github-event", "push")], "{not json").unwrap_err();
+        assert!(matches!(err, NormalizeError::MalformedJson(_)));
+    }
+
+    #[test]
+    fn lookup_walks_objects_and_arrays() {
+        let v: Value = serde_json::json!({"a": {"b": [{"c": 1}]}});
+        assert_eq!(lookup(&v, "a.b.0.c"), Some(&serde_json::json!(1)));
+        assert_eq!(lookup(&v, "a.x"), None);
+    }
+}

@@ -1,0 +1,595 @@
+//! DynamoDB adapter of the store traits: one table (`pk`, `sk`), TTL on `expires_at`.
+//! Every condition on a TTL'd item compares `expires_at` with now, because TTL deletion
+//! lags by hours to days. Round trips per delivery: reserve (1), claim (1 transaction, plus
+//! one per retry when a cooldown or an earlier attempt's job cancels it), finish (1).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+};
+use time::OffsetDateTime;
+
+use super::{
+    Claim, ClaimOutcome, DispatchStore, EventRecord, EventStatus, EventStore, Finish, JobRecord, JobStatus, JobStore,
+    Reservation, StoreError, keys, rfc3339,
+};
+
+// DynamoDB allows 100 actions per transaction; a claim takes two (job and cooldown).
+const MAX_TRANSACT_ITEMS: usize = 100;
+// Retries of a transaction that lost a race (TransactionConflict) before giving up.
+const CONFLICT_RETRIES: u32 = 5;
+
+/// The DynamoDB store.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn unavailable<E: std::error::Error + Send + Sync + 'static>(operation: &'static str) -> impl FnOnce(E) -> StoreError {
+    move |e| StoreError::Unavailable {
+        operation,
+        source: Box::new(e),
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(key: &str, item: HashMap<String, AttributeValue>) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn encode<T: serde::Serialize>(key: &str, value: &T) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn encode_value<T: serde::Serialize>(key: &str, value: &T) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::to_attribute_value(value).map_err(|e| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Builds `SET #a0 = :v0, ...` with names and values, so reserved words need no care.
+#[derive(Default)]
+struct Expr {
+    sets: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expr {
+    fn name(&mut self, attr: &str) -> String {
+        let key = format!("#{attr}");
+        self.names.insert(key.clone(), attr.to_owned());
+        key
+    }
+    fn value(&mut self, placeholder: &str, v: AttributeValue) -> String {
+        let key = format!(":{placeholder}");
+        self.values.insert(key.clone(), v);
+        key
+    }
+    fn set(&mut self, attr: &str, v: AttributeValue) {
+        let name = self.name(attr);
+        let value = self.value(&format!("set_{attr}"), v);
+        self.sets.push(format!("{name} = {value}"));
+    }
+    fn update_expression(&self, extra: &str) -> String {
+        format!("SET {}{extra}", self.sets.join(", "))
+    }
+}
+
+impl DynamoStore {
+    /// A store over `table` with a client built once at start-up.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table with TTL on `expires_at` if it does not exist (idempotent) and
+    /// waits until it is active.
+    pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+        let created = client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr_def("pk")?)
+            .attribute_definitions(attr_def("sk")?)
+            .key_schema(key_elem("pk", KeyType::Hash)?)
+            .key_schema(key_elem("sk", KeyType::Range)?)
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_in_use_exception()) => {}
+            Err(e) => return Err(unavailable("create_table")(e)),
+        }
+        for _ in 0..60 {
+            let d = client
+                .describe_table()
+                .table_name(table)
+                .send()
+                .await
+                .map_err(unavailable("describe_table"))?;
+            if d.table()
+                .and_then(|t| t.table_status())
+                .is_some_and(|st| st.as_str() == "ACTIVE")
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        let ttl = client.describe_time_to_live().table_name(table).send().await.map_err(unavailable("describe_ttl"))?;
+        let enabled = ttl
+            .time_to_live_description()
+            .and_then(|d| d.time_to_live_status())
+            .is_some_and(|st| matches!(st.as_str(), "ENABLED" | "ENABLING"));
+        if !enabled {
+            let spec = TimeToLiveSpecification::builder()
+                .attribute_name("expires_at")
+                .enabled(true)
+                .build()
+                .map_err(unavailable("update_ttl"))?;
+            client
+                .update_time_to_live()
+                .table_name(table)
+                .time_to_live_specification(spec)
+                .send()
+                .await
+                .map_err(unavailable("update_ttl"))?;
+        }
+        Ok(())
+    }
+
+    /// Writes an item as is (tests and tools; the request path uses the traits).
+    pub async fn put_raw(&self, item: HashMap<String, AttributeValue>) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable("put"))?;
+        Ok(())
+    }
+
+    /// Reads an item by partition key and sort key.
+    pub async fn get_raw(&self, pk: &str, sk: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("get"))?;
+        Ok(out.item)
+    }
+
+    fn claim_items(&self, claim: &Claim, now: i64) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let job = &claim.job;
+        let mut items = Vec::with_capacity(2);
+        if let Some(until) = claim.cooldown_until {
+            let pk = keys::cooldown(&job.module, &job.entity);
+            let mut item = HashMap::new();
+            item.insert("pk".to_owned(), s(pk.clone()));
+            item.insert("sk".to_owned(), s(keys::COOLDOWN_SK));
+            item.insert("module".to_owned(), s(job.module.clone()));
+            item.insert("entity".to_owned(), s(job.entity.clone()));
+            item.insert("job_id".to_owned(), s(job.job_id.clone()));
+            item.insert("event_id".to_owned(), s(job.event_id.clone()));
+            item.insert("expires_at".to_owned(), n(until));
+            // Free when absent, expired (TTL may not have swept it yet), or set by this very
+            // job (an earlier attempt of the same delivery).
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now OR job_id = :job")
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":job", s(job.job_id.clone()))
+                .build()
+                .map_err(unavailable("claim"))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        let mut e = Expr::default();
+        for (attr, v) in [
+            ("job_id", s(job.job_id.clone())),
+            ("module", s(job.module.clone())),
+            ("function", s(job.function.clone())),
+            ("event_source", s(job.event_source.clone())),
+            ("event_id", s(job.event_id.clone())),
+            ("entity", s(job.entity.clone())),
+            ("trigger", s(job.trigger.clone())),
+            ("status", s(JobStatus::Queued.as_str())),
+            ("created_at", s(job.created_at.clone())),
+            ("expires_at", n(job.expires_at)),
+        ] {
+            e.set(&attr.to_owned(), v);
+        }
+        let attempts = e.name("attempts");
+        let one = e.value("one", n(1));
+        let error = e.name("error");
+        let finished = e.name("finished_at");
+        let started = e.name("started_at");
+        let status = e.name("status");
+        let queued = e.value("queued", s(JobStatus::Queued.as_str()));
+        let failed = e.value("failed", s(JobStatus::Failed.as_str()));
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::job(&job.job_id)))
+            .key("sk", s(keys::JOB_SK))
+            .update_expression(e.update_expression(&format!(" ADD {attempts} {one} REMOVE {error}, {finished}, {started}")))
+            // A job that is running or finished was already dispatched by an earlier attempt.
+            .condition_expression(format!("attribute_not_exists(pk) OR {status} IN ({queued}, {failed})"))
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values))
+            .build()
+            .map_err(unavailable("claim"))?;
+        items.push(TransactWriteItem::builder().update(update).build());
+        Ok(items)
+    }
+
+    fn fail_job_item(&self, job_id: &str, error: &str, now: OffsetDateTime) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::job(job_id)))
+            .key("sk", s(keys::JOB_SK))
+            .update_expression("SET #status = :failed, #error = :error, finished_at = :now")
+            .condition_expression("#status = :queued")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_values(":failed", s(JobStatus::Failed.as_str()))
+            .expression_attribute_values(":queued", s(JobStatus::Queued.as_str()))
+            .expression_attribute_values(":error", s(super::bounded(error, 1024)))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .build()
+            .map_err(unavailable("finish"))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+fn attr_def(name: &str) -> Result<AttributeDefinition, StoreError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(unavailable("create_table"))
+}
+
+fn key_elem(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .map_err(unavailable("create_table"))
+}
+
+#[async_trait]
+impl EventStore for DynamoStore {
+    async fn reserve(&self, record: &EventRecord, now: OffsetDateTime) -> Result<Reservation, StoreError> {
+        let now_s = now.unix_timestamp();
+        let token = uuid::Uuid::new_v4().to_string();
+        let mut e = Expr::default();
+        for (attr, v) in [
+            ("source", s(record.source.clone())),
+            ("event_id", s(record.event_id.clone())),
+            ("event_type", s(record.event_type.clone())),
+            ("entity", s(record.entity.clone())),
+            ("body_sha256", s(record.body_sha256.clone())),
+            ("status", encode_value(&record.pk, &EventStatus::InProgress)?),
+            ("lease_expires_at", n(record.lease_expires_at)),
+            ("lease_token", s(token.clone())),
+            ("expires_at", n(record.expires_at)),
+        ] {
+            e.set(attr, v);
+        }
+        if let Some(a) = &record.action {
+            e.set("action", s(a.clone()));
+        }
+        // The first attempt's receive time is kept across takeovers.
+        let received = e.name("received_at");
+        let recv_v = e.value("recv", s(record.received_at.clone()));
+        e.sets.push(format!("{received} = if_not_exists({received}, {recv_v})"));
+        let attempts = e.name("attempts");
+        let one = e.value("one", n(1));
+        let now_v = e.value("now", n(now_s));
+        let status = e.name("status");
+        let hash = e.name("body_sha256");
+        let lease = e.name("lease_expires_at");
+        let expires = e.name("expires_at");
+        let h = e.value("hash", s(record.body_sha256.clone()));
+        let failed = e.value("failed", encode_value(&record.pk, &EventStatus::Failed)?);
+        let condition = format!(
+            "attribute_not_exists(pk) OR {expires} <= {now_v} OR ({hash} = {h} AND ({status} = {failed} OR ({status} <> :completed AND {lease} <= {now_v})))"
+        );
+        e.value("completed", encode_value(&record.pk, &EventStatus::Completed)?);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(record.pk.clone()))
+            .key("sk", s(keys::EVENT_SK))
+            .update_expression(e.update_expression(&format!(" ADD {attempts} {one}")))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => match out.attributes {
+                Some(old) if !old.is_empty() => {
+                    let previous: EventRecord = decode(&record.pk, old)?;
+                    if previous.expires_at <= now_s {
+                        Ok(Reservation::Fresh { token })
+                    } else {
+                        Ok(Reservation::Resumed {
+                            token,
+                            previous: Box::new(previous),
+                        })
+                    }
+                }
+                _ => Ok(Reservation::Fresh { token }),
+            },
+            Err(SdkError::ServiceError(se)) => match se.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(c) => {
+                    let existing: EventRecord = decode(&record.pk, c.item.unwrap_or_default())?;
+                    if existing.body_sha256 != record.body_sha256 {
+                        Ok(Reservation::Conflict)
+                    } else if existing.status == EventStatus::Completed {
+                        Ok(Reservation::Duplicate(Box::new(existing)))
+                    } else {
+                        let retry_after = u64::try_from(existing.lease_expires_at - now_s).unwrap_or(1).max(1);
+                        Ok(Reservation::InProgress { retry_after })
+                    }
+                }
+                other => Err(unavailable("reserve")(other)),
+            },
+            Err(other) => Err(unavailable("reserve")(other)),
+        }
+    }
+
+    async fn finish(&self, pk: &str, token: &str, finish: &Finish, now: OffsetDateTime) -> Result<(), StoreError> {
+        let mut e = Expr::default();
+        e.set("status", encode_value(pk, &finish.status)?);
+        e.set("jobs", encode_value(pk, &finish.jobs)?);
+        e.set("skipped", encode_value(pk, &finish.skipped)?);
+        // Releasing the lease lets a redelivery resume a failed event at once.
+        e.set("lease_expires_at", n(0));
+        let token_name = e.name("lease_token");
+        let token_v = e.value("token", s(token));
+        let expr = format!("{} REMOVE {token_name}", e.update_expression(""));
+        let condition = format!("{token_name} = {token_v}");
+        if finish.failed_jobs.is_empty() {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .key("sk", s(keys::EVENT_SK))
+                .update_expression(expr)
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(e.names))
+                .set_expression_attribute_values(Some(e.values))
+                .send()
+                .await
+                .map_err(unavailable("finish"))?;
+            return Ok(());
+        }
+        let event_update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(keys::EVENT_SK))
+            .update_expression(expr)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values))
+            .build()
+            .map_err(unavailable("finish"))?;
+        let mut items = vec![TransactWriteItem::builder().update(event_update).build()];
+        for (job_id, error) in &finish.failed_jobs {
+            items.push(self.fail_job_item(job_id, error, now)?);
+        }
+        for chunk in items.chunks(MAX_TRANSACT_ITEMS) {
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(unavailable("finish"))?;
+        }
+        Ok(())
+    }
+
+    async fn get_event(&self, pk: &str) -> Result<Option<EventRecord>, StoreError> {
+        self.get_raw(pk, keys::EVENT_SK)
+            .await?
+            .map(|item| decode(pk, item))
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl DispatchStore for DynamoStore {
+    async fn claim(&self, claims: &[Claim], now: OffsetDateTime) -> Result<ClaimOutcome, StoreError> {
+        let now_s = now.unix_timestamp();
+        let mut outcome = ClaimOutcome::default();
+        let mut pending: Vec<usize> = (0..claims.len()).collect();
+        let mut conflicts = 0;
+        while !pending.is_empty() {
+            // Group whole claims into transactions of at most 100 actions.
+            let mut batch: Vec<usize> = Vec::new();
+            let mut items: Vec<TransactWriteItem> = Vec::new();
+            // (item index -> (claim index, is_cooldown))
+            let mut owners: Vec<(usize, bool)> = Vec::new();
+            for &i in &pending {
+                let claim_items = self.claim_items(&claims[i], now_s)?;
+                if items.len() + claim_items.len() > MAX_TRANSACT_ITEMS {
+                    break;
+                }
+                let has_cooldown = claim_items.len() == 2;
+                if has_cooldown {
+                    owners.push((i, true));
+                }
+                owners.push((i, false));
+                items.extend(claim_items);
+                batch.push(i);
+            }
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {
+                    outcome.claimed.extend(&batch);
+                    pending.retain(|i| !batch.contains(i));
+                }
+                Err(SdkError::ServiceError(se)) => match se.into_err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => {
+                        let reasons = c.cancellation_reasons();
+                        let mut dropped = false;
+                        for (item_idx, reason) in reasons.iter().enumerate() {
+                            if reason.code() != Some("ConditionalCheckFailed") {
+                                continue;
+                            }
+                            let Some(&(claim_idx, is_cooldown)) = owners.get(item_idx) else {
+                                continue;
+                            };
+                            dropped = true;
+                            pending.retain(|&p| p != claim_idx);
+                            let list = if is_cooldown { &mut outcome.cooling } else { &mut outcome.already };
+                            if !list.contains(&claim_idx) {
+                                list.push(claim_idx);
+                            }
+                        }
+                        if !dropped {
+                            // Cancelled by a concurrent transaction on the same items: retry.
+                            conflicts += 1;
+                            if conflicts > CONFLICT_RETRIES {
+                                return Err(StoreError::Unavailable {
+                                    operation: "claim",
+                                    source: "transaction kept conflicting with concurrent writes".into(),
+                                });
+                            }
+                            tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(conflicts))).await;
+                        }
+                    }
+                    other => return Err(unavailable("claim")(other)),
+                },
+                Err(other) => return Err(unavailable("claim")(other)),
+            }
+        }
+        // A claim whose cooldown failed and whose job also failed counts once, as cooling.
+        outcome.already.retain(|i| !outcome.cooling.contains(i));
+        Ok(outcome)
+    }
+}
+
+#[async_trait]
+impl JobStore for DynamoStore {
+    async fn get_job(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let pk = keys::job(job_id);
+        self.get_raw(&pk, keys::JOB_SK)
+            .await?
+            .map(|item| decode(&pk, item))
+            .transpose()
+    }
+
+    async fn start_job(&self, job_id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::job(job_id)))
+            .key("sk", s(keys::JOB_SK))
+            .update_expression("SET #status = :running, started_at = :now")
+            .condition_expression("#status = :queued")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":running", s(JobStatus::Running.as_str()))
+            .expression_attribute_values(":queued", s(JobStatus::Queued.as_str()))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable("start_job")(e)),
+        }
+    }
+
+    async fn finish_job(
+        &self,
+        job_id: &str,
+        status: JobStatus,
+        error: Option<&str>,
+        output: Option<&serde_json::Value>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let pk = keys::job(job_id);
+        let mut e = Expr::default();
+        e.set("status", s(status.as_str()));
+        e.set("finished_at", s(rfc3339(now)));
+        if let Some(err) = error {
+            e.set("error", s(super::bounded(err, 1024)));
+        }
+        if let Some(out) = output {
+            e.set("output", encode_value(&pk, out)?);
+        }
+        let status_name = e.name("status");
+        let running = e.value("running", s(JobStatus::Running.as_str()));
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(keys::JOB_SK))
+            .update_expression(e.update_expression(""))
+            .condition_expression(format!("{status_name} = {running}"))
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values))
+            .send()
+            .await
+            .map_err(unavailable("finish_job"))?;
+        Ok(())
+    }
+}
+
+/// Encodes a record as an item (for tools and tests that seed the table).
+pub fn to_item<T: serde::Serialize>(key: &str, record: &T) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    encode(key, record)
+}

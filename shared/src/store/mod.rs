@@ -1,0 +1,289 @@
+//! The store port: what the dispatcher and the module runtime need from persistence, as
+//! small traits split by use, plus the typed records kept in the one DynamoDB table. The
+//! adapter lives in [`dynamo`].
+
+pub mod dynamo;
+pub mod keys;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::routing::Skip;
+
+pub use dynamo::DynamoStore;
+
+/// A store failure. The request path maps `Unavailable` to 503.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// DynamoDB could not be reached or refused the call.
+    #[error("store unavailable during {operation}")]
+    Unavailable {
+        /// The operation that failed (`reserve`, `claim`, ...).
+        operation: &'static str,
+        /// The SDK error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An item did not have the expected shape.
+    #[error("item {key} is not a valid record: {reason}")]
+    Corrupt {
+        /// The item's partition key.
+        key: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// Lifecycle of a delivery's event item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    /// Reserved by an attempt that holds the lease.
+    InProgress,
+    /// Every matched module was dispatched; redeliveries are duplicates.
+    Completed,
+    /// Some dispatch failed; a redelivery resumes what did not go out.
+    Failed,
+}
+
+/// Lifecycle of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Recorded, invoke sent or about to be.
+    Queued,
+    /// The module claimed it.
+    Running,
+    /// The module finished without error.
+    Succeeded,
+    /// The module or its dispatch failed.
+    Failed,
+    /// Cancelled before or while running.
+    Cancelled,
+}
+
+impl JobStatus {
+    /// The name stored in the table and shown by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A module's job as recorded on its event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRef {
+    /// Module name.
+    pub module: String,
+    /// Job id.
+    pub job_id: String,
+    /// Whether the invoke went out.
+    pub dispatched: bool,
+}
+
+/// The event item: de-duplication reservation and outcome of one delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// `EVENT#{source}#{id}`.
+    pub pk: String,
+    /// `EVENT`.
+    pub sk: String,
+    /// Source id.
+    pub source: String,
+    /// Delivery id.
+    pub event_id: String,
+    /// Event type.
+    pub event_type: String,
+    /// Action, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Entity key.
+    pub entity: String,
+    /// RFC 3339 receive time of the first attempt.
+    pub received_at: String,
+    /// Hex SHA-256 of the body.
+    pub body_sha256: String,
+    /// Where the delivery stands.
+    pub status: EventStatus,
+    /// Unix seconds until which the current attempt holds the reservation.
+    #[serde(default)]
+    pub lease_expires_at: i64,
+    /// Fencing token of the attempt holding the reservation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_token: Option<String>,
+    /// Attempts so far (first delivery and redeliveries that took over).
+    #[serde(default)]
+    pub attempts: u32,
+    /// Jobs created for it.
+    #[serde(default)]
+    pub jobs: Vec<JobRef>,
+    /// Modules skipped, with reasons.
+    #[serde(default)]
+    pub skipped: Vec<Skip>,
+    /// Unix seconds after which the item is garbage (TTL).
+    pub expires_at: i64,
+}
+
+/// A job item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// `JOB#{id}`.
+    pub pk: String,
+    /// `JOB`.
+    pub sk: String,
+    /// Job id.
+    pub job_id: String,
+    /// Module name.
+    pub module: String,
+    /// Function invoked.
+    pub function: String,
+    /// Source of the event.
+    pub event_source: String,
+    /// Delivery id of the event.
+    pub event_id: String,
+    /// Entity key.
+    pub entity: String,
+    /// Trigger kind (`webhook`).
+    pub trigger: String,
+    /// Where the job stands.
+    pub status: JobStatus,
+    /// Dispatch attempts.
+    #[serde(default)]
+    pub attempts: u32,
+    /// RFC 3339 times.
+    pub created_at: String,
+    /// When the module claimed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// When it reached a final status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// The error, for failed jobs (bounded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The module's output summary (bounded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
+    /// Unix seconds (TTL).
+    pub expires_at: i64,
+}
+
+/// What a delivery's reservation found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reservation {
+    /// First time seen (or the old item had expired): dispatch everything.
+    Fresh {
+        /// Fencing token for [`EventStore::finish`].
+        token: String,
+    },
+    /// A failed or abandoned earlier attempt: resume what did not go out.
+    Resumed {
+        /// Fencing token for [`EventStore::finish`].
+        token: String,
+        /// The item as the earlier attempt left it.
+        previous: Box<EventRecord>,
+    },
+    /// Already completed: dispatch nothing.
+    Duplicate(Box<EventRecord>),
+    /// Same id, different body.
+    Conflict,
+    /// Another attempt holds the reservation.
+    InProgress {
+        /// Seconds until its lease expires.
+        retry_after: u64,
+    },
+}
+
+/// One module's dispatch to record atomically: its job, and its cooldown if it has one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    /// The job to write as `queued`.
+    pub job: JobRecord,
+    /// Unix seconds until which the (module, entity) cooldown holds, if any.
+    pub cooldown_until: Option<i64>,
+}
+
+/// The result of [`DispatchStore::claim`], as indexes into the claims given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimOutcome {
+    /// Recorded: invoke these.
+    pub claimed: Vec<usize>,
+    /// An unexpired cooldown of another event holds the entity.
+    pub cooling: Vec<usize>,
+    /// The job already exists past `queued`/`failed` (an earlier attempt got it out).
+    pub already: Vec<usize>,
+}
+
+/// The final write of a delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finish {
+    /// `Completed`, or `Failed` when some invoke failed.
+    pub status: EventStatus,
+    /// Every job of the event.
+    pub jobs: Vec<JobRef>,
+    /// Skipped modules.
+    pub skipped: Vec<Skip>,
+    /// Jobs whose invoke failed, with the error to record.
+    pub failed_jobs: Vec<(String, String)>,
+}
+
+/// De-duplication and outcome of deliveries.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Reserves the delivery for this attempt (one conditional write).
+    async fn reserve(&self, record: &EventRecord, now: OffsetDateTime) -> Result<Reservation, StoreError>;
+    /// Records the outcome and releases the reservation (one write), fenced by `token`.
+    async fn finish(&self, pk: &str, token: &str, finish: &Finish, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Reads an event item.
+    async fn get_event(&self, pk: &str) -> Result<Option<EventRecord>, StoreError>;
+}
+
+/// Cooldowns and job creation, in as few transactions as the batch allows.
+#[async_trait]
+pub trait DispatchStore: Send + Sync {
+    /// Writes every claim's job and cooldown; claims whose cooldown holds or whose job
+    /// already ran are left out and reported.
+    async fn claim(&self, claims: &[Claim], now: OffsetDateTime) -> Result<ClaimOutcome, StoreError>;
+}
+
+/// Job lifecycle, as the module runtime sees it.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Reads a job.
+    async fn get_job(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError>;
+    /// Moves a `queued` job to `running`; `false` when it was not queued (a duplicate invoke).
+    async fn start_job(&self, job_id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Moves a `running` job to a final status with its error or output.
+    async fn finish_job(
+        &self,
+        job_id: &str,
+        status: JobStatus,
+        error: Option<&str>,
+        output: Option<&serde_json::Value>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+}
+
+/// RFC 3339 text of a time, as stored.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// Truncates `text` to at most `max` bytes on a character boundary, marking the cut.
+pub fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max.saturating_sub(3);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}

@@ -1,0 +1,182 @@
+//! The router's HTTP surface: `POST /webhooks/{source}` as an axum app, served by
+//! `lambda_http` on Lambda and as plain HTTP elsewhere. Source lookup, size limit,
+//! verification and normalization happen here, in that order; every decision after that is
+//! the dispatcher's. One error type maps to responses with a stable `{code, message}` body.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::json;
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::dispatch::{DispatchError, Dispatcher, Outcome};
+use crate::event::normalize;
+use crate::signature::verify;
+
+/// What the router app needs.
+#[derive(Debug, Clone)]
+pub struct RouterState {
+    /// Configuration read at cold start.
+    pub config: Arc<Config>,
+    /// The dispatcher.
+    pub dispatcher: Dispatcher,
+}
+
+/// An HTTP-level failure with its stable code. 4xx are the sender's; 5xx are ours.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No such route or source.
+    #[error("not found")]
+    NotFound,
+    /// The body is over the configured limit.
+    #[error("body is over the {0} byte limit")]
+    TooLarge(usize),
+    /// Signature verification failed (which check is only logged).
+    #[error("signature verification failed")]
+    Unauthorized,
+    /// The verified body is not usable.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The delivery id was seen with another body.
+    #[error("delivery id was already used with a different body")]
+    Conflict,
+    /// Another attempt of this delivery is running.
+    #[error("this delivery is being processed; retry later")]
+    InProgress(u64),
+    /// Some invokes failed; a redelivery retries them.
+    #[error("some modules could not be started; redeliver to retry them")]
+    DispatchIncomplete(serde_json::Value),
+    /// The store is unreachable: nothing was dispatched.
+    #[error("storage is unavailable; nothing was dispatched, retry later")]
+    Unavailable,
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::Conflict => (StatusCode::CONFLICT, "conflict"),
+            Self::InProgress(_) => (StatusCode::CONFLICT, "in_progress"),
+            Self::DispatchIncomplete(_) => (StatusCode::SERVICE_UNAVAILABLE, "dispatch_incomplete"),
+            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let mut body = json!({ "code": code, "message": self.to_string() });
+        if let Self::DispatchIncomplete(detail) = &self {
+            body["detail"] = detail.clone();
+        }
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let Self::InProgress(secs) = self {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        resp
+    }
+}
+
+/// The router app: `POST /webhooks/{source}`; every other path answers 404 JSON.
+pub fn app(state: RouterState) -> Router {
+    Router::new()
+        .route("/webhooks/{source}", post(receive))
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(state)
+}
+
+async fn receive(State(state): State<RouterState>, Path(source_id): Path<String>, request: Request) -> Response {
+    match handle(&state, &source_id, request).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(state: &RouterState, source_id: &str, request: Request) -> Result<Response, ApiError> {
+    let Some(source) = state.config.source(source_id) else {
+        warn!(source = source_id, "unknown source");
+        return Err(ApiError::NotFound);
+    };
+    let limit = state.config.max_body_bytes;
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        warn!(source = source_id, "body over the limit (declared)");
+        return Err(ApiError::TooLarge(limit));
+    }
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        warn!(source = source_id, "body over the limit");
+        ApiError::TooLarge(limit)
+    })?;
+    let headers: &HeaderMap = &parts.headers;
+    let received = state.dispatcher.clock().now();
+    let verified = verify(source, headers, &body, received).map_err(|e| {
+        warn!(source = source_id, reason = %e, "signature verification failed");
+        ApiError::Unauthorized
+    })?;
+    let event = normalize(verified, received).map_err(|e| {
+        warn!(source = source_id, reason = %e, "unusable body after a valid signature");
+        ApiError::BadRequest(e.to_string())
+    })?;
+    match state.dispatcher.dispatch(&event).await {
+        Ok(Outcome::Dispatched(d)) => Ok((StatusCode::ACCEPTED, axum::Json(d)).into_response()),
+        Ok(Outcome::Incomplete(d)) => Err(ApiError::DispatchIncomplete(serde_json::to_value(d).unwrap_or_default())),
+        Ok(Outcome::Duplicate { event_id }) => Ok((
+            StatusCode::OK,
+            axum::Json(json!({ "duplicate": true, "event_id": event_id })),
+        )
+            .into_response()),
+        Ok(Outcome::Conflict) => Err(ApiError::Conflict),
+        Ok(Outcome::InProgress { retry_after }) => Err(ApiError::InProgress(retry_after)),
+        Err(DispatchError::Store(e)) => {
+            error!(source = source_id, event_id = %event.id, error = %error_chain(&e), "store failure: nothing dispatched");
+            Err(ApiError::Unavailable)
+        }
+    }
+}
+
+/// The error and its sources, joined with `: ` (for one log line).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Serves `app` on Lambda when the runtime API is present, as plain HTTP on `listen`
+/// otherwise (self-hosting, benchmarks), until Ctrl-C.
+pub async fn serve(app: Router, listen: SocketAddr) -> Result<(), lambda_http::Error> {
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        return lambda_http::run(app).await;
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    info!(address = %listener.local_addr()?, "serving HTTP");
+    axum::serve(listener, app.into_make_service())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
