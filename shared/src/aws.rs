@@ -15,7 +15,13 @@ pub async fn sdk_config() -> SdkConfig {
 
 /// A DynamoDB client: 3 s per attempt, 10 s per operation, standard retries.
 pub fn dynamodb(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
-    let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+    aws_sdk_dynamodb::Client::from_conf(dynamodb_config(sdk).build())
+}
+
+/// The DynamoDB client configuration of [`dynamodb`], for callers that add to it
+/// (interceptors in tests).
+pub fn dynamodb_config(sdk: &SdkConfig) -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::from(sdk)
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(2))
@@ -23,8 +29,6 @@ pub fn dynamodb(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
                 .operation_timeout(Duration::from_secs(10))
                 .build(),
         )
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(conf)
 }
 
 /// A Lambda client for asynchronous invokes with `invoke_timeout` per operation.
@@ -34,8 +38,13 @@ pub fn dynamodb(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
 /// retry, running the function three times.
 pub fn lambda(sdk: &SdkConfig, invoke_timeout: Duration) -> aws_sdk_lambda::Client {
     let local = std::env::var_os("AWS_ENDPOINT_URL_LAMBDA").is_some();
+    aws_sdk_lambda::Client::from_conf(lambda_config(sdk, invoke_timeout, local).build())
+}
+
+/// The Lambda client configuration of [`lambda`]; `local` turns retries off.
+pub fn lambda_config(sdk: &SdkConfig, invoke_timeout: Duration, local: bool) -> aws_sdk_lambda::config::Builder {
     let retry = if local { RetryConfig::disabled() } else { RetryConfig::standard().with_max_attempts(3) };
-    let conf = aws_sdk_lambda::config::Builder::from(sdk)
+    aws_sdk_lambda::config::Builder::from(sdk)
         .retry_config(retry)
         .timeout_config(
             TimeoutConfig::builder()
@@ -44,6 +53,4 @@ pub fn lambda(sdk: &SdkConfig, invoke_timeout: Duration) -> aws_sdk_lambda::Clie
                 .operation_timeout(invoke_timeout)
                 .build(),
         )
-        .build();
-    aws_sdk_lambda::Client::from_conf(conf)
 }

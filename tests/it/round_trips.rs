@@ -1,0 +1,20 @@
+//! At most three DynamoDB round trips per webhook, whatever the number of matched modules.
+
+use axum::http::StatusCode;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn round_trips_per_webhook_stay_at_three_for_1_5_and_20_matched_modules() {
+    for n in [1usize, 5, 20] {
+        let manifests: Vec<String> = (0..n).map(|i| module(&format!("m{i}"), "      cooldown: 10m\n")).collect();
+        let app = TestApp::new(&manifests).await;
+        let (status, body) = app.github("pull_request", &format!("d-{n}"), &pr_payload("opened", 1)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(job_ids(&body).len(), n);
+        assert_eq!(app.invokes.get(), n);
+        let calls = app.ddb_calls.get();
+        println!("{n} matched modules: {calls} DynamoDB round trips");
+        assert!(calls <= 3, "{n} modules took {calls} round trips");
+    }
+}
