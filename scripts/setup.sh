@@ -28,6 +28,15 @@ if [ ! -f "$local_dir/dynamodb/DynamoDBLocal.jar" ]; then
   rm -rf "$tmp"
 fi
 
+# Optional extras, by name: `lint` (cfn-lint), `deploy` (the SAM CLI).
+for extra in "$@"; do
+  case "$extra" in
+    lint) [ -x "$local_dir/venv/bin/cfn-lint" ] || "$local_dir/venv/bin/pip" install --quiet --disable-pip-version-check cfn-lint ;;
+    deploy) [ -x "$local_dir/venv/bin/sam" ] || "$local_dir/venv/bin/pip" install --quiet --disable-pip-version-check aws-sam-cli ;;
+    *) echo "setup: unknown extra $extra" >&2; exit 2 ;;
+  esac
+done
+
 if ! command -v java >/dev/null 2>&1; then
   echo "setup: java (17+) is required for DynamoDB Local; install openjdk-17-jre-headless" >&2
   exit 1

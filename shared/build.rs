@@ -20,10 +20,16 @@ fn main() {
         }
     }
     found.sort();
-    let mut out = String::from("/// `(path, text)` of the manifests compiled into this build.\npub const BUILTIN_MANIFESTS: &[(&str, &str)] = &[\n");
+    let mut out = String::from(
+        "/// `(path, text)` of the manifests compiled into this build.\npub const BUILTIN_MANIFESTS: &[(&str, &str)] = &[\n",
+    );
     for (rel, path) in &found {
         let abs = path.canonicalize().unwrap_or_else(|_| path.clone());
-        let _ = writeln!(out, "    ({rel:?}, include_str!({:?})),", abs.display().to_string());
+        let _ = writeln!(
+            out,
+            "    ({rel:?}, include_str!({:?})),",
+            abs.display().to_string()
+        );
     }
     out.push_str("];\n");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default());

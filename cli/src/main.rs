@@ -10,7 +10,11 @@ use switchyard::config::{Encoding, Source, SourceKind};
 use switchyard::store::{DynamoStore, JobStore};
 
 #[derive(Parser)]
-#[command(name = "switchyard", version, about = "switchyard: a serverless webhook router for bots and automation")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "switchyard: a serverless webhook router for bots and automation"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -105,7 +109,9 @@ fn gitlab_hook_name(event: &str) -> String {
                 .split('_')
                 .map(|w| {
                     let mut c = w.chars();
-                    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+                    c.next()
+                        .map(|f| f.to_uppercase().chain(c).collect())
+                        .unwrap_or_default()
                 })
                 .collect();
             format!("{} Hook", words.join(" "))
@@ -120,10 +126,14 @@ fn event_from_file_name(file: &std::path::Path) -> Option<String> {
     parts.next().map(str::to_owned)
 }
 
-/// The body and headers to send.
-fn signed(args: &SignArgs) -> anyhow::Result<(Vec<u8>, Vec<(String, String)>)> {
-    let kind = SourceKind::parse(&args.kind).with_context(|| format!("unknown kind `{}`", args.kind))?;
-    let body = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+/// The body and the headers to send with it.
+type Signed = (Vec<u8>, Vec<(String, String)>);
+
+fn signed(args: &SignArgs) -> anyhow::Result<Signed> {
+    let kind =
+        SourceKind::parse(&args.kind).with_context(|| format!("unknown kind `{}`", args.kind))?;
+    let body =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let mut source = Source::new("cli", kind, &[]);
     source.hmac.header = args.header.clone();
     source.hmac.prefix = args.prefix.clone();
@@ -132,11 +142,23 @@ fn signed(args: &SignArgs) -> anyhow::Result<(Vec<u8>, Vec<(String, String)>)> {
         "base64" => Encoding::Base64,
         other => bail!("unknown encoding `{other}` (hex or base64)"),
     };
-    let id = args.id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let id = args
+        .id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let secret = SecretString::from(args.secret.clone());
-    let mut headers = switchyard::signature::sign(&source, &secret, &body, &id, time::OffsetDateTime::now_utc())
-        .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
-    let event = args.event.clone().or_else(|| event_from_file_name(&args.file));
+    let mut headers = switchyard::signature::sign(
+        &source,
+        &secret,
+        &body,
+        &id,
+        time::OffsetDateTime::now_utc(),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
+    let event = args
+        .event
+        .clone()
+        .or_else(|| event_from_file_name(&args.file));
     if let Some(event) = event {
         match kind {
             SourceKind::Github => headers.push(("X-GitHub-Event".into(), event)),
@@ -159,9 +181,15 @@ async fn dynamo(args: &TableArgs) -> aws_sdk_dynamodb::Client {
     if let Some(endpoint) = &args.endpoint {
         loader = loader.endpoint_url(endpoint);
         // DynamoDB Local accepts any credentials; do not require a profile for it.
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none() {
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+            && std::env::var_os("AWS_PROFILE").is_none()
+        {
             loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "local", "local", None, None, "switchyard-cli",
+                "local",
+                "local",
+                None,
+                None,
+                "switchyard-cli",
             ));
         }
         if std::env::var_os("AWS_REGION").is_none() {
@@ -199,7 +227,10 @@ async fn main() -> anyhow::Result<()> {
             for (k, v) in headers {
                 req = req.header(k, v);
             }
-            let resp = req.send().await.with_context(|| format!("posting to {url}"))?;
+            let resp = req
+                .send()
+                .await
+                .with_context(|| format!("posting to {url}"))?;
             let status = resp.status();
             let text = resp.text().await.unwrap_or_default();
             println!("HTTP {}", status.as_u16());
@@ -231,7 +262,10 @@ mod tests {
     #[test]
     fn event_names_come_from_file_names() {
         assert_eq!(
-            event_from_file_name(std::path::Path::new("events/github-pull_request-opened.json")).as_deref(),
+            event_from_file_name(std::path::Path::new(
+                "events/github-pull_request-opened.json"
+            ))
+            .as_deref(),
             Some("pull_request")
         );
         assert_eq!(gitlab_hook_name("merge_request"), "Merge Request Hook");

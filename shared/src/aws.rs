@@ -21,14 +21,13 @@ pub fn dynamodb(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
 /// The DynamoDB client configuration of [`dynamodb`], for callers that add to it
 /// (interceptors in tests).
 pub fn dynamodb_config(sdk: &SdkConfig) -> aws_sdk_dynamodb::config::Builder {
-    aws_sdk_dynamodb::config::Builder::from(sdk)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(3))
-                .operation_timeout(Duration::from_secs(10))
-                .build(),
-        )
+    aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .operation_attempt_timeout(Duration::from_secs(3))
+            .operation_timeout(Duration::from_secs(10))
+            .build(),
+    )
 }
 
 /// A Lambda client for asynchronous invokes with `invoke_timeout` per operation.
@@ -42,8 +41,16 @@ pub fn lambda(sdk: &SdkConfig, invoke_timeout: Duration) -> aws_sdk_lambda::Clie
 }
 
 /// The Lambda client configuration of [`lambda`]; `local` turns retries off.
-pub fn lambda_config(sdk: &SdkConfig, invoke_timeout: Duration, local: bool) -> aws_sdk_lambda::config::Builder {
-    let retry = if local { RetryConfig::disabled() } else { RetryConfig::standard().with_max_attempts(3) };
+pub fn lambda_config(
+    sdk: &SdkConfig,
+    invoke_timeout: Duration,
+    local: bool,
+) -> aws_sdk_lambda::config::Builder {
+    let retry = if local {
+        RetryConfig::disabled()
+    } else {
+        RetryConfig::standard().with_max_attempts(3)
+    };
     aws_sdk_lambda::config::Builder::from(sdk)
         .retry_config(retry)
         .timeout_config(

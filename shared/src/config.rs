@@ -204,7 +204,9 @@ impl Config {
     }
 
     /// Reads configuration from the given variables (the process environment in `from_env`).
-    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let vars: BTreeMap<String, String> = vars.into_iter().collect();
         let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
         let required = |name: &str| get(name).ok_or_else(|| ConfigError::Missing(name.to_owned()));
@@ -224,9 +226,12 @@ impl Config {
             if entry.is_empty() {
                 continue;
             }
-            let (id, kind) = entry
-                .split_once('=')
-                .ok_or_else(|| invalid("SWITCHYARD_SOURCES", format!("entry `{entry}` is not id=kind")))?;
+            let (id, kind) = entry.split_once('=').ok_or_else(|| {
+                invalid(
+                    "SWITCHYARD_SOURCES",
+                    format!("entry `{entry}` is not id=kind"),
+                )
+            })?;
             let id = id.trim();
             if id.is_empty()
                 || !id
@@ -245,7 +250,10 @@ impl Config {
                 )
             })?;
             if sources.iter().any(|s: &Source| s.id == id) {
-                return Err(invalid("SWITCHYARD_SOURCES", format!("source `{id}` is listed twice")));
+                return Err(invalid(
+                    "SWITCHYARD_SOURCES",
+                    format!("source `{id}` is listed twice"),
+                ));
             }
             let key = env_key(id);
             let secret_var = format!("SWITCHYARD_SECRET_{key}");
@@ -260,8 +268,12 @@ impl Config {
             }
             if kind == SourceKind::Standard {
                 for s in &secrets {
-                    crate::signature::standard_key(s)
-                        .map_err(|_| invalid(&secret_var, "a Standard Webhooks secret must be `whsec_` followed by base64"))?;
+                    crate::signature::standard_key(s).map_err(|_| {
+                        invalid(
+                            &secret_var,
+                            "a Standard Webhooks secret must be `whsec_` followed by base64",
+                        )
+                    })?;
                 }
             }
             let mut hmac = HmacScheme::default();
@@ -280,7 +292,10 @@ impl Config {
                     hmac.event_header = h.to_owned();
                 }
                 if http::HeaderName::try_from(hmac.header.as_str()).is_err() {
-                    return Err(invalid(&format!("SWITCHYARD_HMAC_{key}_HEADER"), "not a header name"));
+                    return Err(invalid(
+                        &format!("SWITCHYARD_HMAC_{key}_HEADER"),
+                        "not a header name",
+                    ));
                 }
             }
             let tolerance = Duration::from_secs(number(
@@ -317,8 +332,12 @@ impl Config {
         Ok(Self {
             table,
             sources,
-            max_body_bytes: number("SWITCHYARD_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)? as usize,
-            max_invoke_bytes: number("SWITCHYARD_MAX_INVOKE_BYTES", DEFAULT_MAX_INVOKE_BYTES as u64)? as usize,
+            max_body_bytes: number("SWITCHYARD_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)?
+                as usize,
+            max_invoke_bytes: number(
+                "SWITCHYARD_MAX_INVOKE_BYTES",
+                DEFAULT_MAX_INVOKE_BYTES as u64,
+            )? as usize,
             function_overrides,
             event_ttl: Duration::from_secs(number("SWITCHYARD_EVENT_TTL_DAYS", 7)? * DAY),
             job_ttl: Duration::from_secs(number("SWITCHYARD_JOB_TTL_DAYS", 30)? * DAY),
@@ -363,7 +382,10 @@ mod tests {
             ("SWITCHYARD_HMAC_MY_CI_HEADER", "X-Ci-Sig"),
             ("SWITCHYARD_HMAC_MY_CI_PREFIX", "sha256="),
             ("SWITCHYARD_HMAC_MY_CI_ENCODING", "base64"),
-            ("SWITCHYARD_FUNCTION_PR_REVIEW", "arn:aws:lambda:eu-west-1:1:function:x"),
+            (
+                "SWITCHYARD_FUNCTION_PR_REVIEW",
+                "arn:aws:lambda:eu-west-1:1:function:x",
+            ),
         ]))
         .unwrap();
         assert_eq!(cfg.sources.len(), 2);
@@ -373,7 +395,10 @@ mod tests {
         assert_eq!(ci.hmac.header, "X-Ci-Sig");
         assert_eq!(ci.hmac.prefix.as_deref(), Some("sha256="));
         assert_eq!(ci.hmac.encoding, Encoding::Base64);
-        assert_eq!(cfg.function_for("pr-review", "pr-review"), "arn:aws:lambda:eu-west-1:1:function:x");
+        assert_eq!(
+            cfg.function_for("pr-review", "pr-review"),
+            "arn:aws:lambda:eu-west-1:1:function:x"
+        );
         assert_eq!(cfg.function_for("notify", "notify"), "notify");
         assert_eq!(cfg.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
     }
@@ -387,14 +412,20 @@ mod tests {
             ("SWITCHYARD_SOURCES", "github=github"),
         ]))
         .unwrap_err();
-        assert!(err.to_string().contains("SWITCHYARD_SECRET_GITHUB"), "{err}");
+        assert!(
+            err.to_string().contains("SWITCHYARD_SECRET_GITHUB"),
+            "{err}"
+        );
         let err = Config::from_vars(vars(&[
             ("SWITCHYARD_TABLE", "t"),
             ("SWITCHYARD_SOURCES", "github=github"),
             ("SWITCHYARD_SECRET_GITHUB", " , "),
         ]))
         .unwrap_err();
-        assert!(err.to_string().contains("SWITCHYARD_SECRET_GITHUB"), "{err}");
+        assert!(
+            err.to_string().contains("SWITCHYARD_SECRET_GITHUB"),
+            "{err}"
+        );
         let err = Config::from_vars(vars(&[
             ("SWITCHYARD_TABLE", "t"),
             ("SWITCHYARD_SOURCES", "x=bitbucket"),
@@ -409,12 +440,18 @@ mod tests {
             ("SWITCHYARD_TABLE", "t"),
             ("SWITCHYARD_SOURCES", "github=github,std=standard"),
             ("SWITCHYARD_SECRET_GITHUB", "hunter2-very-secret"),
-            ("SWITCHYARD_SECRET_STD", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            (
+                "SWITCHYARD_SECRET_STD",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            ),
         ]))
         .unwrap();
         let debug = format!("{cfg:?}");
         assert!(!debug.contains("hunter2"), "{debug}");
-        assert!(!debug.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), "{debug}");
+        assert!(
+            !debug.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            "{debug}"
+        );
         assert!(debug.contains("REDACTED"), "{debug}");
     }
 

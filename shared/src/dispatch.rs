@@ -17,8 +17,8 @@ use crate::fanout::{Fanout, FanoutError};
 use crate::manifest::Registry;
 use crate::routing::{self, Planned, Skip};
 use crate::store::{
-    Claim, ClaimOutcome, DispatchStore, EventRecord, EventStatus, EventStore, Finish, JobRecord, JobRef, JobStatus,
-    Reservation, StoreError, keys, rfc3339,
+    Claim, ClaimOutcome, DispatchStore, EventRecord, EventStatus, EventStore, Finish, JobRecord,
+    JobRef, JobStatus, Reservation, StoreError, keys, rfc3339,
 };
 
 /// Which trigger started a job.
@@ -304,10 +304,12 @@ impl Dispatcher {
             };
             async move {
                 let result = match serde_json::to_vec(&context) {
-                    Ok(bytes) if bytes.len() > self.settings.max_invoke_bytes => Err(FanoutError::TooLarge {
-                        bytes: bytes.len(),
-                        limit: self.settings.max_invoke_bytes,
-                    }),
+                    Ok(bytes) if bytes.len() > self.settings.max_invoke_bytes => {
+                        Err(FanoutError::TooLarge {
+                            bytes: bytes.len(),
+                            limit: self.settings.max_invoke_bytes,
+                        })
+                    }
                     Ok(bytes) => self.fanout.invoke(&context.function, bytes).await,
                     Err(e) => Err(FanoutError::Invoke {
                         function: context.function.clone(),
@@ -345,7 +347,11 @@ impl Dispatcher {
             }
         }
 
-        let status = if failed_jobs.is_empty() { EventStatus::Completed } else { EventStatus::Failed };
+        let status = if failed_jobs.is_empty() {
+            EventStatus::Completed
+        } else {
+            EventStatus::Failed
+        };
         let finish = Finish {
             status,
             jobs: jobs.clone(),

@@ -158,20 +158,28 @@ fn gitlab_type(name: &str) -> EventType {
 fn delivery_id(kind: SourceKind, headers: &http::HeaderMap) -> Option<&str> {
     match kind {
         SourceKind::Github => header(headers, "x-github-delivery"),
-        SourceKind::Forgejo => header(headers, "x-forgejo-delivery").or_else(|| header(headers, "x-gitea-delivery")),
+        SourceKind::Forgejo => {
+            header(headers, "x-forgejo-delivery").or_else(|| header(headers, "x-gitea-delivery"))
+        }
         SourceKind::Gitea => header(headers, "x-gitea-delivery"),
-        SourceKind::Gitlab => header(headers, "x-gitlab-event-uuid").or_else(|| header(headers, "idempotency-key")),
+        SourceKind::Gitlab => {
+            header(headers, "x-gitlab-event-uuid").or_else(|| header(headers, "idempotency-key"))
+        }
         SourceKind::Standard => header(headers, "webhook-id"),
         SourceKind::Hmac => header(headers, "idempotency-key"),
     }
 }
 
 /// Normalizes a verified delivery received at `received_at`.
-pub fn normalize(verified: Verified<'_>, received_at: OffsetDateTime) -> Result<Event, NormalizeError> {
+pub fn normalize(
+    verified: Verified<'_>,
+    received_at: OffsetDateTime,
+) -> Result<Event, NormalizeError> {
     let source = verified.source();
     let headers = verified.headers();
     let body = verified.body();
-    let payload: Value = serde_json::from_slice(body).map_err(|e| NormalizeError::MalformedJson(e.to_string()))?;
+    let payload: Value =
+        serde_json::from_slice(body).map_err(|e| NormalizeError::MalformedJson(e.to_string()))?;
     let body_sha256 = hex::encode(Sha256::digest(body));
 
     let id = match delivery_id(source.kind, headers) {
@@ -181,19 +189,28 @@ pub fn normalize(verified: Verified<'_>, received_at: OffsetDateTime) -> Result<
     };
 
     let (event_type, action) = match source.kind {
-        SourceKind::Github => (header(headers, "x-github-event").map(EventType::from_name), text(&payload, "action")),
+        SourceKind::Github => (
+            header(headers, "x-github-event").map(EventType::from_name),
+            text(&payload, "action"),
+        ),
         SourceKind::Forgejo => (
             header(headers, "x-forgejo-event")
                 .or_else(|| header(headers, "x-gitea-event"))
                 .map(EventType::from_name),
             text(&payload, "action"),
         ),
-        SourceKind::Gitea => (header(headers, "x-gitea-event").map(EventType::from_name), text(&payload, "action")),
+        SourceKind::Gitea => (
+            header(headers, "x-gitea-event").map(EventType::from_name),
+            text(&payload, "action"),
+        ),
         SourceKind::Gitlab => (
             header(headers, "x-gitlab-event").map(gitlab_type),
             text(&payload, "object_attributes.action"),
         ),
-        SourceKind::Standard => (text(&payload, "type").map(|t| EventType::from_name(&t)), None),
+        SourceKind::Standard => (
+            text(&payload, "type").map(|t| EventType::from_name(&t)),
+            None,
+        ),
         SourceKind::Hmac => (
             header(headers, &source.hmac.event_header)
                 .map(EventType::from_name)
@@ -203,8 +220,10 @@ pub fn normalize(verified: Verified<'_>, received_at: OffsetDateTime) -> Result<
     };
     let event_type = event_type.unwrap_or_else(|| EventType::Other("unknown".into()));
 
-    let repository = text(&payload, "repository.full_name").or_else(|| text(&payload, "project.path_with_namespace"));
-    let entity = default_entity(&event_type, &payload, repository.as_deref()).unwrap_or_else(|| source.id.clone());
+    let repository = text(&payload, "repository.full_name")
+        .or_else(|| text(&payload, "project.path_with_namespace"));
+    let entity = default_entity(&event_type, &payload, repository.as_deref())
+        .unwrap_or_else(|| source.id.clone());
 
     Ok(Event {
         id,
@@ -224,11 +243,20 @@ pub fn normalize(verified: Verified<'_>, received_at: OffsetDateTime) -> Result<
 fn default_entity(event_type: &EventType, payload: &Value, repo: Option<&str>) -> Option<String> {
     let repo = repo?;
     let number = match event_type {
-        EventType::PullRequest => text(payload, "pull_request.number").or_else(|| text(payload, "number")),
+        EventType::PullRequest => {
+            text(payload, "pull_request.number").or_else(|| text(payload, "number"))
+        }
         EventType::MergeRequest => text(payload, "object_attributes.iid"),
-        EventType::Issues => text(payload, "issue.number").or_else(|| text(payload, "object_attributes.iid")),
+        EventType::Issues => {
+            text(payload, "issue.number").or_else(|| text(payload, "object_attributes.iid"))
+        }
         EventType::IssueComment => text(payload, "issue.number"),
-        EventType::Push => return Some(format!("{repo}@{}", text(payload, "ref").unwrap_or_default())),
+        EventType::Push => {
+            return Some(format!(
+                "{repo}@{}",
+                text(payload, "ref").unwrap_or_default()
+            ));
+        }
         _ => None,
     };
     Some(match number {
@@ -244,12 +272,28 @@ mod tests {
     use crate::signature::{sign, verify};
     use secrecy::SecretString;
 
-    fn normalize_sample(kind: SourceKind, extra: &[(&str, &str)], body: &str) -> Result<Event, NormalizeError> {
-        let secret = if kind == SourceKind::Standard { "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" } else { "s" };
+    fn normalize_sample(
+        kind: SourceKind,
+        extra: &[(&str, &str)],
+        body: &str,
+    ) -> Result<Event, NormalizeError> {
+        let secret = if kind == SourceKind::Standard {
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        } else {
+            "s"
+        };
         let source = Source::new("src", kind, &[secret]);
         let now = OffsetDateTime::now_utc();
         let mut headers = http::HeaderMap::new();
-        for (k, v) in sign(&source, &SecretString::from(secret.to_owned()), body.as_bytes(), "d-42", now).unwrap() {
+        for (k, v) in sign(
+            &source,
+            &SecretString::from(secret.to_owned()),
+            body.as_bytes(),
+            "d-42",
+            now,
+        )
+        .unwrap()
+        {
             headers.insert(http::HeaderName::try_from(k).unwrap(), v.parse().unwrap());
         }
         for (k, v) in extra {
@@ -262,7 +306,12 @@ mod tests {
     #[test]
     fn github_pull_request_is_normalized() {
         let body = include_str!("../../events/github-pull_request-opened.json");
-        let e = normalize_sample(SourceKind::Github, &[("x-github-event", "pull_request")], body).unwrap();
+        let e = normalize_sample(
+            SourceKind::Github,
+            &[("x-github-event", "pull_request")],
+            body,
+        )
+        .unwrap();
         assert_eq!(e.id, "d-42");
         assert_eq!(e.event_type, EventType::PullRequest);
         assert_eq!(e.action.as_deref(), Some("opened"));
@@ -273,13 +322,19 @@ mod tests {
     #[test]
     fn gitlab_merge_request_hook_becomes_merge_request() {
         let body = include_str!("../../events/gitlab-merge_request-opened.json");
-        let e = normalize_sample(SourceKind::Gitlab, &[("x-gitlab-event", "Merge Request Hook")], body).unwrap();
+        let e = normalize_sample(
+            SourceKind::Gitlab,
+            &[("x-gitlab-event", "Merge Request Hook")],
+            body,
+        )
+        .unwrap();
         assert_eq!(e.event_type, EventType::MergeRequest);
         assert_eq!(e.action.as_deref(), Some("open"));
         assert_eq!(e.entity, "acme/widgets#7");
         assert_eq!(e.id, "d-42");
         let push = include_str!("../../events/gitlab-push.json");
-        let e = normalize_sample(SourceKind::Gitlab, &[("x-gitlab-event", "Push Hook")], push).unwrap();
+        let e =
+            normalize_sample(SourceKind::Gitlab, &[("x-gitlab-event", "Push Hook")], push).unwrap();
         assert_eq!(e.event_type, EventType::Push);
         assert_eq!(e.entity, "acme/widgets@refs/heads/main");
     }
@@ -287,7 +342,8 @@ mod tests {
     #[test]
     fn forgejo_push_and_standard_events_are_normalized() {
         let body = include_str!("../../events/forgejo-push.json");
-        let e = normalize_sample(SourceKind::Forgejo, &[("x-forgejo-event", "push")], body).unwrap();
+        let e =
+            normalize_sample(SourceKind::Forgejo, &[("x-forgejo-event", "push")], body).unwrap();
         assert_eq!(e.event_type, EventType::Push);
         assert_eq!(e.entity, "acme/widgets@refs/heads/main");
         let body = include_str!("../../events/standard-invoice.paid.json");
@@ -304,14 +360,22 @@ mod tests {
         let body = br#"{"object_kind":"push"}"#;
         let v = verify(&source, &headers, body, OffsetDateTime::now_utc()).unwrap();
         let e = normalize(v, OffsetDateTime::now_utc()).unwrap();
-        assert_eq!(e.id, format!("sha256:{}", hex::encode(Sha256::digest(body))));
+        assert_eq!(
+            e.id,
+            format!("sha256:{}", hex::encode(Sha256::digest(body)))
+        );
         assert_eq!(e.event_type, EventType::Other("unknown".into()));
         assert_eq!(e.entity, "g");
     }
 
     #[test]
     fn malformed_json_is_an_error_not_a_panic() {
-        let err = normalize_sample(SourceKind::Github, &[("x-github-event", "push")], "{not json").unwrap_err();
+        let err = normalize_sample(
+            SourceKind::Github,
+            &[("x-github-event", "push")],
+            "{not json",
+        )
+        .unwrap_err();
         assert!(matches!(err, NormalizeError::MalformedJson(_)));
     }
 

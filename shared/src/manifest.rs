@@ -309,7 +309,9 @@ pub fn parse_manifest(file: &str, text: &str) -> Result<Module, ManifestError> {
     let raw: RawManifest = serde_yaml::from_str(text).map_err(|e| err(e.to_string()))?;
     if let Some(v) = raw.schema {
         if v != SCHEMA_VERSION {
-            return Err(err(format!("schema: version {v} is not supported (this build reads {SCHEMA_VERSION})")));
+            return Err(err(format!(
+                "schema: version {v} is not supported (this build reads {SCHEMA_VERSION})"
+            )));
         }
     }
     if !valid_name(&raw.name) {
@@ -325,12 +327,16 @@ pub fn parse_manifest(file: &str, text: &str) -> Result<Module, ManifestError> {
     for (i, t) in raw.triggers.into_iter().enumerate() {
         match t {
             RawTrigger { webhook: None } => {
-                return Err(err(format!("triggers[{i}]: a trigger needs one kind, e.g. `webhook:`")));
+                return Err(err(format!(
+                    "triggers[{i}]: a trigger needs one kind, e.g. `webhook:`"
+                )));
             }
             RawTrigger { webhook: Some(w) } => {
                 let events = w.event.into_vec();
                 if events.is_empty() || events.iter().any(|e| e.trim().is_empty()) {
-                    return Err(err(format!("triggers[{i}].webhook.event: must name at least one event")));
+                    return Err(err(format!(
+                        "triggers[{i}].webhook.event: must name at least one event"
+                    )));
                 }
                 if matches!(&w.actions, Some(a) if a.is_empty()) {
                     return Err(err(format!(
@@ -345,11 +351,15 @@ pub fn parse_manifest(file: &str, text: &str) -> Result<Module, ManifestError> {
                 let mut filter = Vec::new();
                 for (path, values) in w.filter.unwrap_or_default() {
                     if path.split('.').any(str::is_empty) {
-                        return Err(err(format!("triggers[{i}].webhook.filter: bad path `{path}`")));
+                        return Err(err(format!(
+                            "triggers[{i}].webhook.filter: bad path `{path}`"
+                        )));
                     }
                     let values: Vec<Value> = values.into_vec().into_iter().map(|v| v.0).collect();
                     if values.is_empty() {
-                        return Err(err(format!("triggers[{i}].webhook.filter.{path}: an empty list matches nothing")));
+                        return Err(err(format!(
+                            "triggers[{i}].webhook.filter.{path}: an empty list matches nothing"
+                        )));
                     }
                     filter.push(FieldFilter { path, values });
                 }
@@ -389,7 +399,9 @@ include!(concat!(env!("OUT_DIR"), "/builtin_manifests.rs"));
 
 impl Registry {
     /// Builds a registry from `(file, text)` manifests; every error is reported.
-    pub fn from_manifests<'a>(manifests: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, Vec<ManifestError>> {
+    pub fn from_manifests<'a>(
+        manifests: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, Vec<ManifestError>> {
         let mut modules = Vec::new();
         let mut errors = Vec::new();
         let mut names = BTreeSet::new();
@@ -403,7 +415,11 @@ impl Registry {
                 Err(e) => errors.push(e),
             }
         }
-        if errors.is_empty() { Ok(Self { modules }) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(Self { modules })
+        } else {
+            Err(errors)
+        }
     }
 
     /// The manifests compiled into this build (`functions/modules/*/module.yaml`).
@@ -458,7 +474,10 @@ config: { max_files: 50 }
         let bad = GOOD.replace("actions:", "actoins:");
         let e = parse_manifest("functions/modules/x/module.yaml", &bad).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.starts_with("functions/modules/x/module.yaml: "), "{msg}");
+        assert!(
+            msg.starts_with("functions/modules/x/module.yaml: "),
+            "{msg}"
+        );
         assert!(msg.contains("actoins"), "{msg}");
         assert!(msg.contains("line 8"), "{msg}");
         let top = format!("{GOOD}\nretries: 3\n");
@@ -468,21 +487,39 @@ config: { max_files: 50 }
 
     #[test]
     fn bad_durations_and_templates_are_errors() {
-        let msg = parse_manifest("m.yaml", &GOOD.replace("cooldown: 5m", "cooldown: 5 minutes"))
-            .unwrap_err()
-            .to_string();
-        assert!(msg.contains("cooldown") && msg.contains("5 minutes"), "{msg}");
-        let msg = parse_manifest("m.yaml", &GOOD.replace("{pull_request.number}", "{pull_request.number"))
-            .unwrap_err()
-            .to_string();
+        let msg = parse_manifest(
+            "m.yaml",
+            &GOOD.replace("cooldown: 5m", "cooldown: 5 minutes"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("cooldown") && msg.contains("5 minutes"),
+            "{msg}"
+        );
+        let msg = parse_manifest(
+            "m.yaml",
+            &GOOD.replace("{pull_request.number}", "{pull_request.number"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(msg.contains("entity"), "{msg}");
-        let msg = parse_manifest("m.yaml", &GOOD.replace("name: pr-review", "name: PR Review"))
-            .unwrap_err()
-            .to_string();
+        let msg = parse_manifest(
+            "m.yaml",
+            &GOOD.replace("name: pr-review", "name: PR Review"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(msg.contains("name"), "{msg}");
-        let msg = parse_manifest("m.yaml", &GOOD.replace("pull_request.draft: false", "pull_request.draft: {prefix: x}"))
-            .unwrap_err()
-            .to_string();
+        let msg = parse_manifest(
+            "m.yaml",
+            &GOOD.replace(
+                "pull_request.draft: false",
+                "pull_request.draft: {prefix: x}",
+            ),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(msg.contains("filter"), "{msg}");
     }
 
@@ -499,7 +536,8 @@ config: { max_files: 50 }
     #[test]
     fn templates_render_or_name_the_missing_path() {
         let t = Template::parse("{repository.full_name}#{pull_request.number}").unwrap();
-        let p = serde_json::json!({"repository": {"full_name": "a/b"}, "pull_request": {"number": 3}});
+        let p =
+            serde_json::json!({"repository": {"full_name": "a/b"}, "pull_request": {"number": 3}});
         assert_eq!(t.render(&p).unwrap(), "a/b#3");
         let missing = serde_json::json!({"repository": {"full_name": "a/b"}});
         assert_eq!(t.render(&missing).unwrap_err(), "pull_request.number");

@@ -53,16 +53,28 @@ where
             } else {
                 output
             };
-            jobs.finish_job(&job_id, JobStatus::Succeeded, None, Some(&output), clock.now())
-                .await?;
+            jobs.finish_job(
+                &job_id,
+                JobStatus::Succeeded,
+                None,
+                Some(&output),
+                clock.now(),
+            )
+            .await?;
             info!(job_id = %job_id, "job succeeded");
             Ok(RunOutcome::Succeeded)
         }
         Err(e) => {
             let message = format!("{e:#}");
             warn!(job_id = %job_id, error = %message, "job failed");
-            jobs.finish_job(&job_id, JobStatus::Failed, Some(&message), None, clock.now())
-                .await?;
+            jobs.finish_job(
+                &job_id,
+                JobStatus::Failed,
+                Some(&message),
+                None,
+                clock.now(),
+            )
+            .await?;
             Ok(RunOutcome::Failed)
         }
     }
@@ -91,7 +103,14 @@ where
         let store = store.clone();
         let handler = handler.clone();
         async move {
-            match run_job(store.as_ref(), &SystemClock, event.payload, handler.as_ref()).await {
+            match run_job(
+                store.as_ref(),
+                &SystemClock,
+                event.payload,
+                handler.as_ref(),
+            )
+            .await
+            {
                 Ok(outcome) => Ok(serde_json::json!({ "outcome": format!("{outcome:?}") })),
                 Err(e) => {
                     error!(error = %crate::webhook::error_chain(&e), "could not record the job");

@@ -57,7 +57,10 @@ fn check(trigger: &WebhookTrigger, event: &Event) -> TriggerOutcome {
         .sources
         .as_ref()
         .is_none_or(|s| s.iter().any(|s| s == &event.source));
-    let listens_type = trigger.events.iter().any(|e| e == event.event_type.as_str());
+    let listens_type = trigger
+        .events
+        .iter()
+        .any(|e| e == event.event_type.as_str());
     if !listens_source || !listens_type {
         return TriggerOutcome::NotListening;
     }
@@ -190,7 +193,14 @@ triggers:
 
         let p = plan(&registry(), &event("closed", false));
         assert_eq!(p.matched.len(), 1);
-        assert_eq!(p.skipped, vec![Skip { module: "review".into(), reason: "action".into(), detail: Some("closed".into()) }]);
+        assert_eq!(
+            p.skipped,
+            vec![Skip {
+                module: "review".into(),
+                reason: "action".into(),
+                detail: Some("closed".into())
+            }]
+        );
     }
 
     #[test]

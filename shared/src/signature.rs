@@ -146,16 +146,20 @@ pub fn verify<'a>(
         SourceKind::Github => {
             let name = "x-hub-signature-256";
             let value = header(headers, name)?;
-            let hex_sig = value.strip_prefix("sha256=").ok_or(SignatureError::Malformed {
-                header: name.to_owned(),
-                reason: "missing sha256= prefix",
-            })?;
+            let hex_sig = value
+                .strip_prefix("sha256=")
+                .ok_or(SignatureError::Malformed {
+                    header: name.to_owned(),
+                    reason: "missing sha256= prefix",
+                })?;
             let sig = decode_hex(name, hex_sig)?;
             any_secret(source, |key| hmac_matches(key, &[body], &sig))?;
         }
         SourceKind::Forgejo | SourceKind::Gitea => {
             // Forgejo also sends the Gitea header; prefer its own name.
-            let name = if source.kind == SourceKind::Forgejo && headers.contains_key("x-forgejo-signature") {
+            let name = if source.kind == SourceKind::Forgejo
+                && headers.contains_key("x-forgejo-signature")
+            {
                 "x-forgejo-signature"
             } else {
                 "x-gitea-signature"
@@ -175,10 +179,12 @@ pub fn verify<'a>(
             let name = scheme.header.as_str();
             let mut value = header(headers, name)?.trim();
             if let Some(prefix) = &scheme.prefix {
-                value = value.strip_prefix(prefix.as_str()).ok_or(SignatureError::Malformed {
-                    header: name.to_owned(),
-                    reason: "missing configured prefix",
-                })?;
+                value = value
+                    .strip_prefix(prefix.as_str())
+                    .ok_or(SignatureError::Malformed {
+                        header: name.to_owned(),
+                        reason: "missing configured prefix",
+                    })?;
             }
             let sig = match scheme.encoding {
                 Encoding::Hex => decode_hex(name, value)?,
@@ -193,17 +199,29 @@ pub fn verify<'a>(
             any_secret(source, |key| hmac_matches(key, &[body], &sig))?;
         }
     }
-    Ok(Verified { source, headers, body })
+    Ok(Verified {
+        source,
+        headers,
+        body,
+    })
 }
 
-fn verify_standard(source: &Source, headers: &HeaderMap, body: &[u8], now: OffsetDateTime) -> Result<(), SignatureError> {
+fn verify_standard(
+    source: &Source,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: OffsetDateTime,
+) -> Result<(), SignatureError> {
     let id = header(headers, "webhook-id")?;
     let ts_raw = header(headers, "webhook-timestamp")?;
     let sig_header = header(headers, "webhook-signature")?;
-    let ts: i64 = ts_raw.trim().parse().map_err(|_| SignatureError::Malformed {
-        header: "webhook-timestamp".into(),
-        reason: "not a unix timestamp",
-    })?;
+    let ts: i64 = ts_raw
+        .trim()
+        .parse()
+        .map_err(|_| SignatureError::Malformed {
+            header: "webhook-timestamp".into(),
+            reason: "not a unix timestamp",
+        })?;
     let skew = ts - now.unix_timestamp();
     let tolerance = i64::try_from(source.tolerance.as_secs()).unwrap_or(i64::MAX);
     if skew.abs() > tolerance {
@@ -226,7 +244,10 @@ fn verify_standard(source: &Source, headers: &HeaderMap, body: &[u8], now: Offse
             reason: "no v1 signature of the right form",
         });
     }
-    let keys: Vec<Vec<u8>> = source.usable_secrets().filter_map(|s| standard_key(s).ok()).collect();
+    let keys: Vec<Vec<u8>> = source
+        .usable_secrets()
+        .filter_map(|s| standard_key(s).ok())
+        .collect();
     if keys.is_empty() {
         return Err(SignatureError::NoSecret);
     }
@@ -237,7 +258,11 @@ fn verify_standard(source: &Source, headers: &HeaderMap, body: &[u8], now: Offse
             matched |= hmac_matches(key, &parts, sig);
         }
     }
-    if matched { Ok(()) } else { Err(SignatureError::Mismatch) }
+    if matched {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 /// Signs `body` the way a sender of `kind` would, returning the headers to send.
@@ -263,7 +288,10 @@ pub fn sign(
     }
     Ok(match source.kind {
         SourceKind::Github => vec![
-            ("X-Hub-Signature-256".into(), format!("sha256={}", hex::encode(mac_of(raw, &[body])?))),
+            (
+                "X-Hub-Signature-256".into(),
+                format!("sha256={}", hex::encode(mac_of(raw, &[body])?)),
+            ),
             ("X-GitHub-Delivery".into(), delivery_id.into()),
         ],
         SourceKind::Forgejo => {
@@ -276,7 +304,10 @@ pub fn sign(
             ]
         }
         SourceKind::Gitea => vec![
-            ("X-Gitea-Signature".into(), hex::encode(mac_of(raw, &[body])?)),
+            (
+                "X-Gitea-Signature".into(),
+                hex::encode(mac_of(raw, &[body])?),
+            ),
             ("X-Gitea-Delivery".into(), delivery_id.into()),
         ],
         SourceKind::Gitlab => vec![
@@ -286,11 +317,17 @@ pub fn sign(
         SourceKind::Standard => {
             let key = standard_key(secret)?;
             let ts = now.unix_timestamp().to_string();
-            let sig = mac_of(&key, &[delivery_id.as_bytes(), b".", ts.as_bytes(), b".", body])?;
+            let sig = mac_of(
+                &key,
+                &[delivery_id.as_bytes(), b".", ts.as_bytes(), b".", body],
+            )?;
             vec![
                 ("webhook-id".into(), delivery_id.into()),
                 ("webhook-timestamp".into(), ts),
-                ("webhook-signature".into(), format!("v1,{}", B64.encode(sig))),
+                (
+                    "webhook-signature".into(),
+                    format!("v1,{}", B64.encode(sig)),
+                ),
             ]
         }
         SourceKind::Hmac => {
@@ -333,14 +370,31 @@ mod tests {
     }
 
     fn signed(source: &Source, secret: &str, body: &[u8]) -> HeaderMap {
-        headers(&sign(source, &SecretString::from(secret.to_owned()), body, "d-1", now()).unwrap())
+        headers(
+            &sign(
+                source,
+                &SecretString::from(secret.to_owned()),
+                body,
+                "d-1",
+                now(),
+            )
+            .unwrap(),
+        )
     }
 
     fn secret_for(kind: SourceKind) -> &'static str {
-        if kind == SourceKind::Standard { WHSEC } else { "s3cret" }
+        if kind == SourceKind::Standard {
+            WHSEC
+        } else {
+            "s3cret"
+        }
     }
     fn old_secret_for(kind: SourceKind) -> &'static str {
-        if kind == SourceKind::Standard { WHSEC_OLD } else { "old-s3cret" }
+        if kind == SourceKind::Standard {
+            WHSEC_OLD
+        } else {
+            "old-s3cret"
+        }
     }
 
     fn sources() -> Vec<Source> {
@@ -380,19 +434,36 @@ mod tests {
 
     #[test]
     fn tampered_body_fails() {
-        for s in sources().into_iter().filter(|s| s.kind != SourceKind::Gitlab) {
+        for s in sources()
+            .into_iter()
+            .filter(|s| s.kind != SourceKind::Gitlab)
+        {
             let h = signed(&s, secret_for(s.kind), BODY);
             let tampered = br#"{"action":"opened","number":2}"#;
-            assert_eq!(verify(&s, &h, tampered, now()).unwrap_err(), SignatureError::Mismatch, "{}", s.id);
+            assert_eq!(
+                verify(&s, &h, tampered, now()).unwrap_err(),
+                SignatureError::Mismatch,
+                "{}",
+                s.id
+            );
         }
     }
 
     #[test]
     fn wrong_secret_fails() {
         for s in sources() {
-            let wrong = if s.kind == SourceKind::Standard { "whsec_d3Jvbmctc2VjcmV0LXdyb25n" } else { "wrong" };
+            let wrong = if s.kind == SourceKind::Standard {
+                "whsec_d3Jvbmctc2VjcmV0LXdyb25n"
+            } else {
+                "wrong"
+            };
             let h = signed(&s, wrong, BODY);
-            assert_eq!(verify(&s, &h, BODY, now()).unwrap_err(), SignatureError::Mismatch, "{}", s.id);
+            assert_eq!(
+                verify(&s, &h, BODY, now()).unwrap_err(),
+                SignatureError::Mismatch,
+                "{}",
+                s.id
+            );
         }
     }
 
@@ -400,7 +471,11 @@ mod tests {
     fn missing_header_fails() {
         for s in sources() {
             let err = verify(&s, &HeaderMap::new(), BODY, now()).unwrap_err();
-            assert!(matches!(err, SignatureError::MissingHeader(_)), "{}: {err:?}", s.id);
+            assert!(
+                matches!(err, SignatureError::MissingHeader(_)),
+                "{}: {err:?}",
+                s.id
+            );
         }
     }
 
@@ -408,33 +483,61 @@ mod tests {
     fn empty_or_missing_secret_fails_closed() {
         for mut s in sources() {
             let h = signed(&s, secret_for(s.kind), BODY);
-            s.secrets = vec![SecretString::from(String::new()), SecretString::from("  ".to_owned())];
-            assert_eq!(verify(&s, &h, BODY, now()).unwrap_err(), SignatureError::NoSecret, "{}", s.id);
+            s.secrets = vec![
+                SecretString::from(String::new()),
+                SecretString::from("  ".to_owned()),
+            ];
+            assert_eq!(
+                verify(&s, &h, BODY, now()).unwrap_err(),
+                SignatureError::NoSecret,
+                "{}",
+                s.id
+            );
             s.secrets.clear();
-            assert_eq!(verify(&s, &h, BODY, now()).unwrap_err(), SignatureError::NoSecret, "{}", s.id);
+            assert_eq!(
+                verify(&s, &h, BODY, now()).unwrap_err(),
+                SignatureError::NoSecret,
+                "{}",
+                s.id
+            );
         }
         // GitLab in particular: an empty token must not match an empty secret.
         let mut g = Source::new("gl", SourceKind::Gitlab, &[""]);
         let h = headers(&[("X-Gitlab-Token".into(), String::new())]);
-        assert_eq!(verify(&g, &h, BODY, now()).unwrap_err(), SignatureError::NoSecret);
+        assert_eq!(
+            verify(&g, &h, BODY, now()).unwrap_err(),
+            SignatureError::NoSecret
+        );
         g.secrets = vec![SecretString::from("tok".to_owned())];
-        assert_eq!(verify(&g, &h, BODY, now()).unwrap_err(), SignatureError::Mismatch);
+        assert_eq!(
+            verify(&g, &h, BODY, now()).unwrap_err(),
+            SignatureError::Mismatch
+        );
     }
 
     #[test]
     fn wrong_prefix_fails() {
         let s = Source::new("gh", SourceKind::Github, &["s3cret"]);
         let mut h = signed(&s, "s3cret", BODY);
-        let v = h["x-hub-signature-256"].to_str().unwrap().replace("sha256=", "sha1=");
+        let v = h["x-hub-signature-256"]
+            .to_str()
+            .unwrap()
+            .replace("sha256=", "sha1=");
         h.insert("x-hub-signature-256", HeaderValue::from_str(&v).unwrap());
-        assert!(matches!(verify(&s, &h, BODY, now()).unwrap_err(), SignatureError::Malformed { .. }));
+        assert!(matches!(
+            verify(&s, &h, BODY, now()).unwrap_err(),
+            SignatureError::Malformed { .. }
+        ));
 
         let mut s = Source::new("x", SourceKind::Hmac, &["s3cret"]);
         s.hmac.prefix = Some("sha256=".into());
         let mut unprefixed = s.clone();
         unprefixed.hmac.prefix = None;
         let h = signed(&unprefixed, "s3cret", BODY);
-        assert!(matches!(verify(&s, &h, BODY, now()).unwrap_err(), SignatureError::Malformed { .. }));
+        assert!(matches!(
+            verify(&s, &h, BODY, now()).unwrap_err(),
+            SignatureError::Malformed { .. }
+        ));
     }
 
     #[test]
@@ -442,17 +545,29 @@ mod tests {
         let s = Source::new("gh", SourceKind::Github, &["s3cret"]);
         let mut h = signed(&s, "s3cret", BODY);
         let v = h["x-hub-signature-256"].to_str().unwrap().to_owned();
-        h.insert("x-hub-signature-256", HeaderValue::from_str(&v[..v.len() - 2]).unwrap());
-        assert!(matches!(verify(&s, &h, BODY, now()).unwrap_err(), SignatureError::Malformed { .. }));
+        h.insert(
+            "x-hub-signature-256",
+            HeaderValue::from_str(&v[..v.len() - 2]).unwrap(),
+        );
+        assert!(matches!(
+            verify(&s, &h, BODY, now()).unwrap_err(),
+            SignatureError::Malformed { .. }
+        ));
 
         let s = Source::new("fj", SourceKind::Forgejo, &["s3cret"]);
         let h = headers(&[("X-Forgejo-Signature".into(), "abcd".into())]);
-        assert!(matches!(verify(&s, &h, BODY, now()).unwrap_err(), SignatureError::Malformed { .. }));
+        assert!(matches!(
+            verify(&s, &h, BODY, now()).unwrap_err(),
+            SignatureError::Malformed { .. }
+        ));
 
         let s = Source::new("std", SourceKind::Standard, &[WHSEC]);
         let mut h = signed(&s, WHSEC, BODY);
         h.insert("webhook-signature", HeaderValue::from_static("v1,c2hvcnQ="));
-        assert!(matches!(verify(&s, &h, BODY, now()).unwrap_err(), SignatureError::Malformed { .. }));
+        assert!(matches!(
+            verify(&s, &h, BODY, now()).unwrap_err(),
+            SignatureError::Malformed { .. }
+        ));
     }
 
     #[test]
@@ -460,9 +575,15 @@ mod tests {
         let s = Source::new("std", SourceKind::Standard, &[WHSEC]);
         let h = signed(&s, WHSEC, BODY);
         let later = now() + time::Duration::minutes(6);
-        assert!(matches!(verify(&s, &h, BODY, later).unwrap_err(), SignatureError::Timestamp { .. }));
+        assert!(matches!(
+            verify(&s, &h, BODY, later).unwrap_err(),
+            SignatureError::Timestamp { .. }
+        ));
         let earlier = now() - time::Duration::minutes(6);
-        assert!(matches!(verify(&s, &h, BODY, earlier).unwrap_err(), SignatureError::Timestamp { .. }));
+        assert!(matches!(
+            verify(&s, &h, BODY, earlier).unwrap_err(),
+            SignatureError::Timestamp { .. }
+        ));
         // Within tolerance either way.
         assert!(verify(&s, &h, BODY, now() + time::Duration::minutes(4)).is_ok());
         // Tolerance is configurable.
@@ -489,7 +610,10 @@ mod tests {
         let h = headers(&[
             ("webhook-id".into(), "msg_p5jXN8AQM9LWM0D4loKWxJek".into()),
             ("webhook-timestamp".into(), "1614265330".into()),
-            ("webhook-signature".into(), "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=".into()),
+            (
+                "webhook-signature".into(),
+                "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=".into(),
+            ),
         ]);
         let at = OffsetDateTime::from_unix_timestamp(1_614_265_330).unwrap();
         assert!(verify(&s, &h, body, at).is_ok());

@@ -85,7 +85,8 @@ impl IntoResponse for ApiError {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
         } else if status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         resp
     }
@@ -99,14 +100,22 @@ pub fn app(state: RouterState) -> Router {
         .with_state(state)
 }
 
-async fn receive(State(state): State<RouterState>, Path(source_id): Path<String>, request: Request) -> Response {
+async fn receive(
+    State(state): State<RouterState>,
+    Path(source_id): Path<String>,
+    request: Request,
+) -> Response {
     match handle(&state, &source_id, request).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     }
 }
 
-async fn handle(state: &RouterState, source_id: &str, request: Request) -> Result<Response, ApiError> {
+async fn handle(
+    state: &RouterState,
+    source_id: &str,
+    request: Request,
+) -> Result<Response, ApiError> {
     let Some(source) = state.config.source(source_id) else {
         warn!(source = source_id, "unknown source");
         return Err(ApiError::NotFound);
@@ -138,7 +147,9 @@ async fn handle(state: &RouterState, source_id: &str, request: Request) -> Resul
     })?;
     match state.dispatcher.dispatch(&event).await {
         Ok(Outcome::Dispatched(d)) => Ok((StatusCode::ACCEPTED, axum::Json(d)).into_response()),
-        Ok(Outcome::Incomplete(d)) => Err(ApiError::DispatchIncomplete(serde_json::to_value(d).unwrap_or_default())),
+        Ok(Outcome::Incomplete(d)) => Err(ApiError::DispatchIncomplete(
+            serde_json::to_value(d).unwrap_or_default(),
+        )),
         Ok(Outcome::Duplicate { event_id }) => Ok((
             StatusCode::OK,
             axum::Json(json!({ "duplicate": true, "event_id": event_id })),

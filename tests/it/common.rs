@@ -155,7 +155,10 @@ impl TestApp {
         let store = DynamoStore::new(client, table.clone());
         let mut vars = vec![
             ("SWITCHYARD_TABLE".to_owned(), table.clone()),
-            ("SWITCHYARD_SOURCES".to_owned(), "github=github,gitlab=gitlab".to_owned()),
+            (
+                "SWITCHYARD_SOURCES".to_owned(),
+                "github=github,gitlab=gitlab".to_owned(),
+            ),
             ("SWITCHYARD_SECRET_GITHUB".to_owned(), SECRET.to_owned()),
             ("SWITCHYARD_SECRET_GITLAB".to_owned(), SECRET.to_owned()),
         ];
@@ -163,7 +166,13 @@ impl TestApp {
             vars.push(("SWITCHYARD_MAX_BODY_BYTES".to_owned(), max.to_string()));
         }
         for (module, function) in &opts.overrides {
-            vars.push((format!("SWITCHYARD_FUNCTION_{}", switchyard::config::env_key(module)), function.clone()));
+            vars.push((
+                format!(
+                    "SWITCHYARD_FUNCTION_{}",
+                    switchyard::config::env_key(module)
+                ),
+                function.clone(),
+            ));
         }
         let config = Arc::new(Config::from_vars(vars).unwrap());
         let named: Vec<(String, String)> = manifests
@@ -171,7 +180,8 @@ impl TestApp {
             .enumerate()
             .map(|(i, m)| (format!("m{i}/module.yaml"), m.clone()))
             .collect();
-        let registry = Registry::from_manifests(named.iter().map(|(f, t)| (f.as_str(), t.as_str()))).unwrap();
+        let registry =
+            Registry::from_manifests(named.iter().map(|(f, t)| (f.as_str(), t.as_str()))).unwrap();
         let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
         let fanout = LambdaFanout::new(lambda_client(&lambda_endpoint(), &invokes).await);
         let store_arc = Arc::new(store.clone());
@@ -183,10 +193,7 @@ impl TestApp {
             Arc::new(registry),
             DispatchSettings::from_config(&config),
         );
-        let router = app(RouterState {
-            config,
-            dispatcher,
-        });
+        let router = app(RouterState { config, dispatcher });
         Self {
             router,
             store,
@@ -221,7 +228,9 @@ impl TestApp {
         let out = client.scan().table_name(&self.table).send().await.unwrap();
         out.items()
             .iter()
-            .filter(|i| matches!(i.get("pk"), Some(AttributeValue::S(pk)) if pk.starts_with(prefix)))
+            .filter(
+                |i| matches!(i.get("pk"), Some(AttributeValue::S(pk)) if pk.starts_with(prefix)),
+            )
             .cloned()
             .collect()
     }
@@ -236,9 +245,22 @@ impl NowTime for ManualClock {
     }
 }
 
-pub fn github_request(event: &str, delivery: &str, body: &str, secret: &str, now: OffsetDateTime) -> Request<Body> {
+pub fn github_request(
+    event: &str,
+    delivery: &str,
+    body: &str,
+    secret: &str,
+    now: OffsetDateTime,
+) -> Request<Body> {
     let source = Source::new("github", SourceKind::Github, &[]);
-    let headers = signature::sign(&source, &SecretString::from(secret.to_owned()), body.as_bytes(), delivery, now).unwrap();
+    let headers = signature::sign(
+        &source,
+        &SecretString::from(secret.to_owned()),
+        body.as_bytes(),
+        delivery,
+        now,
+    )
+    .unwrap();
     let mut req = Request::post("/webhooks/github")
         .header("content-type", "application/json")
         .header("x-github-event", event);
@@ -250,7 +272,8 @@ pub fn github_request(event: &str, delivery: &str, body: &str, secret: &str, now
 
 /// The opened PR payload with another number (another entity).
 pub fn pr_payload(action: &str, number: u64) -> String {
-    let mut v: Value = serde_json::from_str(include_str!("../../events/github-pull_request-opened.json")).unwrap();
+    let mut v: Value =
+        serde_json::from_str(include_str!("../../events/github-pull_request-opened.json")).unwrap();
     v["action"] = Value::from(action);
     v["number"] = Value::from(number);
     v["pull_request"]["number"] = Value::from(number);
@@ -260,7 +283,11 @@ pub fn pr_payload(action: &str, number: u64) -> String {
 pub fn job_ids(resp: &Value) -> Vec<String> {
     resp["jobs"]
         .as_array()
-        .map(|a| a.iter().map(|j| j["job_id"].as_str().unwrap().to_owned()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|j| j["job_id"].as_str().unwrap().to_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -269,7 +296,12 @@ pub fn skipped(resp: &Value) -> Vec<(String, String)> {
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|s| (s["module"].as_str().unwrap().to_owned(), s["reason"].as_str().unwrap().to_owned()))
+                .map(|s| {
+                    (
+                        s["module"].as_str().unwrap().to_owned(),
+                        s["reason"].as_str().unwrap().to_owned(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()

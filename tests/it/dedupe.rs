@@ -21,10 +21,18 @@ async fn redelivery_of_a_completed_event_dispatches_nothing() {
 
 #[tokio::test]
 async fn twenty_concurrent_deliveries_of_one_event_create_one_job_per_matched_module() {
-    let app = TestApp::new(&[module("a", ""), module("b", ""), module("c", "      cooldown: 5m\n")]).await;
+    let app = TestApp::new(&[
+        module("a", ""),
+        module("b", ""),
+        module("c", "      cooldown: 5m\n"),
+    ])
+    .await;
     let payload = pr_payload("opened", 1);
     let answers = join_all((0..20).map(|_| app.github("pull_request", "d-same", &payload))).await;
-    let accepted = answers.iter().filter(|(s, _)| *s == StatusCode::ACCEPTED).count();
+    let accepted = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::ACCEPTED)
+        .count();
     assert_eq!(accepted, 1, "{answers:?}");
     for (status, body) in &answers {
         assert!(
@@ -41,9 +49,13 @@ async fn twenty_concurrent_deliveries_of_one_event_create_one_job_per_matched_mo
 #[tokio::test]
 async fn the_same_id_with_a_different_body_answers_409_and_dispatches_nothing() {
     let app = TestApp::new(&[module("reviewer", "")]).await;
-    let (status, _) = app.github("pull_request", "d-1", &pr_payload("opened", 1)).await;
+    let (status, _) = app
+        .github("pull_request", "d-1", &pr_payload("opened", 1))
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let (status, body) = app.github("pull_request", "d-1", &pr_payload("opened", 2)).await;
+    let (status, body) = app
+        .github("pull_request", "d-1", &pr_payload("opened", 2))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["code"], "conflict");
     assert_eq!(app.invokes.get(), 1);

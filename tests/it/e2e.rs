@@ -9,14 +9,25 @@ use crate::common::*;
 
 #[tokio::test]
 async fn a_signed_request_to_the_router_function_url_runs_notify_to_succeeded() {
-    let table = std::env::var("SWITCHYARD_TEST_E2E_TABLE").expect("SWITCHYARD_TEST_E2E_TABLE (set by make test)");
-    let secret = std::env::var("SWITCHYARD_TEST_E2E_SECRET").expect("SWITCHYARD_TEST_E2E_SECRET (set by make test)");
+    let table = std::env::var("SWITCHYARD_TEST_E2E_TABLE")
+        .expect("SWITCHYARD_TEST_E2E_TABLE (set by make test)");
+    let secret = std::env::var("SWITCHYARD_TEST_E2E_SECRET")
+        .expect("SWITCHYARD_TEST_E2E_SECRET (set by make test)");
     let url = format!("{}/lambda-url/router/webhooks/github", lambda_endpoint());
     let delivery = uuid::Uuid::new_v4().to_string();
     let body = pr_payload("opened", 4242);
-    let req = github_request("pull_request", &delivery, &body, &secret, time::OffsetDateTime::now_utc());
+    let req = github_request(
+        "pull_request",
+        &delivery,
+        &body,
+        &secret,
+        time::OffsetDateTime::now_utc(),
+    );
     let (parts, _) = req.into_parts();
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(180)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(180))
+        .build()
+        .unwrap();
     let mut post = client.post(&url).body(body.clone());
     for (k, v) in parts.headers.iter() {
         post = post.header(k.as_str(), v.to_str().unwrap());
@@ -33,17 +44,29 @@ async fn a_signed_request_to_the_router_function_url_runs_notify_to_succeeded() 
         .unwrap_or_else(|| panic!("notify matched: {answer}"));
     let job_id = notify["job_id"].as_str().unwrap().to_owned();
 
-    let store = DynamoStore::new(dynamo_client(&dynamodb_endpoint(), &Counter::default()).await, table);
+    let store = DynamoStore::new(
+        dynamo_client(&dynamodb_endpoint(), &Counter::default()).await,
+        table,
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     let job = loop {
         let job = store.get_job(&job_id).await.unwrap().expect("job recorded");
-        if matches!(job.status, JobStatus::Succeeded | JobStatus::Failed) || Instant::now() > deadline {
+        if matches!(job.status, JobStatus::Succeeded | JobStatus::Failed)
+            || Instant::now() > deadline
+        {
             break job;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
-    let message = job.output.as_ref().and_then(|o| o["message"].as_str()).unwrap_or_default();
-    assert!(message.starts_with("acme/widgets#4242 pull_request opened by alice"), "{message}");
+    let message = job
+        .output
+        .as_ref()
+        .and_then(|o| o["message"].as_str())
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("acme/widgets#4242 pull_request opened by alice"),
+        "{message}"
+    );
     assert!(job.started_at.is_some() && job.finished_at.is_some());
 }

@@ -15,7 +15,8 @@ fn every_sample_event_parses() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&path).unwrap();
-        let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let value: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
         seen += 1;
         if let Some(rest) = name.strip_prefix("apigw-") {
             let request: lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest =
@@ -26,12 +27,21 @@ fn every_sample_event_parses() {
                 headers.insert(k.clone(), v.clone());
             }
             let source = Source::new("github", SourceKind::Github, &["switchyard-dev-secret"]);
-            let ok = verify(&source, &headers, body.as_bytes(), time::OffsetDateTime::now_utc()).is_ok();
+            let ok = verify(
+                &source,
+                &headers,
+                body.as_bytes(),
+                time::OffsetDateTime::now_utc(),
+            )
+            .is_ok();
             assert_eq!(ok, !rest.contains("bad-signature"), "{name}");
             continue;
         }
         let kind = name.split('-').next().unwrap();
-        assert!(SourceKind::parse(kind).is_some(), "{name}: name must start with a source kind");
+        assert!(
+            SourceKind::parse(kind).is_some(),
+            "{name}: name must start with a source kind"
+        );
         assert!(value.is_object(), "{name}");
     }
     assert!(seen >= 12, "only {seen} sample files");

@@ -1,6 +1,9 @@
 //! Integration tests, one binary: the router app against DynamoDB Local, fanning out
 //! through `cargo lambda watch`. Run by `make test`.
 
+// Test code may panic on what it did not expect; that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 mod cooldown;
 mod dedupe;

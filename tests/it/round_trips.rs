@@ -7,9 +7,13 @@ use crate::common::*;
 #[tokio::test]
 async fn round_trips_per_webhook_stay_at_three_for_1_5_and_20_matched_modules() {
     for n in [1usize, 5, 20] {
-        let manifests: Vec<String> = (0..n).map(|i| module(&format!("m{i}"), "      cooldown: 10m\n")).collect();
+        let manifests: Vec<String> = (0..n)
+            .map(|i| module(&format!("m{i}"), "      cooldown: 10m\n"))
+            .collect();
         let app = TestApp::new(&manifests).await;
-        let (status, body) = app.github("pull_request", &format!("d-{n}"), &pr_payload("opened", 1)).await;
+        let (status, body) = app
+            .github("pull_request", &format!("d-{n}"), &pr_payload("opened", 1))
+            .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         assert_eq!(job_ids(&body).len(), n);
         assert_eq!(app.invokes.get(), n);

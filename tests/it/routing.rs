@@ -9,7 +9,9 @@ use crate::common::*;
 #[tokio::test]
 async fn pull_request_opened_routes_to_the_module_that_listens_and_closed_does_not() {
     let app = TestApp::new(&[module("reviewer", "")]).await;
-    let (status, body) = app.github("pull_request", "d-open", &pr_payload("opened", 1)).await;
+    let (status, body) = app
+        .github("pull_request", "d-open", &pr_payload("opened", 1))
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["event_id"], "d-open");
     assert_eq!(body["jobs"][0]["module"], "reviewer");
@@ -20,10 +22,15 @@ async fn pull_request_opened_routes_to_the_module_that_listens_and_closed_does_n
     assert_eq!(job.attempts, 1);
     assert_eq!(app.invokes.get(), 1);
 
-    let (status, body) = app.github("pull_request", "d-closed", &pr_payload("closed", 1)).await;
+    let (status, body) = app
+        .github("pull_request", "d-closed", &pr_payload("closed", 1))
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["jobs"], json!([]));
-    assert_eq!(skipped(&body), vec![("reviewer".to_owned(), "action".to_owned())]);
+    assert_eq!(
+        skipped(&body),
+        vec![("reviewer".to_owned(), "action".to_owned())]
+    );
     assert_eq!(app.invokes.get(), 1, "closed invoked nothing");
 }
 
@@ -32,7 +39,10 @@ async fn an_event_no_module_claims_is_acknowledged_with_no_jobs() {
     let app = TestApp::new(&[module("reviewer", "")]).await;
     for (event, file) in [
         ("ping", include_str!("../../events/github-ping.json")),
-        ("issues", include_str!("../../events/github-issues-opened.json")),
+        (
+            "issues",
+            include_str!("../../events/github-issues-opened.json"),
+        ),
         ("workflow_run", r#"{"action":"completed"}"#),
     ] {
         let (status, body) = app.github(event, &format!("d-{event}"), file).await;
@@ -63,43 +73,106 @@ async fn gitlab_merge_requests_route_through_the_same_manifest() {
 
 #[tokio::test]
 async fn bad_input_gets_a_clear_4xx_with_a_stable_body_and_writes_nothing() {
-    let app = TestApp::with(&[module("reviewer", "")], Options { max_body: Some(64 * 1024), ..Default::default() }).await;
+    let app = TestApp::with(
+        &[module("reviewer", "")],
+        Options {
+            max_body: Some(64 * 1024),
+            ..Default::default()
+        },
+    )
+    .await;
     let payload = pr_payload("opened", 1);
 
     // Unknown source.
-    let mut req = github_request("pull_request", "d-1", &payload, SECRET, app.clock.now_time());
+    let mut req = github_request(
+        "pull_request",
+        "d-1",
+        &payload,
+        SECRET,
+        app.clock.now_time(),
+    );
     *req.uri_mut() = "/webhooks/bitbucket".parse().unwrap();
     let (status, body) = app.send(req).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
 
     // Wrong secret and missing signature: one generic 401 that does not say which check failed.
-    let (status, wrong) = app.send(github_request("pull_request", "d-2", &payload, "nope", app.clock.now_time())).await;
+    let (status, wrong) = app
+        .send(github_request(
+            "pull_request",
+            "d-2",
+            &payload,
+            "nope",
+            app.clock.now_time(),
+        ))
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let unsigned = Request::post("/webhooks/github").header("x-github-event", "pull_request").body(Body::from(payload.clone())).unwrap();
+    let unsigned = Request::post("/webhooks/github")
+        .header("x-github-event", "pull_request")
+        .body(Body::from(payload.clone()))
+        .unwrap();
     let (status, missing) = app.send(unsigned).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong, missing);
-    assert_eq!(wrong, json!({"code": "unauthorized", "message": "signature verification failed"}));
+    assert_eq!(
+        wrong,
+        json!({"code": "unauthorized", "message": "signature verification failed"})
+    );
 
     // Malformed JSON behind a valid signature.
-    let (status, body) = app.send(github_request("pull_request", "d-3", "{not json", SECRET, app.clock.now_time())).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
+    let (status, body) = app
+        .send(github_request(
+            "pull_request",
+            "d-3",
+            "{not json",
+            SECRET,
+            app.clock.now_time(),
+        ))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
 
     // Over the limit, declared and streamed.
     let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(70 * 1024));
-    let (status, body) = app.send(github_request("pull_request", "d-4", &big, SECRET, app.clock.now_time())).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+    let (status, body) = app
+        .send(github_request(
+            "pull_request",
+            "d-4",
+            &big,
+            SECRET,
+            app.clock.now_time(),
+        ))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+    );
     let mut req = github_request("pull_request", "d-5", &big, SECRET, app.clock.now_time());
     req.headers_mut().remove("content-length");
     let (status, _) = app.send(req).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 
     // Other paths and methods.
-    let (status, body) = app.send(Request::get("/webhooks/github").body(Body::empty()).unwrap()).await;
+    let (status, body) = app
+        .send(
+            Request::get("/webhooks/github")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert!(status.is_client_error(), "{status}");
     let _ = body;
-    let (status, body) = app.send(Request::post("/nope").body(Body::empty()).unwrap()).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let (status, body) = app
+        .send(Request::post("/nope").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
 
     assert!(app.items("").await.is_empty(), "nothing was written");
     assert_eq!(app.invokes.get(), 0);

@@ -19,8 +19,14 @@ async fn main() -> Result<(), lambda_http::Error> {
         format!("invalid module manifests: {}", text.join("; "))
     })?;
     let sdk = switchyard::aws::sdk_config().await;
-    let store = Arc::new(DynamoStore::new(switchyard::aws::dynamodb(&sdk), config.table.clone()));
-    let fanout = Arc::new(LambdaFanout::new(switchyard::aws::lambda(&sdk, config.invoke_timeout)));
+    let store = Arc::new(DynamoStore::new(
+        switchyard::aws::dynamodb(&sdk),
+        config.table.clone(),
+    ));
+    let fanout = Arc::new(LambdaFanout::new(switchyard::aws::lambda(
+        &sdk,
+        config.invoke_timeout,
+    )));
     let dispatcher = Dispatcher::new(
         store.clone(),
         store,
@@ -30,5 +36,12 @@ async fn main() -> Result<(), lambda_http::Error> {
         DispatchSettings::from_config(&config),
     );
     let listen = config.listen;
-    serve(app(RouterState { config: Arc::new(config), dispatcher }), listen).await
+    serve(
+        app(RouterState {
+            config: Arc::new(config),
+            dispatcher,
+        }),
+        listen,
+    )
+    .await
 }

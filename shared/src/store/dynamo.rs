@@ -12,13 +12,14 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update,
 };
 use time::OffsetDateTime;
 
 use super::{
-    Claim, ClaimOutcome, DispatchStore, EventRecord, EventStatus, EventStore, Finish, JobRecord, JobStatus, JobStore,
-    Reservation, StoreError, keys, rfc3339,
+    Claim, ClaimOutcome, DispatchStore, EventRecord, EventStatus, EventStore, Finish, JobRecord,
+    JobStatus, JobStore, Reservation, StoreError, keys, rfc3339,
 };
 
 // DynamoDB allows 100 actions per transaction; a claim takes two (job and cooldown).
@@ -40,21 +41,29 @@ fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn unavailable<E: std::error::Error + Send + Sync + 'static>(operation: &'static str) -> impl FnOnce(E) -> StoreError {
+fn unavailable<E: std::error::Error + Send + Sync + 'static>(
+    operation: &'static str,
+) -> impl FnOnce(E) -> StoreError {
     move |e| StoreError::Unavailable {
         operation,
         source: Box::new(e),
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(key: &str, item: HashMap<String, AttributeValue>) -> Result<T, StoreError> {
+fn decode<T: serde::de::DeserializeOwned>(
+    key: &str,
+    item: HashMap<String, AttributeValue>,
+) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
         key: key.to_owned(),
         reason: e.to_string(),
     })
 }
 
-fn encode<T: serde::Serialize>(key: &str, value: &T) -> Result<HashMap<String, AttributeValue>, StoreError> {
+fn encode<T: serde::Serialize>(
+    key: &str,
+    value: &T,
+) -> Result<HashMap<String, AttributeValue>, StoreError> {
     serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt {
         key: key.to_owned(),
         reason: e.to_string(),
@@ -146,7 +155,12 @@ impl DynamoStore {
             }
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         }
-        let ttl = client.describe_time_to_live().table_name(table).send().await.map_err(unavailable("describe_ttl"))?;
+        let ttl = client
+            .describe_time_to_live()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(unavailable("describe_ttl"))?;
         let enabled = ttl
             .time_to_live_description()
             .and_then(|d| d.time_to_live_status())
@@ -181,7 +195,11 @@ impl DynamoStore {
     }
 
     /// Reads an item by partition key and sort key.
-    pub async fn get_raw(&self, pk: &str, sk: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+    pub async fn get_raw(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -213,7 +231,9 @@ impl DynamoStore {
             let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now OR job_id = :job")
+                .condition_expression(
+                    "attribute_not_exists(pk) OR expires_at <= :now OR job_id = :job",
+                )
                 .expression_attribute_values(":now", n(now))
                 .expression_attribute_values(":job", s(job.job_id.clone()))
                 .build()
@@ -233,7 +253,7 @@ impl DynamoStore {
             ("created_at", s(job.created_at.clone())),
             ("expires_at", n(job.expires_at)),
         ] {
-            e.set(&attr.to_owned(), v);
+            e.set(attr, v);
         }
         let attempts = e.name("attempts");
         let one = e.value("one", n(1));
@@ -247,9 +267,13 @@ impl DynamoStore {
             .table_name(&self.table)
             .key("pk", s(keys::job(&job.job_id)))
             .key("sk", s(keys::JOB_SK))
-            .update_expression(e.update_expression(&format!(" ADD {attempts} {one} REMOVE {error}, {finished}, {started}")))
+            .update_expression(e.update_expression(&format!(
+                " ADD {attempts} {one} REMOVE {error}, {finished}, {started}"
+            )))
             // A job that is running or finished was already dispatched by an earlier attempt.
-            .condition_expression(format!("attribute_not_exists(pk) OR {status} IN ({queued}, {failed})"))
+            .condition_expression(format!(
+                "attribute_not_exists(pk) OR {status} IN ({queued}, {failed})"
+            ))
             .set_expression_attribute_names(Some(e.names))
             .set_expression_attribute_values(Some(e.values))
             .build()
@@ -258,7 +282,12 @@ impl DynamoStore {
         Ok(items)
     }
 
-    fn fail_job_item(&self, job_id: &str, error: &str, now: OffsetDateTime) -> Result<TransactWriteItem, StoreError> {
+    fn fail_job_item(
+        &self,
+        job_id: &str,
+        error: &str,
+        now: OffsetDateTime,
+    ) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(keys::job(job_id)))
@@ -295,7 +324,11 @@ fn key_elem(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {
 
 #[async_trait]
 impl EventStore for DynamoStore {
-    async fn reserve(&self, record: &EventRecord, now: OffsetDateTime) -> Result<Reservation, StoreError> {
+    async fn reserve(
+        &self,
+        record: &EventRecord,
+        now: OffsetDateTime,
+    ) -> Result<Reservation, StoreError> {
         let now_s = now.unix_timestamp();
         let token = uuid::Uuid::new_v4().to_string();
         let mut e = Expr::default();
@@ -305,7 +338,10 @@ impl EventStore for DynamoStore {
             ("event_type", s(record.event_type.clone())),
             ("entity", s(record.entity.clone())),
             ("body_sha256", s(record.body_sha256.clone())),
-            ("status", encode_value(&record.pk, &EventStatus::InProgress)?),
+            (
+                "status",
+                encode_value(&record.pk, &EventStatus::InProgress)?,
+            ),
             ("lease_expires_at", n(record.lease_expires_at)),
             ("lease_token", s(token.clone())),
             ("expires_at", n(record.expires_at)),
@@ -318,7 +354,8 @@ impl EventStore for DynamoStore {
         // The first attempt's receive time is kept across takeovers.
         let received = e.name("received_at");
         let recv_v = e.value("recv", s(record.received_at.clone()));
-        e.sets.push(format!("{received} = if_not_exists({received}, {recv_v})"));
+        e.sets
+            .push(format!("{received} = if_not_exists({received}, {recv_v})"));
         let attempts = e.name("attempts");
         let one = e.value("one", n(1));
         let now_v = e.value("now", n(now_s));
@@ -331,7 +368,10 @@ impl EventStore for DynamoStore {
         let condition = format!(
             "attribute_not_exists(pk) OR {expires} <= {now_v} OR ({hash} = {h} AND ({status} = {failed} OR ({status} <> :completed AND {lease} <= {now_v})))"
         );
-        e.value("completed", encode_value(&record.pk, &EventStatus::Completed)?);
+        e.value(
+            "completed",
+            encode_value(&record.pk, &EventStatus::Completed)?,
+        );
         let result = self
             .client
             .update_item()
@@ -369,7 +409,9 @@ impl EventStore for DynamoStore {
                     } else if existing.status == EventStatus::Completed {
                         Ok(Reservation::Duplicate(Box::new(existing)))
                     } else {
-                        let retry_after = u64::try_from(existing.lease_expires_at - now_s).unwrap_or(1).max(1);
+                        let retry_after = u64::try_from(existing.lease_expires_at - now_s)
+                            .unwrap_or(1)
+                            .max(1);
                         Ok(Reservation::InProgress { retry_after })
                     }
                 }
@@ -379,7 +421,13 @@ impl EventStore for DynamoStore {
         }
     }
 
-    async fn finish(&self, pk: &str, token: &str, finish: &Finish, now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn finish(
+        &self,
+        pk: &str,
+        token: &str,
+        finish: &Finish,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let mut e = Expr::default();
         e.set("status", encode_value(pk, &finish.status)?);
         e.set("jobs", encode_value(pk, &finish.jobs)?);
@@ -440,7 +488,11 @@ impl EventStore for DynamoStore {
 
 #[async_trait]
 impl DispatchStore for DynamoStore {
-    async fn claim(&self, claims: &[Claim], now: OffsetDateTime) -> Result<ClaimOutcome, StoreError> {
+    async fn claim(
+        &self,
+        claims: &[Claim],
+        now: OffsetDateTime,
+    ) -> Result<ClaimOutcome, StoreError> {
         let now_s = now.unix_timestamp();
         let mut outcome = ClaimOutcome::default();
         let mut pending: Vec<usize> = (0..claims.len()).collect();
@@ -488,7 +540,11 @@ impl DispatchStore for DynamoStore {
                             };
                             dropped = true;
                             pending.retain(|&p| p != claim_idx);
-                            let list = if is_cooldown { &mut outcome.cooling } else { &mut outcome.already };
+                            let list = if is_cooldown {
+                                &mut outcome.cooling
+                            } else {
+                                &mut outcome.already
+                            };
                             if !list.contains(&claim_idx) {
                                 list.push(claim_idx);
                             }
@@ -499,10 +555,14 @@ impl DispatchStore for DynamoStore {
                             if conflicts > CONFLICT_RETRIES {
                                 return Err(StoreError::Unavailable {
                                     operation: "claim",
-                                    source: "transaction kept conflicting with concurrent writes".into(),
+                                    source: "transaction kept conflicting with concurrent writes"
+                                        .into(),
                                 });
                             }
-                            tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(conflicts))).await;
+                            tokio::time::sleep(std::time::Duration::from_millis(
+                                20 * u64::from(conflicts),
+                            ))
+                            .await;
                         }
                     }
                     other => return Err(unavailable("claim")(other)),
@@ -590,6 +650,9 @@ impl JobStore for DynamoStore {
 }
 
 /// Encodes a record as an item (for tools and tests that seed the table).
-pub fn to_item<T: serde::Serialize>(key: &str, record: &T) -> Result<HashMap<String, AttributeValue>, StoreError> {
+pub fn to_item<T: serde::Serialize>(
+    key: &str,
+    record: &T,
+) -> Result<HashMap<String, AttributeValue>, StoreError> {
     encode(key, record)
 }

@@ -21,7 +21,10 @@ pub fn event(source: &str, id: &str) -> String {
 /// `COOLDOWN#{module}#{entity}`: one item per (module, entity) pair.
 pub fn cooldown(module: &str, entity: &str) -> String {
     if entity.len() > MAX_ENTITY_IN_KEY {
-        format!("COOLDOWN#{module}#sha256:{}", hex::encode(Sha256::digest(entity.as_bytes())))
+        format!(
+            "COOLDOWN#{module}#sha256:{}",
+            hex::encode(Sha256::digest(entity.as_bytes()))
+        )
     } else {
         format!("COOLDOWN#{module}#{entity}")
     }

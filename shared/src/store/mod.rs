@@ -237,9 +237,19 @@ pub struct Finish {
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// Reserves the delivery for this attempt (one conditional write).
-    async fn reserve(&self, record: &EventRecord, now: OffsetDateTime) -> Result<Reservation, StoreError>;
+    async fn reserve(
+        &self,
+        record: &EventRecord,
+        now: OffsetDateTime,
+    ) -> Result<Reservation, StoreError>;
     /// Records the outcome and releases the reservation (one write), fenced by `token`.
-    async fn finish(&self, pk: &str, token: &str, finish: &Finish, now: OffsetDateTime) -> Result<(), StoreError>;
+    async fn finish(
+        &self,
+        pk: &str,
+        token: &str,
+        finish: &Finish,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
     /// Reads an event item.
     async fn get_event(&self, pk: &str) -> Result<Option<EventRecord>, StoreError>;
 }
@@ -249,7 +259,11 @@ pub trait EventStore: Send + Sync {
 pub trait DispatchStore: Send + Sync {
     /// Writes every claim's job and cooldown; claims whose cooldown holds or whose job
     /// already ran are left out and reported.
-    async fn claim(&self, claims: &[Claim], now: OffsetDateTime) -> Result<ClaimOutcome, StoreError>;
+    async fn claim(
+        &self,
+        claims: &[Claim],
+        now: OffsetDateTime,
+    ) -> Result<ClaimOutcome, StoreError>;
 }
 
 /// Job lifecycle, as the module runtime sees it.

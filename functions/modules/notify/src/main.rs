@@ -16,7 +16,11 @@ fn text(v: &Value, path: &str) -> Option<String> {
 fn format_message(ctx: &ModuleContext) -> String {
     let e = &ctx.event;
     let p = &e.payload;
-    let max_title = ctx.config.get("max_title").and_then(Value::as_u64).unwrap_or(120) as usize;
+    let max_title = ctx
+        .config
+        .get("max_title")
+        .and_then(Value::as_u64)
+        .unwrap_or(120) as usize;
     let title = text(p, "pull_request.title")
         .or_else(|| text(p, "issue.title"))
         .or_else(|| text(p, "object_attributes.title"));
@@ -51,8 +55,12 @@ fn format_message(ctx: &ModuleContext) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let webhook = std::env::var("NOTIFY_WEBHOOK_URL").ok().filter(|u| !u.trim().is_empty());
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let webhook = std::env::var("NOTIFY_WEBHOOK_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
     switchyard::module::run(move |ctx: ModuleContext| {
         let webhook = webhook.clone();
         let http = http.clone();
@@ -82,12 +90,18 @@ mod tests {
 
     #[test]
     fn formats_a_pull_request_in_one_line() {
-        let payload: Value = serde_json::from_str(include_str!("../../../../events/github-pull_request-opened.json")).unwrap();
+        let payload: Value = serde_json::from_str(include_str!(
+            "../../../../events/github-pull_request-opened.json"
+        ))
+        .unwrap();
         let ctx = ModuleContext {
             job_id: "j".into(),
             module: "notify".into(),
             function: "notify".into(),
-            trigger: switchyard::dispatch::TriggerRef { kind: "webhook".into(), index: 0 },
+            trigger: switchyard::dispatch::TriggerRef {
+                kind: "webhook".into(),
+                index: 0,
+            },
             entity: "acme/widgets#1347".into(),
             config: json!({"max_title": 20}),
             event: switchyard::Event {
