@@ -118,6 +118,8 @@ pub struct Options {
     /// Share a table with another app.
     pub table: Option<String>,
     pub max_body: Option<usize>,
+    /// The sources' secret; `SECRET` when absent.
+    pub secret: Option<String>,
 }
 
 pub struct TestApp {
@@ -159,7 +161,10 @@ impl TestApp {
                 "SWITCHYARD_SOURCES".to_owned(),
                 "github=github,gitlab=gitlab".to_owned(),
             ),
-            ("SWITCHYARD_SECRET_GITHUB".to_owned(), SECRET.to_owned()),
+            (
+                "SWITCHYARD_SECRET_GITHUB".to_owned(),
+                opts.secret.clone().unwrap_or_else(|| SECRET.to_owned()),
+            ),
             ("SWITCHYARD_SECRET_GITLAB".to_owned(), SECRET.to_owned()),
         ];
         if let Some(max) = opts.max_body {

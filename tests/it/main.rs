@@ -12,3 +12,4 @@ mod events;
 mod failures;
 mod round_trips;
 mod routing;
+mod serve;

@@ -177,3 +177,34 @@ async fn bad_input_gets_a_clear_4xx_with_a_stable_body_and_writes_nothing() {
     assert!(app.items("").await.is_empty(), "nothing was written");
     assert_eq!(app.invokes.get(), 0);
 }
+
+#[tokio::test]
+async fn api_gateway_envelopes_from_events_route_through_the_app() {
+    let app = TestApp::with(
+        &[module("reviewer", "")],
+        Options {
+            secret: Some("switchyard-dev-secret".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    for (file, want) in [
+        (
+            include_str!("../../events/apigw-router-github-pull_request-opened.json"),
+            StatusCode::ACCEPTED,
+        ),
+        (
+            include_str!("../../events/apigw-router-github-bad-signature.json"),
+            StatusCode::UNAUTHORIZED,
+        ),
+    ] {
+        let req = lambda_http::request::from_str(file).unwrap();
+        let req = req.map(|b| Body::from(b.to_vec()));
+        let (status, body) = app.send(req).await;
+        assert_eq!(status, want, "{body}");
+        if want == StatusCode::ACCEPTED {
+            assert_eq!(body["event_id"], "6f1c2a80-c7b4-11ef-9d4e-2b1d0c5e8a11");
+            assert_eq!(body["jobs"][0]["module"], "reviewer");
+        }
+    }
+}

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
 use serde_json::{Value, json};
 use switchyard::ModuleContext;
 use switchyard::event::lookup;
@@ -53,6 +52,29 @@ fn format_message(ctx: &ModuleContext) -> String {
     line
 }
 
+/// Handles one job: logs the line, posts it when a chat webhook is configured.
+async fn notify(
+    ctx: ModuleContext,
+    webhook: Option<&str>,
+    http: &reqwest::Client,
+) -> anyhow::Result<Value> {
+    let message = format_message(&ctx);
+    tracing::info!(job_id = %ctx.job_id, message = %message, "notify");
+    let Some(url) = webhook else {
+        return Ok(json!({ "message": message, "posted": false }));
+    };
+    // The URL is a secret (it authorizes posting): it never goes into errors or logs.
+    let resp = http
+        .post(url)
+        .json(&json!({ "text": message }))
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("posting to the chat webhook failed: {}", e.without_url()))?;
+    let status = resp.status();
+    anyhow::ensure!(status.is_success(), "chat webhook answered {status}");
+    Ok(json!({ "message": message, "posted": true }))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let webhook = std::env::var("NOTIFY_WEBHOOK_URL")
@@ -64,22 +86,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     switchyard::module::run(move |ctx: ModuleContext| {
         let webhook = webhook.clone();
         let http = http.clone();
-        async move {
-            let message = format_message(&ctx);
-            tracing::info!(job_id = %ctx.job_id, message = %message, "notify");
-            if let Some(url) = webhook {
-                let resp = http
-                    .post(&url)
-                    .json(&json!({ "text": message }))
-                    .send()
-                    .await
-                    .context("posting to NOTIFY_WEBHOOK_URL")?;
-                let status = resp.status();
-                anyhow::ensure!(status.is_success(), "chat webhook answered {status}");
-                return Ok(json!({ "message": message, "posted": true }));
-            }
-            Ok(json!({ "message": message, "posted": false }))
-        }
+        async move { notify(ctx, webhook.as_deref(), &http).await }
     })
     .await
 }
@@ -87,14 +94,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
 
-    #[test]
-    fn formats_a_pull_request_in_one_line() {
+    fn context(max_title: u64) -> ModuleContext {
         let payload: Value = serde_json::from_str(include_str!(
             "../../../../events/github-pull_request-opened.json"
         ))
         .unwrap();
-        let ctx = ModuleContext {
+        ModuleContext {
             job_id: "j".into(),
             module: "notify".into(),
             function: "notify".into(),
@@ -103,7 +110,7 @@ mod tests {
                 index: 0,
             },
             entity: "acme/widgets#1347".into(),
-            config: json!({"max_title": 20}),
+            config: json!({"max_title": max_title}),
             event: switchyard::Event {
                 id: "d".into(),
                 source: "github".into(),
@@ -116,8 +123,12 @@ mod tests {
                 body_sha256: String::new(),
                 payload,
             },
-        };
-        let line = format_message(&ctx);
+        }
+    }
+
+    #[test]
+    fn formats_a_pull_request_in_one_line() {
+        let line = format_message(&context(20));
         assert_eq!(
             line,
             "acme/widgets#1347 pull_request opened by alice: \"layout: incremental…\" https://github.com/acme/widgets/pull/1347"
@@ -127,5 +138,61 @@ mod tests {
 
     fn time_now() -> time::OffsetDateTime {
         time::OffsetDateTime::UNIX_EPOCH
+    }
+
+    /// A local stand-in for a Slack incoming webhook: records bodies, answers `status`.
+    async fn chat_server(status: u16) -> (String, Arc<Mutex<Vec<Value>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let app = axum::Router::new().route(
+            "/services/T000/B000/XXXX",
+            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                let record = record.clone();
+                async move {
+                    record.lock().unwrap().push(body);
+                    let code = axum::http::StatusCode::from_u16(status).unwrap();
+                    (code, if status == 200 { "ok" } else { "invalid_token" })
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}/services/T000/B000/XXXX"), seen)
+    }
+
+    #[tokio::test]
+    async fn posts_the_line_as_slack_text() {
+        let (url, seen) = chat_server(200).await;
+        let out = notify(context(120), Some(&url), &reqwest::Client::new())
+            .await
+            .unwrap();
+        assert_eq!(out["posted"], true);
+        let bodies = seen.lock().unwrap().clone();
+        assert_eq!(bodies.len(), 1);
+        assert_eq!(bodies[0]["text"], out["message"]);
+        assert!(
+            bodies[0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("acme/widgets#1347")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refusing_chat_webhook_fails_the_job_without_leaking_its_url() {
+        let (url, _) = chat_server(403).await;
+        let err = notify(context(120), Some(&url), &reqwest::Client::new())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("403"), "{err}");
+        let dead = format!("http://127.0.0.1:{}/services/T000/B000/SECRETPART", {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        });
+        let err = notify(context(120), Some(&dead), &reqwest::Client::new())
+            .await
+            .unwrap_err();
+        assert!(!format!("{err:#}").contains("SECRETPART"), "{err:#}");
     }
 }
