@@ -56,35 +56,12 @@ async fn after_the_cooldown_the_entity_dispatches_again() {
     assert_eq!(job_ids(&later).len(), 1, "{later}");
 }
 
-#[tokio::test]
-async fn an_expired_but_unswept_cooldown_item_does_not_block() {
-    let app = TestApp::new(&[cooling()]).await;
-    let past = app.clock.now_time().unix_timestamp() - 10;
+/// Writes the cooldown item another event's job would have left for `entity`.
+async fn foreign_cooldown(app: &TestApp, entity: &str, expires_at: i64) {
     let mut item = HashMap::new();
     item.insert(
         "pk".to_owned(),
-        AttributeValue::S("COOLDOWN#reviewer#acme/widgets#1".into()),
-    );
-    item.insert("sk".to_owned(), AttributeValue::S("COOLDOWN".into()));
-    item.insert(
-        "job_id".to_owned(),
-        AttributeValue::S("someone-else".into()),
-    );
-    item.insert("expires_at".to_owned(), AttributeValue::N(past.to_string()));
-    app.store.put_raw(item).await.unwrap();
-    // The item is still there: TTL has not swept it.
-    assert_eq!(app.items("COOLDOWN#").await.len(), 1);
-    let (_, resp) = app
-        .github("pull_request", "d-1", &pr_payload("opened", 1))
-        .await;
-    assert_eq!(job_ids(&resp).len(), 1, "{resp}");
-
-    // And an unexpired one of another job does block.
-    let future = app.clock.now_time().unix_timestamp() + 600;
-    let mut item = HashMap::new();
-    item.insert(
-        "pk".to_owned(),
-        AttributeValue::S("COOLDOWN#reviewer#acme/widgets#9".into()),
+        AttributeValue::S(format!("COOLDOWN#reviewer#{entity}")),
     );
     item.insert("sk".to_owned(), AttributeValue::S("COOLDOWN".into()));
     item.insert(
@@ -93,9 +70,25 @@ async fn an_expired_but_unswept_cooldown_item_does_not_block() {
     );
     item.insert(
         "expires_at".to_owned(),
-        AttributeValue::N(future.to_string()),
+        AttributeValue::N(expires_at.to_string()),
     );
     app.store.put_raw(item).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_expired_but_unswept_cooldown_item_does_not_block() {
+    let app = TestApp::new(&[cooling()]).await;
+    let now = app.clock.now_time().unix_timestamp();
+    foreign_cooldown(&app, "acme/widgets#1", now - 10).await;
+    // The item is still there: TTL has not swept it.
+    assert_eq!(app.items("COOLDOWN#").await.len(), 1);
+    let (_, resp) = app
+        .github("pull_request", "d-1", &pr_payload("opened", 1))
+        .await;
+    assert_eq!(job_ids(&resp).len(), 1, "{resp}");
+
+    // And an unexpired one of another job does block.
+    foreign_cooldown(&app, "acme/widgets#9", now + 600).await;
     let (_, resp) = app
         .github("pull_request", "d-2", &pr_payload("opened", 9))
         .await;
