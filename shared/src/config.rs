@@ -162,6 +162,9 @@ pub struct Config {
     pub invoke_timeout: Duration,
     /// `SWITCHYARD_LISTEN` (default `127.0.0.1:3000`): address in serve mode.
     pub listen: SocketAddr,
+    /// `SWITCHYARD_SETTINGS_CACHE_SECONDS` (default 30): how long per-scope settings are
+    /// cached in a running function.
+    pub settings_ttl: Duration,
 }
 
 /// A configuration problem found at start-up, naming the variable.
@@ -344,6 +347,7 @@ impl Config {
             lease: Duration::from_secs(number("SWITCHYARD_LEASE_SECONDS", 120)?),
             invoke_timeout: Duration::from_secs(number("SWITCHYARD_INVOKE_TIMEOUT_SECONDS", 10)?),
             listen,
+            settings_ttl: Duration::from_secs(number("SWITCHYARD_SETTINGS_CACHE_SECONDS", 30)?),
         })
     }
 

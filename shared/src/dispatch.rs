@@ -3,9 +3,9 @@
 //! transaction for every cooldown and job), finish; invokes run concurrently between the
 //! last two.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tracing::{error, info, instrument, warn};
@@ -16,9 +16,10 @@ use crate::event::Event;
 use crate::fanout::{Fanout, FanoutError};
 use crate::manifest::Registry;
 use crate::routing::{self, Planned, Skip};
+use crate::settings::{ScopedSettings, Settings, scopes_for};
 use crate::store::{
     Claim, ClaimOutcome, DispatchStore, EventRecord, EventStatus, EventStore, Finish, JobRecord,
-    JobRef, JobStatus, Reservation, StoreError, keys, rfc3339,
+    JobRef, JobStatus, Reservation, SettingsStore, StoreError, keys, rfc3339,
 };
 
 /// Which trigger started a job.
@@ -62,6 +63,8 @@ pub struct DispatchSettings {
     pub max_invoke_bytes: usize,
     /// Function per module (env-key spelling of the module name).
     pub function_overrides: BTreeMap<String, String>,
+    /// How long per-scope settings are cached in the process.
+    pub settings_ttl: Duration,
 }
 
 impl DispatchSettings {
@@ -73,6 +76,7 @@ impl DispatchSettings {
             job_ttl: config.job_ttl,
             max_invoke_bytes: config.max_invoke_bytes,
             function_overrides: config.function_overrides.clone(),
+            settings_ttl: config.settings_ttl,
         }
     }
 
@@ -136,11 +140,55 @@ pub enum DispatchError {
     Store(#[from] StoreError),
 }
 
+// Per-scope settings cached in the process: a changed setting takes effect within the TTL,
+// and a warm cache costs no round trip.
+#[derive(Default)]
+struct SettingsCache {
+    entries: Mutex<HashMap<String, (Instant, Option<Settings>)>>,
+}
+
+// Bound on cached scopes; past it the cache starts over (one BatchGetItem per miss).
+const SETTINGS_CACHE_MAX: usize = 10_000;
+
+impl SettingsCache {
+    fn get(&self, scopes: &[String], ttl: Duration) -> Option<ScopedSettings> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut layers = Vec::new();
+        for scope in scopes {
+            let (at, value) = entries.get(scope)?;
+            if at.elapsed() > ttl {
+                return None;
+            }
+            if let Some(v) = value {
+                layers.push((scope.clone(), v.clone()));
+            }
+        }
+        Some(ScopedSettings { layers })
+    }
+
+    fn put(&self, scopes: &[String], found: &[(String, Settings)]) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() > SETTINGS_CACHE_MAX {
+            entries.clear();
+        }
+        let now = Instant::now();
+        for scope in scopes {
+            let value = found
+                .iter()
+                .find(|(s, _)| s == scope)
+                .map(|(_, v)| v.clone());
+            entries.insert(scope.clone(), (now, value));
+        }
+    }
+}
+
 /// Decides, records and fans out.
 #[derive(Clone)]
 pub struct Dispatcher {
     events: Arc<dyn EventStore>,
     claims: Arc<dyn DispatchStore>,
+    settings_store: Arc<dyn SettingsStore>,
+    settings_cache: Arc<SettingsCache>,
     fanout: Arc<dyn Fanout>,
     clock: Arc<dyn Clock>,
     registry: Arc<Registry>,
@@ -161,23 +209,43 @@ fn secs(d: Duration) -> i64 {
 }
 
 impl Dispatcher {
-    /// A dispatcher over its ports.
-    pub fn new(
-        events: Arc<dyn EventStore>,
-        claims: Arc<dyn DispatchStore>,
+    /// A dispatcher over its ports; `store` serves events, claims and settings.
+    pub fn new<S>(
+        store: Arc<S>,
         fanout: Arc<dyn Fanout>,
         clock: Arc<dyn Clock>,
         registry: Arc<Registry>,
         settings: DispatchSettings,
-    ) -> Self {
+    ) -> Self
+    where
+        S: EventStore + DispatchStore + SettingsStore + 'static,
+    {
         Self {
-            events,
-            claims,
+            events: store.clone(),
+            claims: store.clone(),
+            settings_store: store,
+            settings_cache: Arc::new(SettingsCache::default()),
             fanout,
             clock,
             registry,
             settings,
         }
+    }
+
+    /// The settings layers for an event: from the cache, or one BatchGetItem.
+    async fn scoped_settings(&self, event: &Event) -> Result<ScopedSettings, StoreError> {
+        let scopes = scopes_for(event.repository.as_deref());
+        if let Some(hit) = self.settings_cache.get(&scopes, self.settings.settings_ttl) {
+            return Ok(hit);
+        }
+        let found = self.settings_store.get_settings(&scopes).await?;
+        self.settings_cache.put(&scopes, &found);
+        Ok(ScopedSettings { layers: found })
+    }
+
+    /// The registry it matches against.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
     }
 
     /// The clock it reads.
@@ -210,7 +278,21 @@ impl Dispatcher {
             skipped: Vec::new(),
             expires_at: now_s + secs(self.settings.event_ttl),
         };
-        let (token, previous) = match self.events.reserve(&record, now).await? {
+        // Settings are only needed when some module listens for this type; they load
+        // concurrently with the reservation (or come from the cache).
+        let listened = self
+            .registry
+            .candidates(event.event_type.as_str())
+            .next()
+            .is_some();
+        let (reservation, scoped) = tokio::join!(self.events.reserve(&record, now), async {
+            if listened {
+                self.scoped_settings(event).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        });
+        let (token, previous) = match reservation? {
             Reservation::Fresh { token } => (token, None),
             Reservation::Resumed { token, previous } => (token, Some(previous)),
             Reservation::Duplicate(_) => {
@@ -229,7 +311,8 @@ impl Dispatcher {
             }
         };
 
-        let plan = routing::plan(&self.registry, event);
+        let scoped = scoped?.unwrap_or_default();
+        let plan = routing::plan(&self.registry, event, &scoped);
         // What an earlier attempt already got out is kept, never sent again.
         let mut jobs: Vec<JobRef> = previous
             .map(|p| p.jobs.into_iter().filter(|j| j.dispatched).collect())
@@ -272,11 +355,22 @@ impl Dispatcher {
         } else {
             self.claims.claim(&claims, now).await?
         };
-        for &i in &claimed.cooling {
+        for &(i, until) in &claimed.cooling {
+            let detail = match until.and_then(|u| time::OffsetDateTime::from_unix_timestamp(u).ok())
+            {
+                Some(t) => format!(
+                    "cooldown until {:02}:{:02}:{:02}Z for {}",
+                    t.hour(),
+                    t.minute(),
+                    t.second(),
+                    todo[i].entity
+                ),
+                None => format!("cooldown held by another event for {}", todo[i].entity),
+            };
             skipped.push(Skip {
                 module: todo[i].module.clone(),
                 reason: "cooldown".into(),
-                detail: Some(todo[i].entity.clone()),
+                detail: Some(detail),
             });
         }
         for &i in &claimed.already {

@@ -70,6 +70,25 @@ impl<'de> Deserialize<'de> for EventType {
     }
 }
 
+/// The git ref an event is about, normalized across forges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "name", rename_all = "lowercase")]
+pub enum GitRef {
+    /// A branch: the pushed branch, or a pull/merge request's base (target) branch.
+    Branch(String),
+    /// A tag push.
+    Tag(String),
+}
+
+/// Who caused the event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sender {
+    /// Login or username.
+    pub login: String,
+    /// Whether the forge marks it as a bot (see [`normalize`] for the rules per forge).
+    pub bot: bool,
+}
+
 /// A normalized delivery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -94,6 +113,16 @@ pub struct Event {
     pub received_at: OffsetDateTime,
     /// Hex SHA-256 of the raw body: tells a true redelivery from a reused id.
     pub body_sha256: String,
+    /// The branch or tag, for pushes and pull/merge requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<GitRef>,
+    /// Files added, modified or removed by a push; `None` when the payload has no list or
+    /// the list is truncated (path filters then match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_paths: Option<Vec<String>>,
+    /// Who caused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<Sender>,
     /// The parsed payload.
     pub payload: Value,
 }
@@ -146,7 +175,8 @@ fn header<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
 fn gitlab_type(name: &str) -> EventType {
     match name {
         "Merge Request Hook" => EventType::MergeRequest,
-        "Push Hook" => EventType::Push,
+        // GitHub and Forgejo send tag pushes as `push` too; one trigger serves both.
+        "Push Hook" | "Tag Push Hook" => EventType::Push,
         "Issue Hook" | "Confidential Issue Hook" => EventType::Issues,
         other => {
             let base = other.strip_suffix(" Hook").unwrap_or(other);
@@ -225,6 +255,9 @@ pub fn normalize(
     let entity = default_entity(&event_type, &payload, repository.as_deref())
         .unwrap_or_else(|| source.id.clone());
 
+    let git_ref = git_ref(&event_type, &payload);
+    let changed_paths = changed_paths(&event_type, &payload);
+    let sender = sender(source.kind, &payload);
     Ok(Event {
         id,
         source: source.id.clone(),
@@ -235,8 +268,86 @@ pub fn normalize(
         repository,
         received_at,
         body_sha256,
+        git_ref,
+        changed_paths,
+        sender,
         payload,
     })
+}
+
+fn git_ref(event_type: &EventType, payload: &Value) -> Option<GitRef> {
+    match event_type {
+        EventType::Push => {
+            let r = text(payload, "ref")?;
+            if let Some(tag) = r.strip_prefix("refs/tags/") {
+                Some(GitRef::Tag(tag.to_owned()))
+            } else {
+                Some(GitRef::Branch(
+                    r.strip_prefix("refs/heads/").unwrap_or(&r).to_owned(),
+                ))
+            }
+        }
+        EventType::PullRequest => text(payload, "pull_request.base.ref").map(GitRef::Branch),
+        EventType::MergeRequest => {
+            text(payload, "object_attributes.target_branch").map(GitRef::Branch)
+        }
+        _ => None,
+    }
+}
+
+// GitHub lists at most 2048 commits; GitLab at most 20 (with `total_commits_count`);
+// Forgejo and Gitea give `total_commits`. A list that may be cut is treated as unknown.
+const GITHUB_MAX_COMMITS: usize = 2048;
+
+fn changed_paths(event_type: &EventType, payload: &Value) -> Option<Vec<String>> {
+    if *event_type != EventType::Push {
+        return None;
+    }
+    let commits = lookup(payload, "commits")?.as_array()?;
+    let total = lookup(payload, "total_commits_count")
+        .or_else(|| lookup(payload, "total_commits"))
+        .and_then(Value::as_u64);
+    match total {
+        Some(t) if t as usize > commits.len() => return None,
+        None if commits.len() >= GITHUB_MAX_COMMITS => return None,
+        _ => {}
+    }
+    let mut paths: Vec<String> = Vec::new();
+    for c in commits {
+        for key in ["added", "modified", "removed"] {
+            for p in c.get(key).and_then(Value::as_array).into_iter().flatten() {
+                if let Some(p) = p.as_str() {
+                    if !paths.iter().any(|x| x == p) {
+                        paths.push(p.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    Some(paths)
+}
+
+fn sender(kind: SourceKind, payload: &Value) -> Option<Sender> {
+    if kind == SourceKind::Gitlab {
+        let login = text(payload, "user.username").or_else(|| text(payload, "user_username"))?;
+        let bot = gitlab_bot(&login);
+        return Some(Sender { login, bot });
+    }
+    let login = text(payload, "sender.login").or_else(|| text(payload, "sender.username"))?;
+    let bot = text(payload, "sender.type").is_some_and(|t| t == "Bot")
+        || login.ends_with("[bot]")
+        || matches!(login.as_str(), "forgejo-actions" | "gitea-actions");
+    Some(Sender { login, bot })
+}
+
+fn gitlab_bot(login: &str) -> bool {
+    let token_bot = ["project_", "group_"].iter().any(|p| {
+        login
+            .strip_prefix(p)
+            .and_then(|rest| rest.split_once("_bot"))
+            .is_some_and(|(id, _)| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()))
+    });
+    token_bot || login.ends_with("_bot")
 }
 
 /// The entity key an event is about when a trigger does not give its own template.
@@ -377,6 +488,121 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, NormalizeError::MalformedJson(_)));
+    }
+
+    #[test]
+    fn refs_paths_and_senders_are_normalized_across_forges() {
+        let body = include_str!("../../events/github-push.json");
+        let e = normalize_sample(SourceKind::Github, &[("x-github-event", "push")], body).unwrap();
+        assert_eq!(e.git_ref, Some(GitRef::Branch("main".into())));
+        assert_eq!(
+            e.changed_paths.as_deref(),
+            Some(
+                &[
+                    "crates/layout/src/cache.rs".to_owned(),
+                    "crates/layout/src/lib.rs".into(),
+                    "crates/layout/src/flex.rs".into(),
+                    "crates/layout/src/full_pass.rs".into()
+                ][..]
+            )
+        );
+        assert_eq!(
+            e.sender,
+            Some(Sender {
+                login: "alice".into(),
+                bot: false
+            })
+        );
+
+        let body = include_str!("../../events/github-pull_request-opened.json");
+        let e = normalize_sample(
+            SourceKind::Github,
+            &[("x-github-event", "pull_request")],
+            body,
+        )
+        .unwrap();
+        assert_eq!(e.git_ref, Some(GitRef::Branch("main".into())));
+        assert_eq!(e.changed_paths, None);
+
+        let body = include_str!("../../events/gitlab-merge_request-opened.json");
+        let e = normalize_sample(
+            SourceKind::Gitlab,
+            &[("x-gitlab-event", "Merge Request Hook")],
+            body,
+        )
+        .unwrap();
+        assert_eq!(e.git_ref, Some(GitRef::Branch("main".into())));
+        assert_eq!(e.sender.as_ref().map(|s| s.login.as_str()), Some("alice"));
+
+        // GitLab lists 2 of 2 commits here; with a larger total the list is truncated.
+        let mut push: Value =
+            serde_json::from_str(include_str!("../../events/gitlab-push.json")).unwrap();
+        let e = normalize_sample(
+            SourceKind::Gitlab,
+            &[("x-gitlab-event", "Push Hook")],
+            &push.to_string(),
+        )
+        .unwrap();
+        assert_eq!(e.changed_paths.map(|p| p.len()), Some(4));
+        push["total_commits_count"] = Value::from(40);
+        let e = normalize_sample(
+            SourceKind::Gitlab,
+            &[("x-gitlab-event", "Push Hook")],
+            &push.to_string(),
+        )
+        .unwrap();
+        assert_eq!(e.changed_paths, None);
+
+        push["ref"] = Value::from("refs/tags/v1.2.0");
+        let e = normalize_sample(
+            SourceKind::Gitlab,
+            &[("x-gitlab-event", "Tag Push Hook")],
+            &push.to_string(),
+        )
+        .unwrap();
+        assert_eq!(e.event_type, EventType::Push);
+        assert_eq!(e.git_ref, Some(GitRef::Tag("v1.2.0".into())));
+    }
+
+    #[test]
+    fn bots_are_recognized_per_forge() {
+        let gh = |login: &str, ty: &str| {
+            sender(
+                SourceKind::Github,
+                &serde_json::json!({"sender": {"login": login, "type": ty}}),
+            )
+            .unwrap()
+            .bot
+        };
+        assert!(gh("dependabot[bot]", "Bot"));
+        assert!(gh("renovate[bot]", "User"));
+        assert!(gh("my-app", "Bot"));
+        assert!(!gh("alice", "User"));
+        let fj = |login: &str| {
+            sender(
+                SourceKind::Forgejo,
+                &serde_json::json!({"sender": {"login": login}}),
+            )
+            .unwrap()
+            .bot
+        };
+        assert!(fj("forgejo-actions"));
+        assert!(fj("renovate[bot]"));
+        assert!(!fj("alice"));
+        for (login, bot) in [
+            ("project_42_bot_3f1e", true),
+            ("group_7_bot", true),
+            ("deploy_bot", true),
+            ("robot-arm", false),
+            ("alice", false),
+        ] {
+            let s = sender(
+                SourceKind::Gitlab,
+                &serde_json::json!({"user": {"username": login}}),
+            )
+            .unwrap();
+            assert_eq!(s.bot, bot, "{login}");
+        }
     }
 
     #[test]

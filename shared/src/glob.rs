@@ -128,7 +128,11 @@ impl GlobList {
         if patterns.is_empty() {
             return Err("an empty list matches nothing; leave the key out".into());
         }
-        patterns.iter().map(|p| Glob::parse(p)).collect::<Result<_, _>>().map(Self)
+        patterns
+            .iter()
+            .map(|p| Glob::parse(p))
+            .collect::<Result<_, _>>()
+            .map(Self)
     }
 
     /// Whether `name` is included by the list.
@@ -168,7 +172,11 @@ mod tests {
             (&["feature/**"], "feature/", true),
             (&["main"], "main", true),
             (&["main"], "mainline", false),
-            (&["releases/mona-the-octocat"], "releases/mona-the-octocat", true),
+            (
+                &["releases/mona-the-octocat"],
+                "releases/mona-the-octocat",
+                true,
+            ),
             (&["*"], "main", true),
             (&["*"], "releases/v1", false),
             (&["**"], "releases/v1", true),
@@ -208,7 +216,11 @@ mod tests {
             (&["*.md", "!README.md"], "docs.md", true),
             (&["*.md", "!README.md", "README*"], "README.md", true),
             (&["*.md", "!README.md", "README*"], "README.doc", true),
-            (&["releases/**", "!releases/**-alpha"], "releases/v1-alpha", false),
+            (
+                &["releases/**", "!releases/**-alpha"],
+                "releases/v1-alpha",
+                false,
+            ),
             (&["releases/**", "!releases/**-alpha"], "releases/v1", true),
             (&["a\\*b"], "a*b", true),
             (&["a\\*b"], "axb", false),
@@ -216,7 +228,11 @@ mod tests {
             (&["[!a]x"], "ax", false),
         ];
         for (patterns, name, want) in cases {
-            assert_eq!(list(patterns).includes(name), *want, "{patterns:?} vs {name}");
+            assert_eq!(
+                list(patterns).includes(name),
+                *want,
+                "{patterns:?} vs {name}"
+            );
         }
     }
 

@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod module;
 pub mod pattern;
 pub mod routing;
+pub mod settings;
 pub mod signature;
 pub mod store;
 pub mod webhook;

@@ -1,23 +1,32 @@
 //! Module manifests (`functions/modules/<name>/module.yaml`): strict parsing and validation
-//! into [`Module`]s, and the [`Registry`] the router matches against. Unknown keys, bad
-//! durations and bad templates are errors naming the file, the line and the key.
+//! into [`Module`]s, and the [`Registry`] the router matches against. Parsing has two
+//! phases: a strict serde pass (unknown keys, wrong types), then a compile pass that checks
+//! durations, templates, globs and patterns and reports every error it finds, each naming
+//! the file, the line and the key.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
+
+use crate::glob::GlobList;
+use crate::pattern::Filter;
 
 /// The manifest schema version this build understands.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// A manifest that failed to parse or validate.
+/// A manifest problem: `file:line: key: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: {message}")]
+#[error("{file}:{}: {key}: {message}", line.map_or_else(|| "?".to_owned(), |l| l.to_string()))]
 pub struct ManifestError {
     /// The manifest's path.
     pub file: String,
-    /// What is wrong, with the key and, where known, the line.
+    /// 1-based line of the key, when it could be located.
+    pub line: Option<usize>,
+    /// Key path, e.g. `triggers[0].webhook.cooldown`.
+    pub key: String,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -30,9 +39,17 @@ pub struct Module {
     pub description: String,
     /// The function to invoke (binary name, function name or ARN); defaults to `name`.
     pub function: String,
+    /// The setting that switches it on or off per scope (`feature_flag`, default: `name`).
+    pub flag: String,
+    /// Whether it runs where no setting says otherwise (`enabled`, default true).
+    pub enabled: bool,
+    /// Whether events sent by bots start it (`allow_bots`, default false: the loop guard).
+    pub allow_bots: bool,
+    /// Senders (logins, case-insensitive) whose events never start it.
+    pub ignore_senders: Vec<String>,
     /// When it runs.
     pub triggers: Vec<Trigger>,
-    /// Handed to the module as is.
+    /// Handed to the module as is (after per-scope overrides).
     pub config: Value,
     /// The manifest file it came from.
     pub file: String,
@@ -45,6 +62,15 @@ pub enum Trigger {
     Webhook(WebhookTrigger),
 }
 
+/// A list of globs used to include (`branches`) or exclude (`branches-ignore`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlobFilter {
+    /// The patterns.
+    pub globs: GlobList,
+    /// Whether this is the `-ignore` form.
+    pub ignore: bool,
+}
+
 /// A webhook trigger: which deliveries start the module.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookTrigger {
@@ -54,43 +80,18 @@ pub struct WebhookTrigger {
     pub events: Vec<String>,
     /// Actions; `None` is every action (and events without one).
     pub actions: Option<Vec<String>>,
-    /// Exact-value conditions on dotted payload paths; all must hold.
-    pub filter: Vec<FieldFilter>,
+    /// `branches` / `branches-ignore`.
+    pub branches: Option<GlobFilter>,
+    /// `tags` / `tags-ignore`.
+    pub tags: Option<GlobFilter>,
+    /// `paths` / `paths-ignore`.
+    pub paths: Option<GlobFilter>,
+    /// Payload patterns; all must hold.
+    pub filter: Filter,
     /// At most one dispatch per entity within this window.
     pub cooldown: Option<Duration>,
     /// The entity key template; the event's default entity when absent.
     pub entity: Option<Template>,
-}
-
-/// One `filter:` entry: the value at `path` must equal one of `values` (for an array at
-/// `path`, one of its elements must).
-#[derive(Debug, Clone, PartialEq)]
-pub struct FieldFilter {
-    /// Dotted path into the payload.
-    pub path: String,
-    /// Accepted values.
-    pub values: Vec<Value>,
-}
-
-impl FieldFilter {
-    /// Whether the payload satisfies this condition.
-    pub fn matches(&self, payload: &Value) -> bool {
-        let Some(found) = crate::event::lookup(payload, &self.path) else {
-            return false;
-        };
-        let one = |v: &Value| self.values.iter().any(|want| values_equal(want, v));
-        match found {
-            Value::Array(items) => items.iter().any(one),
-            v => one(v),
-        }
-    }
-}
-
-fn values_equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        _ => a == b,
-    }
 }
 
 /// An entity template such as `"{repository.full_name}#{pull_request.number}"`.
@@ -164,6 +165,14 @@ impl Template {
     pub fn as_str(&self) -> &str {
         &self.text
     }
+
+    /// The payload paths it reads.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            TemplatePart::Path(p) => Some(p.as_str()),
+            TemplatePart::Literal(_) => None,
+        })
+    }
 }
 
 /// Parses `30s`, `5m`, `1h30m`, `2d` (units s, m, h, d; at least one part; not zero).
@@ -203,6 +212,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 // ---- raw, strictly-deserialized shapes -------------------------------------------------
 
+// ---- raw, strictly-deserialized shapes -------------------------------------------------
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawManifest {
@@ -212,6 +223,14 @@ struct RawManifest {
     description: String,
     #[serde(default)]
     function: Option<String>,
+    #[serde(default)]
+    feature_flag: Option<String>,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    allow_bots: Option<bool>,
+    #[serde(default)]
+    ignore_senders: Option<Vec<String>>,
     triggers: Vec<RawTrigger>,
     #[serde(default)]
     config: Option<Value>,
@@ -235,11 +254,23 @@ struct RawWebhook {
     #[serde(default)]
     actions: Option<Vec<String>>,
     #[serde(default)]
-    filter: Option<std::collections::BTreeMap<String, OneOrMany<ExactValue>>>,
+    branches: Option<Vec<String>>,
+    #[serde(default, rename = "branches-ignore")]
+    branches_ignore: Option<Vec<String>>,
     #[serde(default)]
-    cooldown: Option<DurationText>,
+    tags: Option<Vec<String>>,
+    #[serde(default, rename = "tags-ignore")]
+    tags_ignore: Option<Vec<String>>,
     #[serde(default)]
-    entity: Option<TemplateText>,
+    paths: Option<Vec<String>>,
+    #[serde(default, rename = "paths-ignore")]
+    paths_ignore: Option<Vec<String>>,
+    #[serde(default)]
+    filter: Option<Value>,
+    #[serde(default)]
+    cooldown: Option<String>,
+    #[serde(default)]
+    entity: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -258,39 +289,6 @@ impl<T> OneOrMany<T> {
     }
 }
 
-struct DurationText(Duration);
-impl<'de> Deserialize<'de> for DurationText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s)
-            .map(Self)
-            .map_err(|e| serde::de::Error::custom(format!("cooldown: {e}")))
-    }
-}
-
-struct TemplateText(Template);
-impl<'de> Deserialize<'de> for TemplateText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Template::parse(&s)
-            .map(Self)
-            .map_err(|e| serde::de::Error::custom(format!("invalid entity template `{s}`: {e}")))
-    }
-}
-
-struct ExactValue(Value);
-impl<'de> Deserialize<'de> for ExactValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        match v {
-            Value::Object(_) | Value::Array(_) => Err(serde::de::Error::custom(
-                "filter values must be strings, numbers, booleans or null",
-            )),
-            v => Ok(Self(v)),
-        }
-    }
-}
-
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
@@ -300,105 +298,470 @@ fn valid_name(name: &str) -> bool {
         && !name.starts_with('-')
 }
 
-/// Parses and validates one manifest; `file` names it in errors.
-pub fn parse_manifest(file: &str, text: &str) -> Result<Module, ManifestError> {
-    let err = |message: String| ManifestError {
-        file: file.to_owned(),
-        message,
+// ---- locating keys in the text ------------------------------------------------------------
+
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn segments(key: &str) -> Vec<Seg<'_>> {
+    let mut out = Vec::new();
+    for part in key.split('.') {
+        let (name, rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !name.is_empty() {
+            out.push(Seg::Key(name));
+        }
+        for idx in rest.split('[').filter(|s| !s.is_empty()) {
+            if let Ok(i) = idx.trim_end_matches(']').parse() {
+                out.push(Seg::Index(i));
+            }
+        }
+    }
+    out
+}
+
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+fn has_key(line: &str, key: &str) -> bool {
+    // `key:` as a mapping key, block or flow style, quoted or not.
+    [
+        format!("{key}:"),
+        format!("\"{key}\":"),
+        format!("'{key}':"),
+    ]
+    .iter()
+    .any(|k| {
+        line.match_indices(k.as_str()).any(|(i, _)| {
+            let before = line[..i].trim_end();
+            before.is_empty() || before.ends_with(['-', '{', ',', ' '])
+        })
+    })
+}
+
+/// Best-effort 1-based line of a key path such as `triggers[0].webhook.filter.a.b`: each
+/// segment is searched below the previous one. Dotted filter keys are tried whole first.
+fn locate(text: &str, key: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let segs = segments(key);
+    let mut at = 0usize;
+    let mut parent_indent: Option<usize> = None;
+    let mut i = 0;
+    while i < segs.len() {
+        match &segs[i] {
+            Seg::Key(_) => {
+                // Try the longest dotted run of keys first (`pull_request.draft:`).
+                let mut found = None;
+                for end in (i + 1..=segs.len()).rev() {
+                    let run: Vec<&str> = segs[i..end]
+                        .iter()
+                        .map_while(|s| match s {
+                            Seg::Key(k) => Some(*k),
+                            Seg::Index(_) => None,
+                        })
+                        .collect();
+                    if run.len() != end - i {
+                        continue;
+                    }
+                    let joined = run.join(".");
+                    let hit = (at..lines.len()).find(|&n| {
+                        let l = lines[n];
+                        if n > at
+                            && parent_indent.is_some_and(|p| !l.trim().is_empty() && indent(l) <= p)
+                        {
+                            return false;
+                        }
+                        has_key(l, &joined)
+                    });
+                    if let Some(n) = hit {
+                        found = Some((n, end));
+                        break;
+                    }
+                }
+                let (n, end) = found?;
+                at = n;
+                parent_indent = Some(indent(lines[n]));
+                i = end;
+            }
+            Seg::Index(k) => {
+                // The k-th `- ` item below the current line (or on it, in flow style).
+                let base = parent_indent.unwrap_or(0);
+                let mut count = 0;
+                let mut hit = None;
+                for (n, l) in lines.iter().enumerate().skip(at + 1) {
+                    if !l.trim().is_empty() && indent(l) <= base && !l.trim_start().starts_with('-')
+                    {
+                        break;
+                    }
+                    if l.trim_start().starts_with("- ") || l.trim() == "-" {
+                        if count == *k {
+                            hit = Some(n);
+                            break;
+                        }
+                        count += 1;
+                    }
+                }
+                match hit {
+                    Some(n) => {
+                        at = n;
+                        parent_indent = Some(indent(lines[n]));
+                    }
+                    None => return Some(at + 1),
+                }
+                i += 1;
+            }
+        }
+    }
+    Some(at + 1)
+}
+
+// ---- compiling ----------------------------------------------------------------------------
+
+/// Top-level payload keys per known event type, GitHub/Forgejo and GitLab shapes: an entity
+/// template whose placeholder starts elsewhere can never resolve, which is known at publish
+/// time.
+fn known_roots(event: &str) -> Option<Vec<&'static str>> {
+    const COMMON: &[&str] = &[
+        "repository",
+        "sender",
+        "organization",
+        "installation",
+        "enterprise",
+        "action",
+    ];
+    let specific: &[&str] = match event {
+        "pull_request" => &[
+            "number",
+            "pull_request",
+            "requested_reviewer",
+            "requested_team",
+            "label",
+            "changes",
+            "before",
+            "after",
+            "assignee",
+            "commit_id",
+            "review",
+        ],
+        "issues" => &[
+            "issue",
+            "label",
+            "changes",
+            "assignee",
+            "milestone",
+            "object_kind",
+            "event_type",
+            "user",
+            "project",
+            "object_attributes",
+            "labels",
+            "assignees",
+        ],
+        "issue_comment" => &["issue", "comment", "changes"],
+        "push" => &[
+            "ref",
+            "before",
+            "after",
+            "base_ref",
+            "compare",
+            "compare_url",
+            "commits",
+            "head_commit",
+            "pusher",
+            "created",
+            "deleted",
+            "forced",
+            "total_commits",
+            "object_kind",
+            "event_name",
+            "checkout_sha",
+            "user_id",
+            "user_name",
+            "user_username",
+            "user_email",
+            "project_id",
+            "project",
+            "total_commits_count",
+            "push_options",
+            "ref_protected",
+            "message",
+            "user_avatar",
+        ],
+        "merge_request" => &[
+            "object_kind",
+            "event_type",
+            "user",
+            "project",
+            "object_attributes",
+            "labels",
+            "changes",
+            "assignees",
+            "reviewers",
+        ],
+        "release" => &["release", "changes"],
+        _ => return None,
     };
-    let raw: RawManifest = serde_yaml::from_str(text).map_err(|e| err(e.to_string()))?;
+    Some(specific.iter().chain(COMMON).copied().collect())
+}
+
+struct Compiler<'a> {
+    file: &'a str,
+    text: &'a str,
+    errors: Vec<ManifestError>,
+}
+
+impl Compiler<'_> {
+    fn error(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        let key = key.into();
+        self.errors.push(ManifestError {
+            file: self.file.to_owned(),
+            line: locate(self.text, &key),
+            key,
+            message: message.into(),
+        });
+    }
+
+    fn globs(
+        &mut self,
+        key: &str,
+        include: Option<Vec<String>>,
+        ignore: Option<Vec<String>>,
+        name: &str,
+    ) -> Option<GlobFilter> {
+        let (list, ignore_form, field) = match (include, ignore) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    format!("{key}.{name}-ignore"),
+                    format!("`{name}` and `{name}-ignore` cannot both be set"),
+                );
+                return None;
+            }
+            (Some(l), None) => (l, false, name.to_owned()),
+            (None, Some(l)) => (l, true, format!("{name}-ignore")),
+            (None, None) => return None,
+        };
+        match GlobList::parse(&list) {
+            Ok(globs) => Some(GlobFilter {
+                globs,
+                ignore: ignore_form,
+            }),
+            Err(e) => {
+                self.error(format!("{key}.{field}"), e);
+                None
+            }
+        }
+    }
+
+    fn webhook(&mut self, key: &str, w: RawWebhook) -> Option<WebhookTrigger> {
+        let before = self.errors.len();
+        let events = w.event.into_vec();
+        if events.is_empty() || events.iter().any(|e| e.trim().is_empty()) {
+            self.error(format!("{key}.event"), "must name at least one event");
+        }
+        for (field, list) in [("actions", &w.actions), ("sources", &w.sources)] {
+            if matches!(list, Some(a) if a.is_empty()) {
+                self.error(
+                    format!("{key}.{field}"),
+                    format!(
+                        "an empty list matches nothing; leave `{field}` out to match every one"
+                    ),
+                );
+            }
+        }
+        let branches = self.globs(key, w.branches, w.branches_ignore, "branches");
+        let tags = self.globs(key, w.tags, w.tags_ignore, "tags");
+        let paths = self.globs(key, w.paths, w.paths_ignore, "paths");
+        let filter = match w.filter.as_ref().map(Filter::compile) {
+            None => Filter::default(),
+            Some(Ok(f)) => f,
+            Some(Err(e)) => {
+                let k = if e.key.is_empty() {
+                    format!("{key}.filter")
+                } else {
+                    format!("{key}.filter.{}", e.key)
+                };
+                self.error(k, e.message);
+                Filter::default()
+            }
+        };
+        let cooldown = match w.cooldown.as_deref().map(parse_duration) {
+            None => None,
+            Some(Ok(d)) => Some(d),
+            Some(Err(e)) => {
+                self.error(format!("{key}.cooldown"), e);
+                None
+            }
+        };
+        let entity = match w.entity.as_deref().map(Template::parse) {
+            None => None,
+            Some(Ok(t)) => {
+                let roots: Option<Vec<Vec<&str>>> = events.iter().map(|e| known_roots(e)).collect();
+                if let Some(roots) = roots {
+                    for p in t.paths() {
+                        let first = p.split('.').next().unwrap_or(p);
+                        if let Some((ev, _)) =
+                            events.iter().zip(&roots).find(|(_, r)| !r.contains(&first))
+                        {
+                            self.error(
+                                format!("{key}.entity"),
+                                format!("`{{{p}}}` can never resolve for `{ev}` events"),
+                            );
+                        }
+                    }
+                }
+                Some(t)
+            }
+            Some(Err(e)) => {
+                self.error(
+                    format!("{key}.entity"),
+                    format!("invalid template `{}`: {e}", w.entity.unwrap_or_default()),
+                );
+                None
+            }
+        };
+        (self.errors.len() == before).then_some(WebhookTrigger {
+            sources: w.sources,
+            events,
+            actions: w.actions,
+            branches,
+            tags,
+            paths,
+            filter,
+            cooldown,
+            entity,
+        })
+    }
+}
+
+fn serde_error(file: &str, e: &serde_yaml::Error) -> ManifestError {
+    let text = e.to_string();
+    // serde_yaml: "<path>: <message> at line L column C"
+    let text = text.split(" at line ").next().unwrap_or(&text).to_owned();
+    let (path, message) = match text.split_once(": ") {
+        Some((p, m)) if !p.contains(' ') => (p.to_owned(), m.to_owned()),
+        _ => (String::new(), text.clone()),
+    };
+    let key = match message.split('`').nth(1) {
+        Some(field)
+            if message.starts_with("unknown field") || message.starts_with("missing field") =>
+        {
+            if path.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{path}.{field}")
+            }
+        }
+        _ => path,
+    };
+    ManifestError {
+        file: file.to_owned(),
+        line: e.location().map(|l| l.line()),
+        key: if key.is_empty() {
+            "(document)".into()
+        } else {
+            key
+        },
+        message,
+    }
+}
+
+/// Parses and validates one manifest; `file` names it in errors. Every error found is
+/// returned (a type error stops the first pass, so it comes alone).
+pub fn parse_manifest(file: &str, text: &str) -> Result<Module, Vec<ManifestError>> {
+    let raw: RawManifest = serde_yaml::from_str(text).map_err(|e| vec![serde_error(file, &e)])?;
+    let mut c = Compiler {
+        file,
+        text,
+        errors: Vec::new(),
+    };
     if let Some(v) = raw.schema {
         if v != SCHEMA_VERSION {
-            return Err(err(format!(
-                "schema: version {v} is not supported (this build reads {SCHEMA_VERSION})"
-            )));
+            c.error(
+                "schema",
+                format!("version {v} is not supported (this build reads {SCHEMA_VERSION})"),
+            );
         }
     }
     if !valid_name(&raw.name) {
-        return Err(err(format!(
-            "name: `{}` must be 1-64 lower-case letters, digits or `-`",
-            raw.name
-        )));
+        c.error(
+            "name",
+            format!(
+                "`{}` must be 1-64 lower-case letters, digits or `-`",
+                raw.name
+            ),
+        );
     }
     if raw.triggers.is_empty() {
-        return Err(err("triggers: at least one trigger is required".into()));
-    }
-    let mut triggers = Vec::new();
-    for (i, t) in raw.triggers.into_iter().enumerate() {
-        match t {
-            RawTrigger { webhook: None } => {
-                return Err(err(format!(
-                    "triggers[{i}]: a trigger needs one kind, e.g. `webhook:`"
-                )));
-            }
-            RawTrigger { webhook: Some(w) } => {
-                let events = w.event.into_vec();
-                if events.is_empty() || events.iter().any(|e| e.trim().is_empty()) {
-                    return Err(err(format!(
-                        "triggers[{i}].webhook.event: must name at least one event"
-                    )));
-                }
-                if matches!(&w.actions, Some(a) if a.is_empty()) {
-                    return Err(err(format!(
-                        "triggers[{i}].webhook.actions: an empty list matches nothing; leave the key out for every action"
-                    )));
-                }
-                if matches!(&w.sources, Some(s) if s.is_empty()) {
-                    return Err(err(format!(
-                        "triggers[{i}].webhook.sources: an empty list matches nothing; leave the key out for every source"
-                    )));
-                }
-                let mut filter = Vec::new();
-                for (path, values) in w.filter.unwrap_or_default() {
-                    if path.split('.').any(str::is_empty) {
-                        return Err(err(format!(
-                            "triggers[{i}].webhook.filter: bad path `{path}`"
-                        )));
-                    }
-                    let values: Vec<Value> = values.into_vec().into_iter().map(|v| v.0).collect();
-                    if values.is_empty() {
-                        return Err(err(format!(
-                            "triggers[{i}].webhook.filter.{path}: an empty list matches nothing"
-                        )));
-                    }
-                    filter.push(FieldFilter { path, values });
-                }
-                triggers.push(Trigger::Webhook(WebhookTrigger {
-                    sources: w.sources,
-                    events,
-                    actions: w.actions,
-                    filter,
-                    cooldown: w.cooldown.map(|d| d.0),
-                    entity: w.entity.map(|t| t.0),
-                }));
-            }
-        }
+        c.error("triggers", "at least one trigger is required");
     }
     let function = raw.function.unwrap_or_else(|| raw.name.clone());
     if function.trim().is_empty() {
-        return Err(err("function: must not be empty".into()));
+        c.error("function", "must not be empty");
+    }
+    let flag = raw.feature_flag.unwrap_or_else(|| raw.name.clone());
+    if flag.is_empty()
+        || !flag
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+    {
+        c.error(
+            "feature_flag",
+            format!("`{flag}` must be letters, digits, `_` or `-`"),
+        );
+    }
+    let mut triggers = Vec::new();
+    for (i, t) in raw.triggers.into_iter().enumerate() {
+        match t.webhook {
+            None => c.error(
+                format!("triggers[{i}]"),
+                "a trigger needs one kind, e.g. `webhook:`",
+            ),
+            Some(w) => {
+                if let Some(w) = c.webhook(&format!("triggers[{i}].webhook"), w) {
+                    triggers.push(Trigger::Webhook(w));
+                }
+            }
+        }
+    }
+    if !c.errors.is_empty() {
+        return Err(c.errors);
     }
     Ok(Module {
         name: raw.name,
         description: raw.description,
         function,
+        flag,
+        enabled: raw.enabled.unwrap_or(true),
+        allow_bots: raw.allow_bots.unwrap_or(false),
+        ignore_senders: raw
+            .ignore_senders
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.to_lowercase())
+            .collect(),
         triggers,
         config: raw.config.unwrap_or(Value::Null),
         file: file.to_owned(),
     })
 }
 
-/// The set of modules the router matches against.
+/// The set of modules the router matches against, indexed by event type.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Registry {
     modules: Vec<Module>,
+    by_event: HashMap<String, Vec<usize>>,
 }
 
 // `(path, contents)` of every `functions/modules/*/module.yaml`, embedded at build time.
 include!(concat!(env!("OUT_DIR"), "/builtin_manifests.rs"));
 
 impl Registry {
-    /// Builds a registry from `(file, text)` manifests; every error is reported.
+    /// Builds a registry from `(file, text)` manifests; every error of every file is reported.
     pub fn from_manifests<'a>(
         manifests: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, Vec<ManifestError>> {
@@ -409,17 +772,36 @@ impl Registry {
             match parse_manifest(file, text) {
                 Ok(m) if !names.insert(m.name.clone()) => errors.push(ManifestError {
                     file: file.to_owned(),
-                    message: format!("name: `{}` is declared by another manifest too", m.name),
+                    line: locate(text, "name"),
+                    key: "name".into(),
+                    message: format!("`{}` is declared by another manifest too", m.name),
                 }),
                 Ok(m) => modules.push(m),
-                Err(e) => errors.push(e),
+                Err(e) => errors.extend(e),
             }
         }
         if errors.is_empty() {
-            Ok(Self { modules })
+            Ok(Self::new(modules))
         } else {
             Err(errors)
         }
+    }
+
+    /// A registry of already validated modules.
+    pub fn new(modules: Vec<Module>) -> Self {
+        let mut by_event: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, m) in modules.iter().enumerate() {
+            for t in &m.triggers {
+                let Trigger::Webhook(w) = t;
+                for e in &w.events {
+                    let list = by_event.entry(e.clone()).or_default();
+                    if list.last() != Some(&i) {
+                        list.push(i);
+                    }
+                }
+            }
+        }
+        Self { modules, by_event }
     }
 
     /// The manifests compiled into this build (`functions/modules/*/module.yaml`).
@@ -432,9 +814,66 @@ impl Registry {
         &self.modules
     }
 
+    /// The modules with a trigger for `event_type`, in manifest order (an index lookup, not
+    /// a scan of every module).
+    pub fn candidates<'r>(&'r self, event_type: &str) -> impl Iterator<Item = &'r Module> + 'r {
+        self.by_event
+            .get(event_type)
+            .into_iter()
+            .flatten()
+            .map(move |&i| &self.modules[i])
+    }
+
     /// The module named `name`.
     pub fn get(&self, name: &str) -> Option<&Module> {
         self.modules.iter().find(|m| m.name == name)
+    }
+}
+
+/// Reads every `*/module.yaml` below `dir` (or `dir/module.yaml` itself) and validates them
+/// as one registry; every error of every file is returned.
+pub fn validate_dir(dir: &std::path::Path) -> Result<Registry, Vec<ManifestError>> {
+    let mut files = Vec::new();
+    let direct = dir.join("module.yaml");
+    if direct.is_file() {
+        files.push(direct);
+    } else if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path().join("module.yaml");
+            if p.is_file() {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut texts = Vec::new();
+    let mut errors = Vec::new();
+    for f in &files {
+        match std::fs::read_to_string(f) {
+            Ok(t) => texts.push((f.display().to_string(), t)),
+            Err(e) => errors.push(ManifestError {
+                file: f.display().to_string(),
+                line: None,
+                key: "(file)".into(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    if files.is_empty() {
+        errors.push(ManifestError {
+            file: dir.display().to_string(),
+            line: None,
+            key: "(dir)".into(),
+            message: "no */module.yaml found".into(),
+        });
+    }
+    match Registry::from_manifests(texts.iter().map(|(f, t)| (f.as_str(), t.as_str()))) {
+        Ok(r) if errors.is_empty() => Ok(r),
+        Ok(_) => Err(errors),
+        Err(e) => {
+            errors.extend(e);
+            Err(errors)
+        }
     }
 }
 
@@ -445,82 +884,139 @@ mod tests {
     const GOOD: &str = r#"
 name: pr-review
 description: Reviews pull requests.
+feature_flag: pr_review
 triggers:
   - webhook:
       sources: [github, forgejo]
       event: pull_request
       actions: [opened, synchronize]
+      branches: [main, "release/**"]
       filter:
         pull_request.draft: false
-        pull_request.base.ref: [main, develop]
+        pull_request.base.ref: [main, { prefix: "release/" }]
       cooldown: 5m
       entity: "{repository.full_name}#{pull_request.number}"
 config: { max_files: 50 }
 "#;
 
+    fn errors(text: &str) -> Vec<ManifestError> {
+        parse_manifest("functions/modules/x/module.yaml", text).unwrap_err()
+    }
+
+    fn one(text: &str) -> ManifestError {
+        let e = errors(text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        e.into_iter().next().unwrap()
+    }
+
     #[test]
     fn a_good_manifest_parses() {
         let m = parse_manifest("pr-review/module.yaml", GOOD).unwrap();
         assert_eq!(m.function, "pr-review");
+        assert_eq!(m.flag, "pr_review");
+        assert!(m.enabled && !m.allow_bots);
         assert_eq!(m.config["max_files"], 50);
         let Trigger::Webhook(w) = &m.triggers[0];
         assert_eq!(w.cooldown, Some(Duration::from_secs(300)));
-        assert_eq!(w.filter.len(), 2);
-        assert_eq!(w.events, vec!["pull_request"]);
+        assert_eq!(w.filter.conditions().len(), 2);
+        assert!(w.branches.is_some());
     }
 
+    // Every validation error kind names the file, the line and the key.
     #[test]
-    fn unknown_keys_are_errors_naming_file_line_and_key() {
-        let bad = GOOD.replace("actions:", "actoins:");
-        let e = parse_manifest("functions/modules/x/module.yaml", &bad).unwrap_err();
-        let msg = e.to_string();
-        assert!(
-            msg.starts_with("functions/modules/x/module.yaml: "),
-            "{msg}"
-        );
-        assert!(msg.contains("actoins"), "{msg}");
-        assert!(msg.contains("line 8"), "{msg}");
-        let top = format!("{GOOD}\nretries: 3\n");
-        let msg = parse_manifest("m.yaml", &top).unwrap_err().to_string();
-        assert!(msg.contains("retries"), "{msg}");
-    }
-
-    #[test]
-    fn bad_durations_and_templates_are_errors() {
-        let msg = parse_manifest(
-            "m.yaml",
-            &GOOD.replace("cooldown: 5m", "cooldown: 5 minutes"),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            msg.contains("cooldown") && msg.contains("5 minutes"),
-            "{msg}"
-        );
-        let msg = parse_manifest(
-            "m.yaml",
-            &GOOD.replace("{pull_request.number}", "{pull_request.number"),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(msg.contains("entity"), "{msg}");
-        let msg = parse_manifest(
-            "m.yaml",
-            &GOOD.replace("name: pr-review", "name: PR Review"),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(msg.contains("name"), "{msg}");
-        let msg = parse_manifest(
-            "m.yaml",
-            &GOOD.replace(
-                "pull_request.draft: false",
-                "pull_request.draft: {prefix: x}",
+    fn every_error_kind_names_file_line_and_key() {
+        let cases: &[(&str, &str, &str, usize)] = &[
+            // (replace, with, key, line)
+            ("actions:", "actoins:", "triggers[0].webhook.actoins", 9),
+            (
+                "description: Reviews pull requests.",
+                "description: [1, 2]",
+                "description",
+                3,
             ),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(msg.contains("filter"), "{msg}");
+            (
+                "cooldown: 5m",
+                "cooldown: 5 minutes",
+                "triggers[0].webhook.cooldown",
+                14,
+            ),
+            (
+                "branches: [main, \"release/**\"]",
+                "branches: [\"a[b\"]",
+                "triggers[0].webhook.branches",
+                10,
+            ),
+            (
+                "pull_request.draft: false",
+                "pull_request.draft: [{numeric: [\">\", \"x\"]}]",
+                "triggers[0].webhook.filter.pull_request.draft",
+                12,
+            ),
+            (
+                "pull_request.draft: false",
+                "$or: [{action: opened}]",
+                "triggers[0].webhook.filter.$or",
+                12,
+            ),
+            (
+                "{pull_request.number}",
+                "{pull_request.number",
+                "triggers[0].webhook.entity",
+                15,
+            ),
+            ("name: pr-review", "name: PR Review", "name", 2),
+            (
+                "branches: [main, \"release/**\"]",
+                "branches: [main]\n      branches-ignore: [dev]",
+                "triggers[0].webhook.branches-ignore",
+                11,
+            ),
+        ];
+        for (from, to, key, line) in cases {
+            let text = GOOD.replace(from, to);
+            let e = one(&text);
+            assert_eq!(e.key, *key, "{to}: {e}");
+            assert_eq!(e.line, Some(*line), "{to}: {e}");
+            let shown = e.to_string();
+            assert!(
+                shown.starts_with(&format!("functions/modules/x/module.yaml:{line}: {key}: ")),
+                "{shown}"
+            );
+        }
+        let top = format!("{GOOD}retries: 3\n");
+        let e = one(&top);
+        assert_eq!(e.key, "retries");
+    }
+
+    #[test]
+    fn every_error_in_a_file_is_reported_not_just_the_first() {
+        let text = GOOD
+            .replace("cooldown: 5m", "cooldown: soon")
+            .replace("branches: [main, \"release/**\"]", "paths: [\"[\"]")
+            .replace("name: pr-review", "name: Bad_Name");
+        let e = errors(&text);
+        let keys: Vec<&str> = e.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "name",
+                "triggers[0].webhook.paths",
+                "triggers[0].webhook.cooldown"
+            ],
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn entity_templates_that_cannot_resolve_are_rejected_at_publish_time() {
+        let e = one(&GOOD.replace("{pull_request.number}", "{issue.number}"));
+        assert_eq!(e.key, "triggers[0].webhook.entity");
+        assert!(e.message.contains("pull_request"), "{e}");
+        // Unknown event types cannot be checked: accepted.
+        let text = GOOD
+            .replace("event: pull_request", "event: deployment")
+            .replace("{pull_request.number}", "{deployment.id}");
+        assert!(parse_manifest("m.yaml", &text).is_ok());
     }
 
     #[test]
@@ -550,6 +1046,23 @@ config: { max_files: 50 }
         let errs = Registry::from_manifests([("a.yaml", GOOD), ("b.yaml", GOOD)]).unwrap_err();
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].file, "b.yaml");
+        assert_eq!(errs[0].line, Some(2));
+    }
+
+    #[test]
+    fn the_index_finds_candidates_by_event_type() {
+        let other = GOOD
+            .replace("name: pr-review", "name: pusher")
+            .replace("event: pull_request", "event: [push, pull_request]")
+            .replace(
+                "entity: \"{repository.full_name}#{pull_request.number}\"",
+                "",
+            );
+        let r = Registry::from_manifests([("a.yaml", GOOD), ("b.yaml", other.as_str())]).unwrap();
+        let names = |t: &str| r.candidates(t).map(|m| m.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names("pull_request"), ["pr-review", "pusher"]);
+        assert_eq!(names("push"), ["pusher"]);
+        assert!(names("issues").is_empty());
     }
 
     #[test]

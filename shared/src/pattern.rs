@@ -194,7 +194,12 @@ impl Filter {
 }
 
 // `key` is the position in the manifest for errors; `path` the payload path so far.
-fn compile_map(map: &Map<String, Value>, key: &str, path: &str, out: &mut Vec<Condition>) -> Result<(), PatternError> {
+fn compile_map(
+    map: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    out: &mut Vec<Condition>,
+) -> Result<(), PatternError> {
     for (k, v) in map {
         let here = join(key, k);
         if k == "$or" {
@@ -235,8 +240,14 @@ fn compile_map(map: &Map<String, Value>, key: &str, path: &str, out: &mut Vec<Co
                 if items.is_empty() {
                     return Err(err(&here, "an empty list matches nothing"));
                 }
-                let patterns = items.iter().map(|p| compile_pattern(p, &here)).collect::<Result<_, _>>()?;
-                out.push(Condition::Field { path: field, patterns });
+                let patterns = items
+                    .iter()
+                    .map(|p| compile_pattern(p, &here))
+                    .collect::<Result<_, _>>()?;
+                out.push(Condition::Field {
+                    path: field,
+                    patterns,
+                });
             }
             single => out.push(Condition::Field {
                 path: field,
@@ -264,7 +275,10 @@ fn text_arg(v: &Value, key: &str, op: &str) -> Result<Text, PatternError> {
             text: string_arg(&m["equals-ignore-case"], key, op)?,
             ignore_case: true,
         }),
-        _ => Err(err(key, format!("`{op}` takes a string or {{equals-ignore-case: string}}"))),
+        _ => Err(err(
+            key,
+            format!("`{op}` takes a string or {{equals-ignore-case: string}}"),
+        )),
     }
 }
 
@@ -276,7 +290,13 @@ fn compile_pattern(p: &Value, key: &str) -> Result<Pattern, PatternError> {
         };
     };
     if m.len() != 1 {
-        return Err(err(key, format!("a pattern has exactly one operator, one of {}", OPERATORS.join(", "))));
+        return Err(err(
+            key,
+            format!(
+                "a pattern has exactly one operator, one of {}",
+                OPERATORS.join(", ")
+            ),
+        ));
     }
     let Some((op, arg)) = m.iter().next() else {
         return Err(err(key, "empty pattern"));
@@ -293,13 +313,24 @@ fn compile_pattern(p: &Value, key: &str) -> Result<Pattern, PatternError> {
         "numeric" => Pattern::Numeric(compile_numeric(arg, key)?),
         "anything-but" => Pattern::AnythingBut(compile_anything_but(arg, key)?),
         other => {
-            return Err(err(key, format!("unknown operator `{other}`; one of {}", OPERATORS.join(", "))));
+            return Err(err(
+                key,
+                format!(
+                    "unknown operator `{other}`; one of {}",
+                    OPERATORS.join(", ")
+                ),
+            ));
         }
     })
 }
 
 fn compile_numeric(arg: &Value, key: &str) -> Result<Vec<(Cmp, f64)>, PatternError> {
-    let bad = || err(key, "`numeric` takes [op, number] or [op, number, op, number] with ops =, <, <=, >, >=");
+    let bad = || {
+        err(
+            key,
+            "`numeric` takes [op, number] or [op, number, op, number] with ops =, <, <=, >, >=",
+        )
+    };
     let Value::Array(items) = arg else {
         return Err(bad());
     };
@@ -316,10 +347,16 @@ fn compile_numeric(arg: &Value, key: &str) -> Result<Vec<(Cmp, f64)>, PatternErr
         let lower = matches!(a, Cmp::Gt | Cmp::Ge);
         let upper = matches!(b, Cmp::Lt | Cmp::Le);
         if !lower || !upper {
-            return Err(err(key, "a numeric range is a lower bound (> or >=) then an upper bound (< or <=)"));
+            return Err(err(
+                key,
+                "a numeric range is a lower bound (> or >=) then an upper bound (< or <=)",
+            ));
         }
         if x > y {
-            return Err(err(key, "numeric range: the lower bound is above the upper bound"));
+            return Err(err(
+                key,
+                "numeric range: the lower bound is above the upper bound",
+            ));
         }
     }
     Ok(out)
@@ -329,18 +366,26 @@ fn compile_anything_but(arg: &Value, key: &str) -> Result<Vec<Pattern>, PatternE
     match arg {
         Value::Array(items) => {
             if items.is_empty() {
-                return Err(err(key, "`anything-but` with an empty list excludes nothing"));
+                return Err(err(
+                    key,
+                    "`anything-but` with an empty list excludes nothing",
+                ));
             }
             items
                 .iter()
                 .map(|v| match v {
-                    Value::Object(_) | Value::Array(_) => Err(err(key, "`anything-but` lists take plain values")),
+                    Value::Object(_) | Value::Array(_) => {
+                        Err(err(key, "`anything-but` lists take plain values"))
+                    }
                     v => Ok(Pattern::Exact(v.clone())),
                 })
                 .collect()
         }
         Value::Object(m) if m.len() == 1 => {
-            let (op, inner) = m.iter().next().ok_or_else(|| err(key, "empty anything-but"))?;
+            let (op, inner) = m
+                .iter()
+                .next()
+                .ok_or_else(|| err(key, "empty anything-but"))?;
             match op.as_str() {
                 "prefix" => Ok(vec![Pattern::Prefix(text_arg(inner, key, op)?)]),
                 "suffix" => Ok(vec![Pattern::Suffix(text_arg(inner, key, op)?)]),
@@ -355,7 +400,10 @@ fn compile_anything_but(arg: &Value, key: &str) -> Result<Vec<Pattern>, PatternE
                 other => Err(err(key, format!("`anything-but` does not take `{other}`"))),
             }
         }
-        Value::Object(_) => Err(err(key, "`anything-but` takes a value, a list, or one of prefix/suffix/wildcard/equals-ignore-case")),
+        Value::Object(_) => Err(err(
+            key,
+            "`anything-but` takes a value, a list, or one of prefix/suffix/wildcard/equals-ignore-case",
+        )),
         v => Ok(vec![Pattern::Exact(v.clone())]),
     }
 }
@@ -441,7 +489,11 @@ fn wildcard_matches(pattern: &str, s: &str) -> bool {
 fn text_matches(t: &Text, s: &str, at_start: bool) -> bool {
     if t.ignore_case {
         let (s, x) = (s.to_lowercase(), t.text.to_lowercase());
-        if at_start { s.starts_with(&x) } else { s.ends_with(&x) }
+        if at_start {
+            s.starts_with(&x)
+        } else {
+            s.ends_with(&x)
+        }
     } else if at_start {
         s.starts_with(&t.text)
     } else {
@@ -455,7 +507,9 @@ fn value_matches(v: &Value, p: &Pattern) -> bool {
         Pattern::Exact(want) => numbers_equal(want, v),
         Pattern::Prefix(t) => v.as_str().is_some_and(|s| text_matches(t, s, true)),
         Pattern::Suffix(t) => v.as_str().is_some_and(|s| text_matches(t, s, false)),
-        Pattern::EqualsIgnoreCase(t) => v.as_str().is_some_and(|s| s.to_lowercase() == t.to_lowercase()),
+        Pattern::EqualsIgnoreCase(t) => v
+            .as_str()
+            .is_some_and(|s| s.to_lowercase() == t.to_lowercase()),
         Pattern::Wildcard(w) => v.as_str().is_some_and(|s| wildcard_matches(w, s)),
         Pattern::Numeric(cmps) => v
             .as_f64()
@@ -489,7 +543,10 @@ fn describe_pattern(p: &Pattern) -> String {
         Pattern::Wildcard(w) => format!("wildcard {w:?}"),
         Pattern::Exists(b) => format!("exists {b}"),
         Pattern::Numeric(c) => {
-            let parts: Vec<String> = c.iter().map(|(op, n)| format!("{} {n}", op.as_str())).collect();
+            let parts: Vec<String> = c
+                .iter()
+                .map(|(op, n)| format!("{} {n}", op.as_str()))
+                .collect();
             format!("numeric {}", parts.join(" and "))
         }
         Pattern::AnythingBut(inner) => {
@@ -511,7 +568,11 @@ fn describe_failure(path: &str, values: &[&Value], patterns: &[Pattern]) -> Stri
         [one] => one.to_string(),
         many => {
             let parts: Vec<String> = many.iter().take(5).map(|v| v.to_string()).collect();
-            format!("[{}{}]", parts.join(", "), if many.len() > 5 { ", ..." } else { "" })
+            format!(
+                "[{}{}]",
+                parts.join(", "),
+                if many.len() > 5 { ", ..." } else { "" }
+            )
         }
     };
     let verb = match patterns {
@@ -563,19 +624,46 @@ mod tests {
             (json!({"merged_by": null}), true),
             (json!({"missing": null}), false),
             // prefix / suffix / equals-ignore-case
-            (json!({"pull_request.base.ref": [{"prefix": "release/"}]}), true),
-            (json!({"pull_request.base.ref": [{"prefix": "Release/"}]}), false),
-            (json!({"pull_request.base.ref": [{"prefix": {"equals-ignore-case": "RELEASE/"}}]}), true),
+            (
+                json!({"pull_request.base.ref": [{"prefix": "release/"}]}),
+                true,
+            ),
+            (
+                json!({"pull_request.base.ref": [{"prefix": "Release/"}]}),
+                false,
+            ),
+            (
+                json!({"pull_request.base.ref": [{"prefix": {"equals-ignore-case": "RELEASE/"}}]}),
+                true,
+            ),
             (json!({"pull_request.base.ref": [{"suffix": ".2"}]}), true),
-            (json!({"title": [{"suffix": {"equals-ignore-case": "START"}}]}), true),
-            (json!({"title": [{"equals-ignore-case": "fix: crash on start"}]}), true),
+            (
+                json!({"title": [{"suffix": {"equals-ignore-case": "START"}}]}),
+                true,
+            ),
+            (
+                json!({"title": [{"equals-ignore-case": "fix: crash on start"}]}),
+                true,
+            ),
             (json!({"number": [{"prefix": "1"}]}), false),
             // anything-but: a value, a list, prefix; absent fields never match
             (json!({"action": [{"anything-but": "closed"}]}), true),
-            (json!({"action": [{"anything-but": ["opened", "closed"]}]}), false),
-            (json!({"action": [{"anything-but": {"prefix": "op"}}]}), false),
-            (json!({"action": [{"anything-but": {"suffix": "ed"}}]}), false),
-            (json!({"action": [{"anything-but": {"equals-ignore-case": ["OPENED"]}}]}), false),
+            (
+                json!({"action": [{"anything-but": ["opened", "closed"]}]}),
+                false,
+            ),
+            (
+                json!({"action": [{"anything-but": {"prefix": "op"}}]}),
+                false,
+            ),
+            (
+                json!({"action": [{"anything-but": {"suffix": "ed"}}]}),
+                false,
+            ),
+            (
+                json!({"action": [{"anything-but": {"equals-ignore-case": ["OPENED"]}}]}),
+                false,
+            ),
             (json!({"draft": [{"anything-but": true}]}), true),
             (json!({"missing": [{"anything-but": "x"}]}), false),
             (json!({"number": [{"anything-but": [1, 2]}]}), true),
@@ -593,24 +681,54 @@ mod tests {
             (json!({"number": [{"exists": false}]}), false),
             (json!({"repository.topics": [{"exists": false}]}), true),
             // wildcard
-            (json!({"pull_request.base.ref": [{"wildcard": "release/*"}]}), true),
-            (json!({"pull_request.base.ref": [{"wildcard": "*1.*"}]}), true),
-            (json!({"pull_request.base.ref": [{"wildcard": "main*"}]}), false),
+            (
+                json!({"pull_request.base.ref": [{"wildcard": "release/*"}]}),
+                true,
+            ),
+            (
+                json!({"pull_request.base.ref": [{"wildcard": "*1.*"}]}),
+                true,
+            ),
+            (
+                json!({"pull_request.base.ref": [{"wildcard": "main*"}]}),
+                false,
+            ),
             // arrays: any element; paths through arrays
             (json!({"pull_request.labels.name": "ui"}), true),
             (json!({"pull_request.labels.name": ["docs", "bug"]}), true),
             (json!({"pull_request.labels.name": "docs"}), false),
             (json!({"pull_request.tags": "b"}), true),
             (json!({"pull_request.labels.0.name": "bug"}), true),
-            (json!({"pull_request.labels.name": [{"anything-but": "bug"}]}), true),
+            (
+                json!({"pull_request.labels.name": [{"anything-but": "bug"}]}),
+                true,
+            ),
             // nested maps, all fields must match
-            (json!({"pull_request": {"base": {"ref": [{"prefix": "release"}]}}, "draft": false}), true),
-            (json!({"pull_request": {"base": {"ref": [{"prefix": "release"}]}}, "draft": true}), false),
+            (
+                json!({"pull_request": {"base": {"ref": [{"prefix": "release"}]}}, "draft": false}),
+                true,
+            ),
+            (
+                json!({"pull_request": {"base": {"ref": [{"prefix": "release"}]}}, "draft": true}),
+                false,
+            ),
             // $or, nested
-            (json!({"$or": [{"action": "closed"}, {"number": [{"numeric": [">", 10]}]}]}), true),
-            (json!({"$or": [{"action": "closed"}, {"number": [{"numeric": [">", 100]}]}]}), false),
-            (json!({"$or": [{"action": "closed"}, {"$or": [{"draft": true}, {"title": [{"prefix": "Fix"}]}]}]}), true),
-            (json!({"pull_request": {"$or": [{"base.ref": "main"}, {"labels.name": "ui"}]}}), true),
+            (
+                json!({"$or": [{"action": "closed"}, {"number": [{"numeric": [">", 10]}]}]}),
+                true,
+            ),
+            (
+                json!({"$or": [{"action": "closed"}, {"number": [{"numeric": [">", 100]}]}]}),
+                false,
+            ),
+            (
+                json!({"$or": [{"action": "closed"}, {"$or": [{"draft": true}, {"title": [{"prefix": "Fix"}]}]}]}),
+                true,
+            ),
+            (
+                json!({"pull_request": {"$or": [{"base.ref": "main"}, {"labels.name": "ui"}]}}),
+                true,
+            ),
         ];
         for (filter, want) in cases {
             assert_eq!(matches(filter.clone()), want, "{filter}");
@@ -620,16 +738,26 @@ mod tests {
     #[test]
     fn failures_name_the_clause() {
         let f = Filter::compile(&json!({"draft": [{"anything-but": false}]})).unwrap();
-        assert_eq!(f.check(&payload()).unwrap_err(), "filter draft: false is anything-but false");
+        assert_eq!(
+            f.check(&payload()).unwrap_err(),
+            "filter draft: false is anything-but false"
+        );
         let f = Filter::compile(&json!({"action": ["closed", "reopened"]})).unwrap();
         assert_eq!(
             f.check(&payload()).unwrap_err(),
             "filter action: \"opened\" is not one of [\"closed\", \"reopened\"]"
         );
         let f = Filter::compile(&json!({"missing.key": 1})).unwrap();
-        assert_eq!(f.check(&payload()).unwrap_err(), "filter missing.key: absent is not 1");
+        assert_eq!(
+            f.check(&payload()).unwrap_err(),
+            "filter missing.key: absent is not 1"
+        );
         let f = Filter::compile(&json!({"$or": [{"action": "x"}, {"number": 1}]})).unwrap();
-        assert!(f.check(&payload()).unwrap_err().starts_with("$or: none of 2 branches matched"));
+        assert!(
+            f.check(&payload())
+                .unwrap_err()
+                .starts_with("$or: none of 2 branches matched")
+        );
     }
 
     #[test]
@@ -650,7 +778,10 @@ mod tests {
             (json!({"$or": []}), "$or"),
             (json!({"$or": "x"}), "$or"),
             (json!({"$or": [{"a": 1}, {}]}), "$or[1]"),
-            (json!({"b": {"$or": [{"a": [{"exists": 1}]}, {"c": 1}]}}), "b.$or[0].a"),
+            (
+                json!({"b": {"$or": [{"a": [{"exists": 1}]}, {"c": 1}]}}),
+                "b.$or[0].a",
+            ),
             (json!({"a..b": 1}), "a..b"),
         ];
         for (filter, key) in cases {

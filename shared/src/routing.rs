@@ -1,12 +1,14 @@
-//! Matching: which modules an event starts, and why the others that listen for its type
-//! were skipped. Pure: no store, no clock; cooldowns are decided later by the store.
+//! Matching: which modules an event starts, and for every other module that listens for its
+//! type, the first clause that failed (the explanation recorded on the event). Pure: no
+//! store, no clock; settings are passed in and cooldowns are decided later by the store.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::Event;
-use crate::manifest::{Registry, Trigger, WebhookTrigger};
+use crate::event::{Event, GitRef};
+use crate::manifest::{GlobFilter, Module, Registry, Trigger, WebhookTrigger};
+use crate::settings::ScopedSettings;
 
 /// A module the event starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,7 +23,7 @@ pub struct Planned {
     pub entity: String,
     /// The trigger's cooldown.
     pub cooldown: Option<Duration>,
-    /// The module's `config`.
+    /// The module's config after per-scope overrides.
     pub config: serde_json::Value,
 }
 
@@ -30,9 +32,10 @@ pub struct Planned {
 pub struct Skip {
     /// Module name.
     pub module: String,
-    /// Stable reason code: `action`, `filter`, `entity_unresolved`, `cooldown`.
+    /// Stable reason code: `action`, `ref`, `paths`, `filter`, `entity_unresolved`, `bot`,
+    /// `sender`, `disabled`, `cooldown`.
     pub reason: String,
-    /// The clause that failed, for people (a filter path, the missing placeholder).
+    /// The clause that failed, for people, e.g. `actions: "closed" not in [opened]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
@@ -46,81 +49,235 @@ pub struct Plan {
     pub skipped: Vec<Skip>,
 }
 
-enum TriggerOutcome {
-    NotListening,
-    Failed(&'static str, Option<String>),
+/// How one trigger fared against an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TriggerOutcome {
+    /// Source or event type not listened for; the clause says which.
+    NotListening(String),
+    /// Listening, but a clause failed: (reason code, clause).
+    Failed(&'static str, String),
+    /// Matched, with the entity key.
     Matched(String),
 }
 
-fn check(trigger: &WebhookTrigger, event: &Event) -> TriggerOutcome {
-    let listens_source = trigger
-        .sources
-        .as_ref()
-        .is_none_or(|s| s.iter().any(|s| s == &event.source));
-    let listens_type = trigger
-        .events
-        .iter()
-        .any(|e| e == event.event_type.as_str());
-    if !listens_source || !listens_type {
-        return TriggerOutcome::NotListening;
+fn list(items: &[String]) -> String {
+    format!("[{}]", items.join(", "))
+}
+
+fn check_globs(name: &str, f: &GlobFilter, value: &str) -> Result<(), String> {
+    let hit = f.globs.includes(value);
+    match (f.ignore, hit) {
+        (false, true) | (true, false) => Ok(()),
+        (false, false) => Err(format!("{name}: {value:?} not in {}", f.globs.describe())),
+        (true, true) => Err(format!(
+            "{name}-ignore: {value:?} matches {}",
+            f.globs.describe()
+        )),
     }
-    if let Some(actions) = &trigger.actions {
-        let ok = event
-            .action
-            .as_ref()
-            .is_some_and(|a| actions.iter().any(|x| x == a));
-        if !ok {
-            return TriggerOutcome::Failed("action", event.action.clone());
-        }
+}
+
+fn check_refs(t: &WebhookTrigger, event: &Event) -> Result<(), String> {
+    if t.branches.is_none() && t.tags.is_none() {
+        return Ok(());
     }
-    if let Some(f) = trigger.filter.iter().find(|f| !f.matches(&event.payload)) {
-        return TriggerOutcome::Failed("filter", Some(f.path.clone()));
-    }
-    match &trigger.entity {
-        None => TriggerOutcome::Matched(event.entity.clone()),
-        Some(t) => match t.render(&event.payload) {
-            Ok(entity) => TriggerOutcome::Matched(entity),
-            Err(path) => TriggerOutcome::Failed("entity_unresolved", Some(path)),
+    match &event.git_ref {
+        None => Err("branches/tags: the event has no branch or tag".into()),
+        // As in GitHub Actions: defining only tag filters means branch events do not run,
+        // and the other way round.
+        Some(GitRef::Branch(b)) => match &t.branches {
+            Some(f) => check_globs("branches", f, b),
+            None => Err(format!(
+                "tags: {b:?} is a branch and the trigger filters tags only"
+            )),
+        },
+        Some(GitRef::Tag(tag)) => match &t.tags {
+            Some(f) => check_globs("tags", f, tag),
+            None => Err(format!(
+                "branches: {tag:?} is a tag and the trigger filters branches only"
+            )),
         },
     }
 }
 
-/// Matches `event` against every module of `registry`. A module runs at most once per
-/// event: its first matching trigger wins; when none matches, the first failing clause of
-/// the first trigger that listens for the event's source and type is the skip reason.
-pub fn plan(registry: &Registry, event: &Event) -> Plan {
-    let mut out = Plan::default();
-    for module in registry.modules() {
-        let mut first_failure = None;
-        let mut matched = None;
-        for (i, trigger) in module.triggers.iter().enumerate() {
-            let Trigger::Webhook(w) = trigger;
-            match check(w, event) {
-                TriggerOutcome::NotListening => {}
-                TriggerOutcome::Failed(reason, detail) => {
-                    first_failure.get_or_insert((reason, detail));
-                }
-                TriggerOutcome::Matched(entity) => {
-                    matched = Some((i, w, entity));
-                    break;
-                }
+fn check_paths(t: &WebhookTrigger, event: &Event) -> Result<(), String> {
+    // No list (pull requests) or a truncated one: the filter matches.
+    let (Some(f), Some(paths)) = (&t.paths, &event.changed_paths) else {
+        return Ok(());
+    };
+    let included = paths.iter().filter(|p| f.globs.includes(p)).count();
+    if f.ignore {
+        if !paths.is_empty() && included < paths.len() {
+            Ok(())
+        } else {
+            Err(format!(
+                "paths-ignore: all {} changed paths match {}",
+                paths.len(),
+                f.globs.describe()
+            ))
+        }
+    } else if included > 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "paths: none of {} changed paths is in {}",
+            paths.len(),
+            f.globs.describe()
+        ))
+    }
+}
+
+/// Checks one webhook trigger against an event, clause by clause, in the order: source,
+/// event, actions, branches/tags, paths, filter, entity.
+pub fn check_trigger(t: &WebhookTrigger, event: &Event) -> TriggerOutcome {
+    if let Some(sources) = &t.sources {
+        if !sources.iter().any(|s| s == &event.source) {
+            return TriggerOutcome::NotListening(format!(
+                "sources: {:?} not in {}",
+                event.source,
+                list(sources)
+            ));
+        }
+    }
+    if !t.events.iter().any(|e| e == event.event_type.as_str()) {
+        return TriggerOutcome::NotListening(format!(
+            "event: {:?} not in {}",
+            event.event_type.as_str(),
+            list(&t.events)
+        ));
+    }
+    if let Some(actions) = &t.actions {
+        match &event.action {
+            Some(a) if actions.iter().any(|x| x == a) => {}
+            Some(a) => {
+                return TriggerOutcome::Failed(
+                    "action",
+                    format!("actions: {a:?} not in {}", list(actions)),
+                );
+            }
+            None => {
+                return TriggerOutcome::Failed(
+                    "action",
+                    format!("actions: the event has none, want {}", list(actions)),
+                );
             }
         }
-        if let Some((i, w, entity)) = matched {
-            out.matched.push(Planned {
-                module: module.name.clone(),
-                function: module.function.clone(),
-                trigger: i,
-                entity,
-                cooldown: w.cooldown,
-                config: module.config.clone(),
-            });
-        } else if let Some((reason, detail)) = first_failure {
-            out.skipped.push(Skip {
-                module: module.name.clone(),
-                reason: reason.to_owned(),
-                detail,
-            });
+    }
+    if let Err(clause) = check_refs(t, event) {
+        return TriggerOutcome::Failed("ref", clause);
+    }
+    if let Err(clause) = check_paths(t, event) {
+        return TriggerOutcome::Failed("paths", clause);
+    }
+    if let Err(clause) = t.filter.check(&event.payload) {
+        return TriggerOutcome::Failed("filter", clause);
+    }
+    match &t.entity {
+        None => TriggerOutcome::Matched(event.entity.clone()),
+        Some(tpl) => match tpl.render(&event.payload) {
+            Ok(entity) => TriggerOutcome::Matched(entity),
+            Err(path) => TriggerOutcome::Failed(
+                "entity_unresolved",
+                format!("entity: {{{path}}} does not resolve"),
+            ),
+        },
+    }
+}
+
+/// The result of matching one module.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModuleOutcome {
+    /// It runs.
+    Matched(Planned),
+    /// It listens but does not run.
+    Skipped(Skip),
+    /// No trigger listens for the event's source and type; the first trigger's clause.
+    NotListening(String),
+}
+
+/// Matches one module: its first matching trigger wins; then the loop guard, ignored
+/// senders and settings. When no trigger matches, the first failing clause of the first
+/// trigger that listens for the source and type is the reason.
+pub fn match_module(module: &Module, event: &Event, settings: &ScopedSettings) -> ModuleOutcome {
+    let mut first_failure: Option<(&'static str, String)> = None;
+    let mut not_listening = None;
+    let mut matched = None;
+    for (i, trigger) in module.triggers.iter().enumerate() {
+        let Trigger::Webhook(w) = trigger;
+        match check_trigger(w, event) {
+            TriggerOutcome::NotListening(clause) => {
+                not_listening.get_or_insert(clause);
+            }
+            TriggerOutcome::Failed(reason, clause) => {
+                first_failure.get_or_insert((reason, clause));
+            }
+            TriggerOutcome::Matched(entity) => {
+                matched = Some((i, w, entity));
+                break;
+            }
+        }
+    }
+    let skip = |reason: &str, detail: String| {
+        ModuleOutcome::Skipped(Skip {
+            module: module.name.clone(),
+            reason: reason.to_owned(),
+            detail: Some(detail),
+        })
+    };
+    let Some((i, w, entity)) = matched else {
+        return match first_failure {
+            Some((reason, clause)) => skip(reason, clause),
+            None => ModuleOutcome::NotListening(
+                not_listening.unwrap_or_else(|| "no webhook trigger".into()),
+            ),
+        };
+    };
+    if let Some(sender) = &event.sender {
+        if sender.bot && !module.allow_bots {
+            return skip(
+                "bot",
+                format!(
+                    "sender {:?} is a bot (set allow_bots: true to run for bots)",
+                    sender.login
+                ),
+            );
+        }
+        if module.ignore_senders.contains(&sender.login.to_lowercase()) {
+            return skip(
+                "sender",
+                format!("sender {:?} is in ignore_senders", sender.login),
+            );
+        }
+    }
+    let on = settings.enablement(module);
+    if !on.enabled {
+        let detail = match on.scope {
+            Some(scope) => format!("flag {} is off at {scope}", module.flag),
+            None => format!(
+                "flag {} is off by default (enabled: false) and no scope turns it on",
+                module.flag
+            ),
+        };
+        return skip("disabled", detail);
+    }
+    ModuleOutcome::Matched(Planned {
+        module: module.name.clone(),
+        function: module.function.clone(),
+        trigger: i,
+        entity,
+        cooldown: w.cooldown,
+        config: settings.config(module),
+    })
+}
+
+/// Matches `event` against the modules of `registry` that listen for its type (an index
+/// lookup). Modules that do not listen for the type are neither matched nor skipped.
+pub fn plan(registry: &Registry, event: &Event, settings: &ScopedSettings) -> Plan {
+    let mut out = Plan::default();
+    for module in registry.candidates(event.event_type.as_str()) {
+        match match_module(module, event, settings) {
+            ModuleOutcome::Matched(p) => out.matched.push(p),
+            ModuleOutcome::Skipped(s) => out.skipped.push(s),
+            ModuleOutcome::NotListening(_) => {}
         }
     }
     out
@@ -130,7 +287,8 @@ pub fn plan(registry: &Registry, event: &Event) -> Plan {
 mod tests {
     use super::*;
     use crate::config::SourceKind;
-    use crate::event::EventType;
+    use crate::event::{EventType, Sender};
+    use crate::settings::Settings;
 
     fn event(action: &str, draft: bool) -> Event {
         Event {
@@ -143,6 +301,12 @@ mod tests {
             repository: Some("a/b".into()),
             received_at: time::OffsetDateTime::UNIX_EPOCH,
             body_sha256: String::new(),
+            git_ref: Some(GitRef::Branch("main".into())),
+            changed_paths: None,
+            sender: Some(Sender {
+                login: "alice".into(),
+                bot: false,
+            }),
             payload: serde_json::json!({
                 "pull_request": {"number": 1, "draft": draft, "labels": [{"name": "bug"}, {"name": "ui"}]},
                 "repository": {"full_name": "a/b"}
@@ -150,71 +314,195 @@ mod tests {
         }
     }
 
-    fn registry() -> Registry {
-        Registry::from_manifests([
-            (
-                "review.yaml",
-                r#"
-name: review
-description: r
-triggers:
-  - webhook: { event: pull_request, actions: [opened], filter: { pull_request.draft: false }, cooldown: 5m }
-"#,
-            ),
-            (
-                "labels.yaml",
-                r#"
-name: labels
-description: l
-triggers:
-  - webhook: { event: pull_request, filter: { pull_request.labels.0.name: [bug, crash] }, entity: "pr-{pull_request.number}" }
-"#,
-            ),
-            (
-                "gitlab-only.yaml",
-                r#"
-name: gitlab-only
-description: g
-triggers:
-  - webhook: { sources: [gitlab], event: [merge_request, pull_request] }
-"#,
-            ),
-        ])
-        .unwrap()
+    fn push(branch: Option<&str>, tag: Option<&str>, paths: Option<&[&str]>) -> Event {
+        let mut e = event("", false);
+        e.event_type = EventType::Push;
+        e.action = None;
+        e.git_ref = branch
+            .map(|b| GitRef::Branch(b.into()))
+            .or(tag.map(|t| GitRef::Tag(t.into())));
+        e.changed_paths = paths.map(|p| p.iter().map(|s| (*s).to_owned()).collect());
+        e
+    }
+
+    fn registry(manifests: &[&str]) -> Registry {
+        let named: Vec<(String, &str)> = manifests
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (format!("m{i}.yaml"), *m))
+            .collect();
+        Registry::from_manifests(named.iter().map(|(f, t)| (f.as_str(), *t))).unwrap()
+    }
+
+    const REVIEW: &str = "name: review\ndescription: r\ntriggers:\n  - webhook: { event: pull_request, actions: [opened], filter: { pull_request.draft: false }, cooldown: 5m }\n";
+    const LABELS: &str = "name: labels\ndescription: l\ntriggers:\n  - webhook: { event: pull_request, filter: { pull_request.labels.name: [crash, ui] }, entity: \"pr-{pull_request.number}\" }\n";
+    const GITLAB_ONLY: &str = "name: gitlab-only\ndescription: g\ntriggers:\n  - webhook: { sources: [gitlab], event: [merge_request, pull_request] }\n";
+
+    fn none() -> ScopedSettings {
+        ScopedSettings::default()
     }
 
     #[test]
     fn opened_pull_request_matches_and_closed_is_skipped_by_action() {
-        let p = plan(&registry(), &event("opened", false));
+        let r = registry(&[REVIEW, LABELS, GITLAB_ONLY]);
+        let p = plan(&r, &event("opened", false), &none());
         let names: Vec<_> = p.matched.iter().map(|m| m.module.as_str()).collect();
         assert_eq!(names, ["review", "labels"]);
         assert_eq!(p.matched[0].cooldown, Some(Duration::from_secs(300)));
         assert_eq!(p.matched[1].entity, "pr-1");
 
-        let p = plan(&registry(), &event("closed", false));
+        let p = plan(&r, &event("closed", false), &none());
         assert_eq!(p.matched.len(), 1);
         assert_eq!(
             p.skipped,
             vec![Skip {
                 module: "review".into(),
                 reason: "action".into(),
-                detail: Some("closed".into())
+                detail: Some("actions: \"closed\" not in [opened]".into())
             }]
         );
     }
 
     #[test]
-    fn a_failing_filter_names_its_path() {
-        let p = plan(&registry(), &event("opened", true));
+    fn a_failing_filter_names_its_clause() {
+        let p = plan(&registry(&[REVIEW]), &event("opened", true), &none());
         assert_eq!(p.skipped[0].reason, "filter");
-        assert_eq!(p.skipped[0].detail.as_deref(), Some("pull_request.draft"));
+        assert_eq!(
+            p.skipped[0].detail.as_deref(),
+            Some("filter pull_request.draft: true is not false")
+        );
     }
 
     #[test]
     fn modules_not_listening_are_neither_matched_nor_skipped() {
         let mut e = event("opened", false);
         e.event_type = EventType::Issues;
-        let p = plan(&registry(), &e);
+        let p = plan(&registry(&[REVIEW, LABELS]), &e, &none());
         assert!(p.matched.is_empty() && p.skipped.is_empty());
+        let r = registry(&[GITLAB_ONLY]);
+        assert_eq!(
+            match_module(&r.modules()[0], &event("opened", false), &none()),
+            ModuleOutcome::NotListening("sources: \"github\" not in [gitlab]".into())
+        );
+    }
+
+    #[test]
+    fn branch_tag_and_path_filters_follow_github_actions() {
+        let m = |extra: &str| {
+            registry(&[&format!(
+                "name: ci\ndescription: c\ntriggers:\n  - webhook:\n      event: push\n{extra}"
+            )])
+        };
+        let matched = |r: &Registry, e: &Event| plan(r, e, &none()).matched.len() == 1;
+        let detail = |r: &Registry, e: &Event| {
+            plan(r, e, &none()).skipped[0]
+                .detail
+                .clone()
+                .unwrap_or_default()
+        };
+
+        let r = m("      branches: [main, \"release/**\"]\n");
+        assert!(matched(&r, &push(Some("main"), None, None)));
+        assert!(matched(&r, &push(Some("release/1.2/hotfix"), None, None)));
+        assert!(!matched(&r, &push(Some("feature/x"), None, None)));
+        assert_eq!(
+            detail(&r, &push(Some("feature/x"), None, None)),
+            "branches: \"feature/x\" not in [main, release/**]"
+        );
+        // Only branch filters: a tag push does not run.
+        assert!(!matched(&r, &push(None, Some("v1"), None)));
+
+        let r = m("      branches-ignore: [\"dependabot/**\"]\n");
+        assert!(matched(&r, &push(Some("main"), None, None)));
+        assert!(!matched(&r, &push(Some("dependabot/cargo/x"), None, None)));
+
+        let r = m("      tags: [\"v*\", \"!v*-rc*\"]\n");
+        assert!(matched(&r, &push(None, Some("v1.2.0"), None)));
+        assert!(!matched(&r, &push(None, Some("v1.2.0-rc1"), None)));
+        assert!(!matched(&r, &push(Some("main"), None, None)));
+
+        let r = m("      branches: [main]\n      tags: [\"v*\"]\n");
+        assert!(matched(&r, &push(Some("main"), None, None)));
+        assert!(matched(&r, &push(None, Some("v2"), None)));
+
+        let r = m("      paths: [\"src/**\", \"!src/**/*.md\"]\n");
+        assert!(matched(
+            &r,
+            &push(Some("main"), None, Some(&["README.md", "src/a/lib.rs"]))
+        ));
+        assert!(!matched(
+            &r,
+            &push(Some("main"), None, Some(&["README.md", "src/a/notes.md"]))
+        ));
+        // No list or a truncated one: the filter matches.
+        assert!(matched(&r, &push(Some("main"), None, None)));
+
+        let r = m("      paths-ignore: [\"docs/**\"]\n");
+        assert!(!matched(
+            &r,
+            &push(Some("main"), None, Some(&["docs/a.md", "docs/b/c.md"]))
+        ));
+        assert!(matched(
+            &r,
+            &push(Some("main"), None, Some(&["docs/a.md", "src/lib.rs"]))
+        ));
+        assert_eq!(
+            detail(&r, &push(Some("main"), None, Some(&["docs/a.md"]))),
+            "paths-ignore: all 1 changed paths match [docs/**]"
+        );
+
+        // Branches and paths must both hold.
+        let r = m("      branches: [main]\n      paths: [\"src/**\"]\n");
+        assert!(matched(&r, &push(Some("main"), None, Some(&["src/x"]))));
+        assert!(!matched(&r, &push(Some("dev"), None, Some(&["src/x"]))));
+        assert!(!matched(&r, &push(Some("main"), None, Some(&["docs/x"]))));
+    }
+
+    #[test]
+    fn bots_are_skipped_unless_allowed_and_ignored_senders_too() {
+        let r = registry(&[REVIEW]);
+        let mut e = event("opened", false);
+        e.sender = Some(Sender {
+            login: "dependabot[bot]".into(),
+            bot: true,
+        });
+        let p = plan(&r, &e, &none());
+        assert_eq!(p.skipped[0].reason, "bot");
+        let allowed = registry(&[&REVIEW.replace("triggers:", "allow_bots: true\ntriggers:")]);
+        assert_eq!(plan(&allowed, &e, &none()).matched.len(), 1);
+        let ignoring =
+            registry(&[&REVIEW.replace("triggers:", "ignore_senders: [Alice]\ntriggers:")]);
+        assert_eq!(
+            plan(&ignoring, &event("opened", false), &none()).skipped[0].reason,
+            "sender"
+        );
+    }
+
+    #[test]
+    fn settings_switch_modules_off_and_override_config() {
+        let r = registry(&[&REVIEW.replace("triggers:", "config: { depth: 1 }\ntriggers:")]);
+        let mut repo = Settings::default();
+        repo.flags.insert("review".into(), false);
+        let mut global = Settings::default();
+        global.flags.insert("review".into(), true);
+        let s = ScopedSettings {
+            layers: vec![("repo/a/b".into(), repo), ("global".into(), global.clone())],
+        };
+        let p = plan(&r, &event("opened", false), &s);
+        assert_eq!(p.skipped[0].reason, "disabled");
+        assert_eq!(
+            p.skipped[0].detail.as_deref(),
+            Some("flag review is off at repo/a/b")
+        );
+        global
+            .config
+            .insert("review".into(), serde_json::json!({"depth": 3}));
+        let s = ScopedSettings {
+            layers: vec![("global".into(), global)],
+        };
+        assert_eq!(
+            plan(&r, &event("opened", false), &s).matched[0].config,
+            serde_json::json!({"depth": 3})
+        );
     }
 }

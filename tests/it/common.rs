@@ -191,7 +191,6 @@ impl TestApp {
         let fanout = LambdaFanout::new(lambda_client(&lambda_endpoint(), &invokes).await);
         let store_arc = Arc::new(store.clone());
         let dispatcher = Dispatcher::new(
-            store_arc.clone(),
             store_arc,
             Arc::new(fanout),
             clock.clone(),

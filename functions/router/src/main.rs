@@ -28,7 +28,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         config.invoke_timeout,
     )));
     let dispatcher = Dispatcher::new(
-        store.clone(),
         store,
         fanout,
         Arc::new(SystemClock),

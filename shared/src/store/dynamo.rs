@@ -19,8 +19,9 @@ use time::OffsetDateTime;
 
 use super::{
     Claim, ClaimOutcome, DispatchStore, EventRecord, EventStatus, EventStore, Finish, JobRecord,
-    JobStatus, JobStore, Reservation, StoreError, keys, rfc3339,
+    JobStatus, JobStore, Reservation, SettingsRecord, SettingsStore, StoreError, keys, rfc3339,
 };
+use crate::settings::Settings;
 
 // DynamoDB allows 100 actions per transaction; a claim takes two (job and cooldown).
 const MAX_TRANSACT_ITEMS: usize = 100;
@@ -236,6 +237,10 @@ impl DynamoStore {
                 )
                 .expression_attribute_values(":now", n(now))
                 .expression_attribute_values(":job", s(job.job_id.clone()))
+                // The holder's expiry comes back with the cancellation, for the explanation.
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .build()
                 .map_err(unavailable("claim"))?;
             items.push(TransactWriteItem::builder().put(put).build());
@@ -540,13 +545,16 @@ impl DispatchStore for DynamoStore {
                             };
                             dropped = true;
                             pending.retain(|&p| p != claim_idx);
-                            let list = if is_cooldown {
-                                &mut outcome.cooling
-                            } else {
-                                &mut outcome.already
-                            };
-                            if !list.contains(&claim_idx) {
-                                list.push(claim_idx);
+                            if is_cooldown {
+                                let until = reason.item().and_then(|i| match i.get("expires_at") {
+                                    Some(AttributeValue::N(v)) => v.parse().ok(),
+                                    _ => None,
+                                });
+                                if !outcome.cooling.iter().any(|(c, _)| *c == claim_idx) {
+                                    outcome.cooling.push((claim_idx, until));
+                                }
+                            } else if !outcome.already.contains(&claim_idx) {
+                                outcome.already.push(claim_idx);
                             }
                         }
                         if !dropped {
@@ -571,8 +579,96 @@ impl DispatchStore for DynamoStore {
             }
         }
         // A claim whose cooldown failed and whose job also failed counts once, as cooling.
-        outcome.already.retain(|i| !outcome.cooling.contains(i));
+        outcome
+            .already
+            .retain(|i| !outcome.cooling.iter().any(|(c, _)| c == i));
         Ok(outcome)
+    }
+}
+
+#[async_trait]
+impl SettingsStore for DynamoStore {
+    async fn get_settings(&self, scopes: &[String]) -> Result<Vec<(String, Settings)>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found: HashMap<String, SettingsRecord> = HashMap::new();
+        let mut keys = Vec::new();
+        for scope in scopes {
+            let mut k = HashMap::new();
+            k.insert("pk".to_owned(), s(keys::settings(scope)));
+            k.insert("sk".to_owned(), s(keys::SETTINGS_SK));
+            keys.push(k);
+        }
+        let mut request = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .build()
+                .map_err(unavailable("get_settings"))?,
+        );
+        // BatchGetItem may leave keys unprocessed under load; ask again a few times.
+        for _ in 0..3 {
+            let Some(req) = request.take() else { break };
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, req)
+                .send()
+                .await
+                .map_err(unavailable("get_settings"))?;
+            for item in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                let pk = match item.get("pk") {
+                    Some(AttributeValue::S(pk)) => pk.clone(),
+                    _ => String::new(),
+                };
+                let record: SettingsRecord = decode(&pk, item)?;
+                found.insert(record.scope.clone(), record);
+            }
+            request = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys().is_empty());
+        }
+        if request.is_some() {
+            return Err(StoreError::Unavailable {
+                operation: "get_settings",
+                source: "keys left unprocessed after retries".into(),
+            });
+        }
+        Ok(scopes
+            .iter()
+            .filter_map(|scope| {
+                found.remove(scope).map(|r| {
+                    (
+                        scope.clone(),
+                        Settings {
+                            flags: r.flags,
+                            config: r.config,
+                        },
+                    )
+                })
+            })
+            .collect())
+    }
+
+    async fn put_settings(
+        &self,
+        scope: &str,
+        settings: &Settings,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let pk = keys::settings(scope);
+        let record = SettingsRecord {
+            pk: pk.clone(),
+            sk: keys::SETTINGS_SK.into(),
+            scope: scope.to_owned(),
+            flags: settings.flags.clone(),
+            config: settings.config.clone(),
+            updated_at: rfc3339(now),
+        };
+        self.put_raw(encode(&pk, &record)?).await
     }
 }
 

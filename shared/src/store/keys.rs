@@ -30,6 +30,14 @@ pub fn cooldown(module: &str, entity: &str) -> String {
     }
 }
 
+/// Sort key of settings items.
+pub const SETTINGS_SK: &str = "SETTINGS";
+
+/// `SETTINGS#{scope}`.
+pub fn settings(scope: &str) -> String {
+    format!("SETTINGS#{scope}")
+}
+
 /// `JOB#{id}`.
 pub fn job(id: &str) -> String {
     format!("JOB#{id}")

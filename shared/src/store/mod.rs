@@ -214,8 +214,8 @@ pub struct Claim {
 pub struct ClaimOutcome {
     /// Recorded: invoke these.
     pub claimed: Vec<usize>,
-    /// An unexpired cooldown of another event holds the entity.
-    pub cooling: Vec<usize>,
+    /// An unexpired cooldown of another event holds the entity: (claim, until, unix seconds).
+    pub cooling: Vec<(usize, Option<i64>)>,
     /// The job already exists past `queued`/`failed` (an earlier attempt got it out).
     pub already: Vec<usize>,
 }
@@ -264,6 +264,42 @@ pub trait DispatchStore: Send + Sync {
         claims: &[Claim],
         now: OffsetDateTime,
     ) -> Result<ClaimOutcome, StoreError>;
+}
+
+/// The settings item of one scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingsRecord {
+    /// `SETTINGS#{scope}`.
+    pub pk: String,
+    /// `SETTINGS`.
+    pub sk: String,
+    /// `global`, `owner/<owner>` or `repo/<owner>/<name>`.
+    pub scope: String,
+    /// Feature flags.
+    #[serde(default)]
+    pub flags: std::collections::BTreeMap<String, bool>,
+    /// Config overrides by module.
+    #[serde(default)]
+    pub config: std::collections::BTreeMap<String, serde_json::Value>,
+    /// RFC 3339 time of the last change.
+    pub updated_at: String,
+}
+
+/// Per-scope settings (kept until changed; no TTL).
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// The settings of the given scopes that exist, in the order given (one round trip).
+    async fn get_settings(
+        &self,
+        scopes: &[String],
+    ) -> Result<Vec<(String, crate::settings::Settings)>, StoreError>;
+    /// Replaces a scope's settings.
+    async fn put_settings(
+        &self,
+        scope: &str,
+        settings: &crate::settings::Settings,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
 }
 
 /// Job lifecycle, as the module runtime sees it.

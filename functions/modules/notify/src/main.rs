@@ -121,6 +121,9 @@ mod tests {
                 repository: Some("acme/widgets".into()),
                 received_at: time_now(),
                 body_sha256: String::new(),
+                git_ref: None,
+                changed_paths: None,
+                sender: None,
                 payload,
             },
         }
