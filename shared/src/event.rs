@@ -201,13 +201,31 @@ fn delivery_id(kind: SourceKind, headers: &http::HeaderMap) -> Option<&str> {
 }
 
 /// Normalizes a verified delivery received at `received_at`.
+///
+/// Bots: GitHub `sender.type == "Bot"` or a login ending in `[bot]`; Forgejo and Gitea a
+/// login ending in `[bot]` or their Actions users (`forgejo-actions`, `gitea-actions`);
+/// GitLab the `project_<id>_bot…` / `group_<id>_bot…` users of access tokens, or a username
+/// ending in `_bot`.
 pub fn normalize(
     verified: Verified<'_>,
     received_at: OffsetDateTime,
 ) -> Result<Event, NormalizeError> {
-    let source = verified.source();
-    let headers = verified.headers();
-    let body = verified.body();
+    parse_unverified(
+        verified.source(),
+        verified.headers(),
+        verified.body(),
+        received_at,
+    )
+}
+
+/// Normalizes a body without verifying it. For tooling that never dispatches (`switchyard
+/// explain`); the request path goes through [`normalize`], which takes a [`Verified`].
+pub fn parse_unverified(
+    source: &crate::config::Source,
+    headers: &http::HeaderMap,
+    body: &[u8],
+    received_at: OffsetDateTime,
+) -> Result<Event, NormalizeError> {
     let payload: Value =
         serde_json::from_slice(body).map_err(|e| NormalizeError::MalformedJson(e.to_string()))?;
     let body_sha256 = hex::encode(Sha256::digest(body));

@@ -479,6 +479,42 @@ mod tests {
     }
 
     #[test]
+    fn one_manifest_matches_the_same_pull_request_from_github_forgejo_and_gitlab() {
+        use crate::config::Source;
+        let manifest = "name: review\ndescription: r\ntriggers:\n  - webhook:\n      event: [pull_request, merge_request]\n      actions: [opened, open]\n      branches: [main]\n      filter:\n        $or:\n          - pull_request.draft: false\n          - object_attributes.draft: false\n";
+        let r = registry(&[manifest]);
+        let now = time::OffsetDateTime::now_utc();
+        for (kind, header, value, file) in [
+            (
+                SourceKind::Github,
+                "x-github-event",
+                "pull_request",
+                include_str!("../../events/github-pull_request-opened.json"),
+            ),
+            (
+                SourceKind::Forgejo,
+                "x-forgejo-event",
+                "pull_request",
+                include_str!("../../events/forgejo-pull_request-opened.json"),
+            ),
+            (
+                SourceKind::Gitlab,
+                "x-gitlab-event",
+                "Merge Request Hook",
+                include_str!("../../events/gitlab-merge_request-opened.json"),
+            ),
+        ] {
+            let source = Source::new(kind.as_str(), kind, &["s"]);
+            let mut headers = http::HeaderMap::new();
+            headers.insert(header, value.parse().unwrap());
+            let e =
+                crate::event::parse_unverified(&source, &headers, file.as_bytes(), now).unwrap();
+            let p = plan(&r, &e, &none());
+            assert_eq!(p.matched.len(), 1, "{kind}: {:?}", p.skipped);
+        }
+    }
+
+    #[test]
     fn settings_switch_modules_off_and_override_config() {
         let r = registry(&[&REVIEW.replace("triggers:", "config: { depth: 1 }\ntriggers:")]);
         let mut repo = Settings::default();

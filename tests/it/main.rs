@@ -13,3 +13,4 @@ mod failures;
 mod round_trips;
 mod routing;
 mod serve;
+mod triggers;
