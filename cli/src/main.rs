@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 use switchyard::config::{Encoding, Source, SourceKind};
-use switchyard::store::{DynamoStore, JobStore};
+use switchyard::store::{DynamoStore, JobStore, SettingsStore};
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +41,70 @@ enum Command {
     Job {
         #[command(subcommand)]
         command: JobCommand,
+    },
+    /// Validate every */module.yaml below DIR; list every error, exit non-zero on any.
+    Validate {
+        /// Directory of modules (default functions/modules).
+        #[arg(default_value = "functions/modules")]
+        dir: PathBuf,
+    },
+    /// Explain which modules FILE would start and why the others would not (no AWS access:
+    /// per-scope settings and cooldowns are not consulted).
+    Explain {
+        /// Source id (its kind is --kind, default: the id when it names a kind).
+        #[arg(long)]
+        source: String,
+        /// Source kind, when the source id is not a kind name.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Event type as the sender names it (guessed from FILE's name when absent).
+        #[arg(long)]
+        event: Option<String>,
+        /// Only this module.
+        #[arg(long)]
+        module: Option<String>,
+        /// Read manifests from this directory instead of the ones built in.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The payload file.
+        file: PathBuf,
+    },
+    /// Read or change per-scope settings (global, owner/<owner>, repo/<owner>/<name>).
+    Settings {
+        #[command(subcommand)]
+        command: SettingsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SettingsCommand {
+    /// Print a scope's settings as JSON.
+    Get {
+        #[command(flatten)]
+        table: TableArgs,
+        /// The scope.
+        #[arg(long)]
+        scope: String,
+    },
+    /// Change a scope's settings (read, modify, write).
+    Set {
+        #[command(flatten)]
+        table: TableArgs,
+        /// The scope.
+        #[arg(long)]
+        scope: String,
+        /// Set a flag: NAME=on or NAME=off (repeatable).
+        #[arg(long = "flag")]
+        flags: Vec<String>,
+        /// Remove a flag, so a wider scope decides (repeatable).
+        #[arg(long = "unset-flag")]
+        unset_flags: Vec<String>,
+        /// Config override for a module: MODULE=JSON (repeatable; replaces that module's override).
+        #[arg(long = "config")]
+        configs: Vec<String>,
+        /// Remove a module's config override (repeatable).
+        #[arg(long = "unset-config")]
+        unset_configs: Vec<String>,
     },
 }
 
@@ -126,6 +190,21 @@ fn event_from_file_name(file: &std::path::Path) -> Option<String> {
     parts.next().map(str::to_owned)
 }
 
+/// The headers naming the event type, the way a sender of `kind` sends them.
+fn event_headers(kind: SourceKind, event: String) -> Vec<(String, String)> {
+    match kind {
+        SourceKind::Github => vec![("X-GitHub-Event".into(), event)],
+        SourceKind::Forgejo => vec![
+            ("X-Forgejo-Event".into(), event.clone()),
+            ("X-Gitea-Event".into(), event),
+        ],
+        SourceKind::Gitea => vec![("X-Gitea-Event".into(), event)],
+        SourceKind::Gitlab => vec![("X-Gitlab-Event".into(), gitlab_hook_name(&event))],
+        SourceKind::Hmac => vec![("X-Event-Type".into(), event)],
+        SourceKind::Standard => vec![],
+    }
+}
+
 /// The body and the headers to send with it.
 type Signed = (Vec<u8>, Vec<(String, String)>);
 
@@ -160,17 +239,7 @@ fn signed(args: &SignArgs) -> anyhow::Result<Signed> {
         .clone()
         .or_else(|| event_from_file_name(&args.file));
     if let Some(event) = event {
-        match kind {
-            SourceKind::Github => headers.push(("X-GitHub-Event".into(), event)),
-            SourceKind::Forgejo => {
-                headers.push(("X-Forgejo-Event".into(), event.clone()));
-                headers.push(("X-Gitea-Event".into(), event));
-            }
-            SourceKind::Gitea => headers.push(("X-Gitea-Event".into(), event)),
-            SourceKind::Gitlab => headers.push(("X-Gitlab-Event".into(), gitlab_hook_name(&event))),
-            SourceKind::Hmac => headers.push(("X-Event-Type".into(), event)),
-            SourceKind::Standard => {}
-        }
+        headers.extend(event_headers(kind, event));
     }
     headers.push(("Content-Type".into(), "application/json".into()));
     Ok((body, headers))
@@ -197,6 +266,70 @@ async fn dynamo(args: &TableArgs) -> aws_sdk_dynamodb::Client {
         }
     }
     switchyard::aws::dynamodb(&loader.load().await)
+}
+
+fn explain_file(
+    source: &str,
+    kind: Option<&str>,
+    event: Option<String>,
+    module: Option<&str>,
+    dir: Option<&std::path::Path>,
+    file: &std::path::Path,
+) -> anyhow::Result<Vec<String>> {
+    let kind_name = kind.unwrap_or(source);
+    let kind = SourceKind::parse(kind_name)
+        .with_context(|| format!("unknown kind `{kind_name}`; pass --kind"))?;
+    let registry = match dir {
+        Some(d) => switchyard::manifest::validate_dir(d),
+        None => switchyard::Registry::builtin(),
+    }
+    .map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("invalid manifests:\n{}", lines.join("\n"))
+    })?;
+    if let Some(m) = module {
+        anyhow::ensure!(registry.get(m).is_some(), "no module named `{m}`");
+    }
+    let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut headers = http::HeaderMap::new();
+    let event = event.or_else(|| event_from_file_name(file));
+    for (k, v) in event.map(|e| event_headers(kind, e)).unwrap_or_default() {
+        headers.insert(
+            http::HeaderName::try_from(k.as_str())?,
+            http::HeaderValue::try_from(v.as_str())?,
+        );
+    }
+    let mut src = Source::new(source, kind, &[]);
+    src.hmac.event_header = "X-Event-Type".into();
+    let event =
+        switchyard::event::parse_unverified(&src, &headers, &body, time::OffsetDateTime::now_utc())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut lines = vec![format!(
+        "event {} action {} entity {} from {}",
+        event.event_type.as_str(),
+        event.action.as_deref().unwrap_or("-"),
+        event.entity,
+        event.source
+    )];
+    let settings = switchyard::settings::ScopedSettings::default();
+    lines.extend(
+        switchyard::explain::explain(&registry, &event, &settings, module)
+            .iter()
+            .map(ToString::to_string),
+    );
+    Ok(lines)
+}
+
+fn parse_flag(text: &str) -> anyhow::Result<(String, bool)> {
+    let (name, value) = text
+        .split_once('=')
+        .with_context(|| format!("--flag {text}: expected NAME=on|off"))?;
+    let on = match value {
+        "on" | "true" => true,
+        "off" | "false" => false,
+        other => bail!("--flag {name}={other}: expected on or off"),
+    };
+    Ok((name.to_owned(), on))
 }
 
 #[tokio::main]
@@ -242,6 +375,92 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
+        Command::Validate { dir } => match switchyard::manifest::validate_dir(&dir) {
+            Ok(registry) => {
+                let names: Vec<&str> = registry.modules().iter().map(|m| m.name.as_str()).collect();
+                println!("{} manifests valid: {}", names.len(), names.join(", "));
+            }
+            Err(errors) => {
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                eprintln!("{} error(s)", errors.len());
+                std::process::exit(1);
+            }
+        },
+        Command::Explain {
+            source,
+            kind,
+            event,
+            module,
+            dir,
+            file,
+        } => {
+            for line in explain_file(
+                &source,
+                kind.as_deref(),
+                event,
+                module.as_deref(),
+                dir.as_deref(),
+                &file,
+            )? {
+                println!("{line}");
+            }
+        }
+        Command::Settings {
+            command: SettingsCommand::Get { table, scope },
+        } => {
+            switchyard::settings::validate_scope(&scope).map_err(|e| anyhow::anyhow!(e))?;
+            let store = DynamoStore::new(dynamo(&table).await, table.table.clone());
+            let found = store
+                .get_settings(std::slice::from_ref(&scope))
+                .await
+                .context("reading settings")?;
+            let settings = found.into_iter().next().map(|(_, s)| s).unwrap_or_default();
+            println!("{}", serde_json::to_string_pretty(&settings)?);
+        }
+        Command::Settings {
+            command:
+                SettingsCommand::Set {
+                    table,
+                    scope,
+                    flags,
+                    unset_flags,
+                    configs,
+                    unset_configs,
+                },
+        } => {
+            switchyard::settings::validate_scope(&scope).map_err(|e| anyhow::anyhow!(e))?;
+            let store = DynamoStore::new(dynamo(&table).await, table.table.clone());
+            let found = store
+                .get_settings(std::slice::from_ref(&scope))
+                .await
+                .context("reading settings")?;
+            let mut settings = found.into_iter().next().map(|(_, s)| s).unwrap_or_default();
+            for f in &flags {
+                let (name, on) = parse_flag(f)?;
+                settings.flags.insert(name, on);
+            }
+            for name in &unset_flags {
+                settings.flags.remove(name);
+            }
+            for c in &configs {
+                let (module, json) = c
+                    .split_once('=')
+                    .with_context(|| format!("--config {c}: expected MODULE=JSON"))?;
+                let value: serde_json::Value = serde_json::from_str(json)
+                    .with_context(|| format!("--config {module}: not JSON"))?;
+                settings.config.insert(module.to_owned(), value);
+            }
+            for m in &unset_configs {
+                settings.config.remove(m);
+            }
+            store
+                .put_settings(&scope, &settings, time::OffsetDateTime::now_utc())
+                .await
+                .context("writing settings")?;
+            println!("{}", serde_json::to_string_pretty(&settings)?);
+        }
         Command::Job {
             command: JobCommand::Get { table, id },
         } => {
@@ -258,6 +477,73 @@ async fn main() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn explain_names_the_failing_clause_for_a_payload_file() {
+        let dir = tempdir_with(&[(
+            "review",
+            "name: review\ndescription: r\ntriggers:\n  - webhook: { event: pull_request, actions: [opened, reopened, synchronize] }\n",
+        )]);
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../events/github-pull_request-closed.json");
+        let lines = explain_file("github", None, None, None, Some(&dir), &file).unwrap();
+        assert_eq!(
+            lines[0],
+            "event pull_request action closed entity acme/widgets#1347 from github"
+        );
+        assert_eq!(
+            lines[1],
+            "skip    review: action: actions: \"closed\" not in [opened, reopened, synchronize]"
+        );
+        assert!(explain_file("github", None, None, Some("nope"), Some(&dir), &file).is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn validate_lists_every_error_of_every_file() {
+        let dir = tempdir_with(&[
+            (
+                "a",
+                "name: a\ndescription: x\ntriggers:\n  - webhook: { event: push, cooldown: soon, branches: [\"[\"] }\n",
+            ),
+            (
+                "b",
+                "name: b\ndescription: x\ntriggers:\n  - webhook: { event: push, filter: { $or: [{ a: 1 }] } }\n",
+            ),
+        ]);
+        let errors = switchyard::manifest::validate_dir(&dir).unwrap_err();
+        let keys: Vec<String> = errors.iter().map(|e| e.key.clone()).collect();
+        assert_eq!(
+            keys,
+            [
+                "triggers[0].webhook.branches",
+                "triggers[0].webhook.cooldown",
+                "triggers[0].webhook.filter.$or"
+            ]
+        );
+        assert!(errors.iter().all(|e| e.line == Some(4)), "{errors:?}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn tempdir_with(modules: &[(&str, &str)]) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("switchyard-cli-{}", uuid::Uuid::new_v4().simple()));
+        for (name, text) in modules {
+            std::fs::create_dir_all(dir.join(name)).unwrap();
+            std::fs::write(dir.join(name).join("module.yaml"), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn flags_parse() {
+        assert_eq!(
+            parse_flag("pr_review=off").unwrap(),
+            ("pr_review".to_owned(), false)
+        );
+        assert!(parse_flag("x=maybe").is_err());
+        assert!(parse_flag("x").is_err());
+    }
 
     #[test]
     fn event_names_come_from_file_names() {

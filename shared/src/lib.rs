@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod dispatch;
 pub mod event;
+pub mod explain;
 pub mod fanout;
 pub mod glob;
 pub mod manifest;
