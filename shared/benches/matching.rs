@@ -3,6 +3,9 @@
 //! actions, branch globs and payload patterns); the rest listen for other event types, as in
 //! a large installation. The index by event type keeps the cost flat in the module count.
 
+// A benchmark stops on a broken fixture; that is its failure mode.
+#![allow(clippy::expect_used)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -32,15 +35,24 @@ fn bench(c: &mut Criterion) {
     let body = include_bytes!("../../events/github-pull_request-opened.json");
     let source = Source::new("github", SourceKind::Github, &["s"]);
     let mut headers = http::HeaderMap::new();
-    headers.insert("x-github-event", http::HeaderValue::from_static("pull_request"));
-    let event = switchyard::event::parse_unverified(&source, &headers, body, time::OffsetDateTime::now_utc())
-        .expect("sample parses");
+    headers.insert(
+        "x-github-event",
+        http::HeaderValue::from_static("pull_request"),
+    );
+    let event = switchyard::event::parse_unverified(
+        &source,
+        &headers,
+        body,
+        time::OffsetDateTime::now_utc(),
+    )
+    .expect("sample parses");
     let settings = ScopedSettings::default();
     let mut group = c.benchmark_group("match");
     for n in [10usize, 100, 1000] {
         let texts = manifests(n);
         let registry =
-            Registry::from_manifests(texts.iter().map(|(f, t)| (f.as_str(), t.as_str()))).expect("valid manifests");
+            Registry::from_manifests(texts.iter().map(|(f, t)| (f.as_str(), t.as_str())))
+                .expect("valid manifests");
         let plan = switchyard::routing::plan(&registry, &event, &settings);
         assert_eq!(plan.matched.len(), 5, "every pull_request module matches");
         group.bench_function(format!("{n}_modules"), |b| {
