@@ -165,6 +165,9 @@ pub struct Config {
     /// `SWITCHYARD_SETTINGS_CACHE_SECONDS` (default 30): how long per-scope settings are
     /// cached in a running function.
     pub settings_ttl: Duration,
+    /// `SWITCHYARD_METRICS_NAMESPACE` (default `Switchyard`): the EMF namespace; `SWITCHYARD_METRICS=off`
+    /// turns metrics off (`None`).
+    pub metrics_namespace: Option<String>,
 }
 
 /// A configuration problem found at start-up, naming the variable.
@@ -198,6 +201,21 @@ pub fn env_key(name: &str) -> String {
             c => c.to_ascii_uppercase(),
         })
         .collect()
+}
+
+/// `SWITCHYARD_METRICS` (`emf`, the default, or `off`) and `SWITCHYARD_METRICS_NAMESPACE`.
+pub fn metrics_namespace<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+) -> Result<Option<String>, ConfigError> {
+    match get("SWITCHYARD_METRICS") {
+        None | Some("emf") => Ok(Some(
+            get("SWITCHYARD_METRICS_NAMESPACE")
+                .unwrap_or("Switchyard")
+                .to_owned(),
+        )),
+        Some("off") => Ok(None),
+        Some(_) => Err(invalid("SWITCHYARD_METRICS", "expected `emf` or `off`")),
+    }
 }
 
 impl Config {
@@ -348,6 +366,7 @@ impl Config {
             invoke_timeout: Duration::from_secs(number("SWITCHYARD_INVOKE_TIMEOUT_SECONDS", 10)?),
             listen,
             settings_ttl: Duration::from_secs(number("SWITCHYARD_SETTINGS_CACHE_SECONDS", 30)?),
+            metrics_namespace: metrics_namespace(&get)?,
         })
     }
 

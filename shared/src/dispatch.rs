@@ -14,6 +14,9 @@ use crate::clock::Clock;
 use crate::config::{Config, env_key};
 use crate::event::Event;
 use crate::fanout::{Fanout, FanoutError};
+use crate::hooks::{
+    EventCompleted, EventGate, EventReceived, Hooks, ModuleDispatched, ModuleSkipped, log_failures,
+};
 use crate::manifest::Registry;
 use crate::routing::{self, Planned, Skip};
 use crate::settings::{ScopedSettings, Settings, scopes_for};
@@ -193,6 +196,7 @@ pub struct Dispatcher {
     clock: Arc<dyn Clock>,
     registry: Arc<Registry>,
     settings: DispatchSettings,
+    hooks: Arc<Hooks>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -229,7 +233,19 @@ impl Dispatcher {
             clock,
             registry,
             settings,
+            hooks: Arc::new(Hooks::default()),
         }
+    }
+
+    /// Uses `hooks` for the pipeline's hook points.
+    pub fn with_hooks(mut self, hooks: Arc<Hooks>) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
+    /// The hook points.
+    pub fn hooks(&self) -> &Arc<Hooks> {
+        &self.hooks
     }
 
     /// The settings layers for an event: from the cache, or one BatchGetItem.
@@ -257,6 +273,41 @@ impl Dispatcher {
     /// and fan-out.
     #[instrument(skip_all, fields(source = %event.source, event_id = %event.id, event_type = %event.event_type.as_str()))]
     pub async fn dispatch(&self, event: &Event) -> Result<Outcome, DispatchError> {
+        let started = Instant::now();
+        if !self.hooks.event_received.is_empty() {
+            log_failures(self.hooks.event_received.dispatch(&EventReceived {
+                event: Arc::new(event.clone()),
+            }));
+        }
+        let result = self.dispatch_inner(event).await;
+        if let Ok((outcome, filtered)) = &result {
+            let (label, jobs, skipped, failed) = match outcome {
+                Outcome::Dispatched(d) if *filtered => {
+                    ("filtered", d.jobs.len(), d.skipped.len(), 0)
+                }
+                Outcome::Dispatched(d) => ("dispatched", d.jobs.len(), d.skipped.len(), 0),
+                Outcome::Incomplete(d) => {
+                    ("incomplete", d.jobs.len(), d.skipped.len(), d.failed.len())
+                }
+                Outcome::Duplicate { .. } => ("duplicate", 0, 0, 0),
+                Outcome::Conflict => ("conflict", 0, 0, 0),
+                Outcome::InProgress { .. } => ("in_progress", 0, 0, 0),
+            };
+            log_failures(self.hooks.event_completed.dispatch(&EventCompleted {
+                source: event.source.clone(),
+                event_id: event.id.clone(),
+                event_type: event.event_type.as_str().to_owned(),
+                outcome: label,
+                jobs,
+                skipped,
+                failed,
+                duration: started.elapsed(),
+            }));
+        }
+        result.map(|(outcome, _)| outcome)
+    }
+
+    async fn dispatch_inner(&self, event: &Event) -> Result<(Outcome, bool), DispatchError> {
         let now = self.clock.now();
         let now_s = now.unix_timestamp();
         let pk = keys::event(&event.source, &event.id);
@@ -297,22 +348,56 @@ impl Dispatcher {
             Reservation::Resumed { token, previous } => (token, Some(previous)),
             Reservation::Duplicate(_) => {
                 info!("redelivery of a completed event: nothing dispatched");
-                return Ok(Outcome::Duplicate {
-                    event_id: event.id.clone(),
-                });
+                return Ok((
+                    Outcome::Duplicate {
+                        event_id: event.id.clone(),
+                    },
+                    false,
+                ));
             }
             Reservation::Conflict => {
                 warn!("delivery id reused with a different body: nothing dispatched");
-                return Ok(Outcome::Conflict);
+                return Ok((Outcome::Conflict, false));
             }
             Reservation::InProgress { retry_after } => {
                 info!(retry_after, "delivery in progress in another attempt");
-                return Ok(Outcome::InProgress { retry_after });
+                return Ok((Outcome::InProgress { retry_after }, false));
             }
         };
 
         let scoped = scoped?.unwrap_or_default();
-        let plan = routing::plan(&self.registry, event, &scoped);
+        // The event filter may replace the event (redaction) or drop it.
+        let filtered_event;
+        let mut dropped = None;
+        let event: &Event = if self.hooks.event_filter.is_empty() {
+            event
+        } else {
+            let out = self.hooks.event_filter.apply(EventGate {
+                event: event.clone(),
+                drop: None,
+            });
+            if let Some(f) = out.error {
+                warn!(handler = f.handler, failure = ?f.kind, "event filter failed; using the last accepted event");
+            }
+            dropped = out.value.drop;
+            filtered_event = out.value.event;
+            &filtered_event
+        };
+        let plan = match &dropped {
+            None => routing::plan(&self.registry, event, &scoped),
+            Some(reason) => routing::Plan {
+                matched: Vec::new(),
+                skipped: self
+                    .registry
+                    .candidates(event.event_type.as_str())
+                    .map(|m| Skip {
+                        module: m.name.clone(),
+                        reason: "filtered".into(),
+                        detail: Some(reason.clone()),
+                    })
+                    .collect(),
+            },
+        };
         // What an earlier attempt already got out is kept, never sent again.
         let mut jobs: Vec<JobRef> = previous
             .map(|p| p.jobs.into_iter().filter(|j| j.dispatched).collect())
@@ -384,7 +469,7 @@ impl Dispatcher {
         let invokes = claimed.claimed.iter().map(|&i| {
             let planned = &todo[i];
             let job = &claims[i].job;
-            let context = ModuleContext {
+            let mut context = ModuleContext {
                 job_id: job.job_id.clone(),
                 module: planned.module.clone(),
                 function: job.function.clone(),
@@ -396,6 +481,14 @@ impl Dispatcher {
                 config: planned.config.clone(),
                 event: event.clone(),
             };
+            if !self.hooks.context_filter.is_empty() {
+                let out = self.hooks.context_filter.apply(context);
+                if let Some(f) = out.error {
+                    warn!(handler = f.handler, failure = ?f.kind, "context filter failed; using the last accepted context");
+                }
+                context = out.value;
+            }
+            let context = Arc::new(context);
             async move {
                 let result = match serde_json::to_vec(&context) {
                     Ok(bytes) if bytes.len() > self.settings.max_invoke_bytes => {
@@ -410,21 +503,30 @@ impl Dispatcher {
                         message: format!("context did not serialize: {e}"),
                     }),
                 };
-                (i, result)
+                (i, result, context)
             }
         });
         let results = futures::future::join_all(invokes).await;
 
         let mut failed_jobs = Vec::new();
         let mut failed = Vec::new();
-        for (i, result) in results {
+        for (i, result, context) in results {
             let job = &claims[i].job;
             match result {
-                Ok(()) => jobs.push(JobRef {
-                    module: job.module.clone(),
-                    job_id: job.job_id.clone(),
-                    dispatched: true,
-                }),
+                Ok(()) => {
+                    jobs.push(JobRef {
+                        module: job.module.clone(),
+                        job_id: job.job_id.clone(),
+                        dispatched: true,
+                    });
+                    log_failures(self.hooks.module_dispatched.dispatch(&ModuleDispatched {
+                        source: event.source.clone(),
+                        event_id: event.id.clone(),
+                        module: job.module.clone(),
+                        job_id: job.job_id.clone(),
+                        context,
+                    }));
+                }
                 Err(e) => {
                     error!(module = %job.module, job_id = %job.job_id, error = %e, "invoke failed");
                     failed_jobs.push((job.job_id.clone(), e.to_string()));
@@ -476,10 +578,60 @@ impl Dispatcher {
             failed = dispatched.failed.len(),
             "dispatched"
         );
-        Ok(if dispatched.failed.is_empty() {
+        for skip in &dispatched.skipped {
+            log_failures(self.hooks.module_skipped.dispatch(&ModuleSkipped {
+                source: event.source.clone(),
+                event_id: event.id.clone(),
+                module: skip.module.clone(),
+                reason: skip.reason.clone(),
+                detail: skip.detail.clone(),
+            }));
+        }
+        let outcome = if dispatched.failed.is_empty() {
             Outcome::Dispatched(dispatched)
         } else {
             Outcome::Incomplete(dispatched)
-        })
+        };
+        Ok((outcome, dropped.is_some()))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    //! Sample values for unit tests elsewhere in the crate.
+
+    use super::*;
+
+    pub(crate) fn event() -> Event {
+        Event {
+            id: "d-1".into(),
+            source: "github".into(),
+            kind: crate::config::SourceKind::Github,
+            event_type: crate::event::EventType::PullRequest,
+            action: Some("opened".into()),
+            entity: "a/b#1".into(),
+            repository: Some("a/b".into()),
+            received_at: time::OffsetDateTime::UNIX_EPOCH,
+            body_sha256: String::new(),
+            git_ref: None,
+            changed_paths: None,
+            sender: None,
+            payload: serde_json::json!({"number": 1}),
+        }
+    }
+
+    pub(crate) fn context(event: Event) -> ModuleContext {
+        ModuleContext {
+            job_id: "j-1".into(),
+            module: "m".into(),
+            function: "m".into(),
+            trigger: TriggerRef {
+                kind: "webhook".into(),
+                index: 0,
+            },
+            entity: event.entity.clone(),
+            config: serde_json::Value::Null,
+            event,
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod event;
 pub mod explain;
 pub mod fanout;
 pub mod glob;
+pub mod hooks;
 pub mod manifest;
 pub mod module;
 pub mod pattern;

@@ -12,6 +12,8 @@ use tracing::{error, info, warn};
 
 use crate::clock::{Clock, SystemClock};
 use crate::dispatch::ModuleContext;
+use crate::hooks::emf::Emf;
+use crate::hooks::{Hooks, JobFinished};
 use crate::store::{DynamoStore, JobStatus, JobStore, bounded};
 
 /// Largest output summary kept on a job, in bytes of JSON.
@@ -33,6 +35,7 @@ pub enum RunOutcome {
 pub async fn run_job<F, Fut>(
     jobs: &dyn JobStore,
     clock: &dyn Clock,
+    hooks: &Hooks,
     ctx: ModuleContext,
     handler: &F,
 ) -> Result<RunOutcome, crate::store::StoreError>
@@ -45,6 +48,16 @@ where
         info!(job_id = %job_id, module = %ctx.module, "job is not queued: duplicate invoke ignored");
         return Ok(RunOutcome::Skipped);
     }
+    let module = ctx.module.clone();
+    let started = std::time::Instant::now();
+    let finished = |status: JobStatus| {
+        crate::hooks::log_failures(hooks.job_finished.dispatch(&JobFinished {
+            module: module.clone(),
+            job_id: job_id.clone(),
+            status,
+            duration: started.elapsed(),
+        }));
+    };
     match handler(ctx).await {
         Ok(output) => {
             let text = output.to_string();
@@ -62,6 +75,7 @@ where
             )
             .await?;
             info!(job_id = %job_id, "job succeeded");
+            finished(JobStatus::Succeeded);
             Ok(RunOutcome::Succeeded)
         }
         Err(e) => {
@@ -75,6 +89,7 @@ where
                 clock.now(),
             )
             .await?;
+            finished(JobStatus::Failed);
             Ok(RunOutcome::Failed)
         }
     }
@@ -99,13 +114,21 @@ where
     let sdk = crate::aws::sdk_config().await;
     let store = Arc::new(DynamoStore::new(crate::aws::dynamodb(&sdk), table));
     let handler = Arc::new(handler);
+    let hooks = Arc::new(Hooks::default());
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let get = |name: &str| env.get(name).map(String::as_str).filter(|v| !v.is_empty());
+    if let Some(namespace) = crate::config::metrics_namespace(&get)? {
+        Arc::new(Emf::stdout(namespace)).register(&hooks);
+    }
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ModuleContext>| {
         let store = store.clone();
         let handler = handler.clone();
+        let hooks = hooks.clone();
         async move {
             match run_job(
                 store.as_ref(),
                 &SystemClock,
+                &hooks,
                 event.payload,
                 handler.as_ref(),
             )

@@ -17,6 +17,7 @@ use tracing::{error, info, warn};
 use crate::config::Config;
 use crate::dispatch::{DispatchError, Dispatcher, Outcome};
 use crate::event::normalize;
+use crate::hooks::{RequestRejected, log_failures};
 use crate::signature::verify;
 
 /// What the router app needs.
@@ -117,8 +118,12 @@ async fn handle(
     request: Request,
 ) -> Result<Response, ApiError> {
     let Some(source) = state.config.source(source_id) else {
-        warn!(source = source_id, "unknown source");
-        return Err(ApiError::NotFound);
+        return Err(reject(
+            state,
+            source_id,
+            ApiError::NotFound,
+            "unknown source".into(),
+        ));
     };
     let limit = state.config.max_body_bytes;
     let (parts, body) = request.into_parts();
@@ -128,22 +133,38 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        warn!(source = source_id, "body over the limit (declared)");
-        return Err(ApiError::TooLarge(limit));
+        return Err(reject(
+            state,
+            source_id,
+            ApiError::TooLarge(limit),
+            "body over the limit (declared)".into(),
+        ));
     }
-    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        warn!(source = source_id, "body over the limit");
-        ApiError::TooLarge(limit)
-    })?;
+    let Ok(body) = axum::body::to_bytes(body, limit).await else {
+        return Err(reject(
+            state,
+            source_id,
+            ApiError::TooLarge(limit),
+            "body over the limit".into(),
+        ));
+    };
     let headers: &HeaderMap = &parts.headers;
     let received = state.dispatcher.clock().now();
     let verified = verify(source, headers, &body, received).map_err(|e| {
-        warn!(source = source_id, reason = %e, "signature verification failed");
-        ApiError::Unauthorized
+        reject(
+            state,
+            source_id,
+            ApiError::Unauthorized,
+            format!("signature verification failed: {e}"),
+        )
     })?;
     let event = normalize(verified, received).map_err(|e| {
-        warn!(source = source_id, reason = %e, "unusable body after a valid signature");
-        ApiError::BadRequest(e.to_string())
+        reject(
+            state,
+            source_id,
+            ApiError::BadRequest(e.to_string()),
+            format!("unusable body after a valid signature: {e}"),
+        )
     })?;
     match state.dispatcher.dispatch(&event).await {
         Ok(Outcome::Dispatched(d)) => Ok((StatusCode::ACCEPTED, axum::Json(d)).into_response()),
@@ -162,6 +183,25 @@ async fn handle(
             Err(ApiError::Unavailable)
         }
     }
+}
+
+/// Logs a 4xx at warn (never the body) and tells the `request_rejected` hook.
+fn reject(state: &RouterState, source: &str, err: ApiError, reason: String) -> ApiError {
+    let (status, code) = err.status_and_code();
+    warn!(source, status = status.as_u16(), code, reason = %reason, "request rejected");
+    log_failures(
+        state
+            .dispatcher
+            .hooks()
+            .request_rejected
+            .dispatch(&RequestRejected {
+                source: source.to_owned(),
+                status: status.as_u16(),
+                code,
+                reason,
+            }),
+    );
+    err
 }
 
 /// The error and its sources, joined with `: ` (for one log line).

@@ -120,6 +120,8 @@ pub struct Options {
     pub max_body: Option<usize>,
     /// The sources' secret; `SECRET` when absent.
     pub secret: Option<String>,
+    /// Hook points for the dispatcher.
+    pub hooks: Option<Arc<switchyard::hooks::Hooks>>,
 }
 
 pub struct TestApp {
@@ -197,6 +199,10 @@ impl TestApp {
             Arc::new(registry),
             DispatchSettings::from_config(&config),
         );
+        let dispatcher = match opts.hooks {
+            Some(h) => dispatcher.with_hooks(h),
+            None => dispatcher,
+        };
         let router = app(RouterState { config, dispatcher });
         Self {
             router,

@@ -10,6 +10,7 @@ mod dedupe;
 mod e2e;
 mod events;
 mod failures;
+mod hooks;
 mod round_trips;
 mod routing;
 mod serve;

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use switchyard::clock::SystemClock;
 use switchyard::dispatch::{DispatchSettings, Dispatcher};
 use switchyard::fanout::LambdaFanout;
+use switchyard::hooks::Hooks;
+use switchyard::hooks::emf::Emf;
 use switchyard::store::DynamoStore;
 use switchyard::webhook::{RouterState, app, serve};
 use switchyard::{Config, Registry};
@@ -34,6 +36,11 @@ async fn main() -> Result<(), lambda_http::Error> {
         Arc::new(registry),
         DispatchSettings::from_config(&config),
     );
+    let hooks = Arc::new(Hooks::default());
+    if let Some(namespace) = &config.metrics_namespace {
+        Arc::new(Emf::stdout(namespace.clone())).register(&hooks);
+    }
+    let dispatcher = dispatcher.with_hooks(hooks);
     let listen = config.listen;
     serve(
         app(RouterState {

@@ -1,0 +1,398 @@
+//! switchyard's metrics as CloudWatch Embedded Metric Format log lines, plugged in through
+//! the hook bus. No API calls: Lambda ships stdout to CloudWatch Logs, which extracts the
+//! metrics. Metric names (namespace `Switchyard` unless configured):
+//!
+//! | metric | unit | dimensions |
+//! | --- | --- | --- |
+//! | `EventsReceived` | Count | source |
+//! | `Duplicates` | Count | source |
+//! | `SignatureFailures` | Count | source |
+//! | `RequestsRejected` | Count | source, code |
+//! | `ModulesDispatched` | Count | module |
+//! | `ModulesSkipped` | Count | module, reason |
+//! | `DispatchLatency` | Milliseconds | source |
+//! | `DispatchFailures` | Count | source |
+//! | `JobsFinished` | Count | module, status |
+//! | `JobDuration` | Milliseconds | module |
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value, json};
+
+use super::{Hooks, Subscription};
+
+/// Writes EMF lines to a writer (stdout on Lambda).
+pub struct Emf {
+    namespace: String,
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl std::fmt::Debug for Emf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emf")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Metric units used here (a subset of CloudWatch's).
+#[derive(Debug, Clone, Copy)]
+pub enum Unit {
+    /// A count.
+    Count,
+    /// A duration.
+    Milliseconds,
+}
+
+impl Unit {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Count => "Count",
+            Self::Milliseconds => "Milliseconds",
+        }
+    }
+}
+
+impl Emf {
+    /// EMF on standard output.
+    pub fn stdout(namespace: impl Into<String>) -> Self {
+        Self::to_writer(namespace, Box::new(std::io::stdout()))
+    }
+
+    /// EMF into any writer (tests).
+    pub fn to_writer(namespace: impl Into<String>, out: Box<dyn Write + Send>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            out: Mutex::new(out),
+        }
+    }
+
+    /// Writes one EMF line: the metrics share the dimension set `dims`.
+    pub fn emit(&self, dims: &[(&str, &str)], metrics: &[(&str, f64, Unit)]) {
+        let mut root = Map::new();
+        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let dim_names: Vec<&str> = dims.iter().map(|(k, _)| *k).collect();
+        let defs: Vec<Value> = metrics
+            .iter()
+            .map(|(name, _, unit)| json!({"Name": name, "Unit": unit.as_str()}))
+            .collect();
+        root.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": i64::try_from(timestamp).unwrap_or(0),
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    "Dimensions": [dim_names],
+                    "Metrics": defs,
+                }],
+            }),
+        );
+        for (k, v) in dims {
+            root.insert((*k).to_owned(), Value::from(*v));
+        }
+        for (name, value, _) in metrics {
+            root.insert((*name).to_owned(), json!(value));
+        }
+        let line = Value::Object(root).to_string();
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        // A metrics line that cannot be written is dropped; it never fails a request.
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
+    /// Registers switchyard's metrics on `hooks` (priority 1000: after user handlers).
+    pub fn register(self: &Arc<Self>, hooks: &Hooks) -> Vec<Subscription> {
+        const P: i32 = 1000;
+        let mut subs = Vec::new();
+        let e = self.clone();
+        subs.push(hooks.event_received.on(P, move |r| {
+            e.emit(
+                &[("source", &r.event.source)],
+                &[("EventsReceived", 1.0, Unit::Count)],
+            );
+            Ok(())
+        }));
+        let e = self.clone();
+        subs.push(hooks.request_rejected.on(P, move |r| {
+            if r.code == "unauthorized" {
+                e.emit(
+                    &[("source", &r.source)],
+                    &[("SignatureFailures", 1.0, Unit::Count)],
+                );
+            } else {
+                e.emit(
+                    &[("source", &r.source), ("code", r.code)],
+                    &[("RequestsRejected", 1.0, Unit::Count)],
+                );
+            }
+            Ok(())
+        }));
+        let e = self.clone();
+        subs.push(hooks.module_dispatched.on(P, move |d| {
+            e.emit(
+                &[("module", &d.module)],
+                &[("ModulesDispatched", 1.0, Unit::Count)],
+            );
+            Ok(())
+        }));
+        let e = self.clone();
+        subs.push(hooks.module_skipped.on(P, move |s| {
+            e.emit(
+                &[("module", &s.module), ("reason", &s.reason)],
+                &[("ModulesSkipped", 1.0, Unit::Count)],
+            );
+            Ok(())
+        }));
+        let e = self.clone();
+        subs.push(hooks.event_completed.on(P, move |c| {
+            let ms = c.duration.as_secs_f64() * 1000.0;
+            match c.outcome {
+                "duplicate" => e.emit(
+                    &[("source", &c.source)],
+                    &[("Duplicates", 1.0, Unit::Count)],
+                ),
+                "dispatched" | "incomplete" | "filtered" => {
+                    let mut metrics = vec![("DispatchLatency", ms, Unit::Milliseconds)];
+                    if c.failed > 0 {
+                        metrics.push(("DispatchFailures", c.failed as f64, Unit::Count));
+                    }
+                    e.emit(&[("source", &c.source)], &metrics);
+                }
+                _ => {}
+            }
+            Ok(())
+        }));
+        let e = self.clone();
+        subs.push(hooks.job_finished.on(P, move |j| {
+            e.emit(
+                &[("module", &j.module), ("status", j.status.as_str())],
+                &[("JobsFinished", 1.0, Unit::Count)],
+            );
+            e.emit(
+                &[("module", &j.module)],
+                &[(
+                    "JobDuration",
+                    j.duration.as_secs_f64() * 1000.0,
+                    Unit::Milliseconds,
+                )],
+            );
+            Ok(())
+        }));
+        subs
+    }
+}
+
+const UNITS: &[&str] = &[
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
+];
+
+/// Checks a line against the EMF specification's structure: `_aws` with an integer
+/// millisecond `Timestamp` and `CloudWatchMetrics` directives, each with a
+/// `Namespace`, `Dimensions` (arrays of at most 30 names, each a string member of the
+/// root) and `Metrics` (at most 100, each with a `Name` whose root member is a number,
+/// and a valid `Unit`).
+pub fn validate(line: &Value) -> Result<(), String> {
+    let root = line.as_object().ok_or("not an object")?;
+    let aws = root
+        .get("_aws")
+        .and_then(Value::as_object)
+        .ok_or("no _aws object")?;
+    let ts = aws
+        .get("Timestamp")
+        .and_then(Value::as_i64)
+        .ok_or("Timestamp is not an integer")?;
+    if ts < 1_000_000_000_000 {
+        return Err("Timestamp is not in milliseconds".into());
+    }
+    let directives = aws
+        .get("CloudWatchMetrics")
+        .and_then(Value::as_array)
+        .ok_or("no CloudWatchMetrics array")?;
+    if directives.is_empty() {
+        return Err("empty CloudWatchMetrics".into());
+    }
+    for d in directives {
+        let ns = d
+            .get("Namespace")
+            .and_then(Value::as_str)
+            .ok_or("no Namespace")?;
+        if ns.is_empty() || ns.len() > 255 {
+            return Err("bad Namespace".into());
+        }
+        let dims = d
+            .get("Dimensions")
+            .and_then(Value::as_array)
+            .ok_or("no Dimensions")?;
+        for set in dims {
+            let set = set.as_array().ok_or("a dimension set is not an array")?;
+            if set.len() > 30 {
+                return Err("more than 30 dimensions".into());
+            }
+            for name in set {
+                let name = name.as_str().ok_or("a dimension name is not a string")?;
+                if !root.get(name).is_some_and(Value::is_string) {
+                    return Err(format!("dimension {name} has no string member"));
+                }
+            }
+        }
+        let metrics = d
+            .get("Metrics")
+            .and_then(Value::as_array)
+            .ok_or("no Metrics")?;
+        if metrics.is_empty() || metrics.len() > 100 {
+            return Err("Metrics must hold 1 to 100 definitions".into());
+        }
+        for m in metrics {
+            let name = m
+                .get("Name")
+                .and_then(Value::as_str)
+                .ok_or("a metric has no Name")?;
+            if name.is_empty() || name.len() > 255 {
+                return Err("bad metric Name".into());
+            }
+            if !root.get(name).is_some_and(Value::is_number) {
+                return Err(format!("metric {name} has no numeric member"));
+            }
+            if let Some(unit) = m.get("Unit") {
+                let unit = unit.as_str().ok_or("Unit is not a string")?;
+                if !UNITS.contains(&unit) {
+                    return Err(format!("unknown Unit {unit}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A writer the test can read back.
+    #[derive(Clone, Default)]
+    struct Captured(pub Arc<Mutex<Vec<u8>>>);
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn lines(&self) -> Vec<Value> {
+            String::from_utf8(self.0.lock().unwrap().clone())
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        }
+    }
+
+    #[test]
+    fn emitted_lines_follow_the_emf_structure() {
+        let captured = Captured::default();
+        let emf = Emf::to_writer("Switchyard", Box::new(captured.clone()));
+        emf.emit(
+            &[("source", "github")],
+            &[("EventsReceived", 1.0, Unit::Count)],
+        );
+        emf.emit(
+            &[("module", "pr-review"), ("reason", "cooldown")],
+            &[
+                ("ModulesSkipped", 1.0, Unit::Count),
+                ("Other", 2.5, Unit::Milliseconds),
+            ],
+        );
+        let lines = captured.lines();
+        assert_eq!(lines.len(), 2);
+        for l in &lines {
+            validate(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        }
+        assert_eq!(lines[0]["source"], "github");
+        assert_eq!(lines[0]["EventsReceived"], 1.0);
+        assert_eq!(
+            lines[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["module", "reason"]])
+        );
+    }
+
+    #[test]
+    fn the_validator_rejects_what_cloudwatch_would() {
+        let good = json!({"_aws": {"Timestamp": 1_700_000_000_000i64, "CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [["a"]], "Metrics": [{"Name": "M", "Unit": "Count"}]}]}, "a": "x", "M": 1});
+        assert!(validate(&good).is_ok());
+        let mut no_dim = good.clone();
+        no_dim.as_object_mut().unwrap().remove("a");
+        assert!(validate(&no_dim).is_err());
+        let mut bad_unit = good.clone();
+        bad_unit["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] = json!("Things");
+        assert!(validate(&bad_unit).is_err());
+        let mut seconds = good.clone();
+        seconds["_aws"]["Timestamp"] = json!(1_700_000_000);
+        assert!(validate(&seconds).is_err());
+        let mut text_metric = good;
+        text_metric["M"] = json!("1");
+        assert!(validate(&text_metric).is_err());
+    }
+
+    #[test]
+    fn registered_metrics_emit_on_pipeline_signals() {
+        let captured = Captured::default();
+        let emf = Arc::new(Emf::to_writer("Switchyard", Box::new(captured.clone())));
+        let hooks = Hooks::default();
+        emf.register(&hooks);
+        hooks
+            .request_rejected
+            .dispatch(&super::super::RequestRejected {
+                source: "github".into(),
+                status: 401,
+                code: "unauthorized",
+                reason: "signature does not match".into(),
+            })
+            .unwrap();
+        hooks
+            .job_finished
+            .dispatch(&super::super::JobFinished {
+                module: "notify".into(),
+                job_id: "j".into(),
+                status: crate::store::JobStatus::Succeeded,
+                duration: Duration::from_millis(12),
+            })
+            .unwrap();
+        let lines = captured.lines();
+        assert!(lines.iter().all(|l| validate(l).is_ok()));
+        assert_eq!(lines[0]["SignatureFailures"], 1.0);
+        assert_eq!(lines[1]["status"], "succeeded");
+        assert_eq!(lines[2]["JobDuration"], 12.0);
+    }
+}
