@@ -20,6 +20,7 @@ pub mod manifest;
 pub mod module;
 pub mod pattern;
 pub mod routing;
+pub mod schedule;
 pub mod settings;
 pub mod signature;
 pub mod store;
