@@ -74,6 +74,27 @@ enum Command {
         #[command(subcommand)]
         command: SettingsCommand,
     },
+    /// Schedule triggers.
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ScheduleCommand {
+    /// Print a module's next run times, in UTC and in the trigger's zone.
+    Next {
+        /// The module.
+        #[arg(long)]
+        module: String,
+        /// How many.
+        #[arg(short = 'n', default_value_t = 5)]
+        count: usize,
+        /// Read manifests from this directory instead of the ones built in.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -201,7 +222,7 @@ fn event_headers(kind: SourceKind, event: String) -> Vec<(String, String)> {
         SourceKind::Gitea => vec![("X-Gitea-Event".into(), event)],
         SourceKind::Gitlab => vec![("X-Gitlab-Event".into(), gitlab_hook_name(&event))],
         SourceKind::Hmac => vec![("X-Event-Type".into(), event)],
-        SourceKind::Standard => vec![],
+        SourceKind::Standard | SourceKind::Schedule => vec![],
     }
 }
 
@@ -320,6 +341,45 @@ fn explain_file(
     Ok(lines)
 }
 
+fn schedule_next(
+    module: &str,
+    count: usize,
+    dir: Option<&std::path::Path>,
+    after: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<String>> {
+    let registry = match dir {
+        Some(d) => switchyard::manifest::validate_dir(d),
+        None => switchyard::Registry::builtin(),
+    }
+    .map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("invalid manifests:\n{}", lines.join("\n"))
+    })?;
+    anyhow::ensure!(registry.get(module).is_some(), "no module named `{module}`");
+    let mut lines = Vec::new();
+    for (m, index, trigger) in registry.schedules().filter(|(m, _, _)| m.name == module) {
+        let zone = trigger.schedule.zone();
+        lines.push(format!(
+            "{} trigger {index}: {} ({})",
+            m.name,
+            trigger.expression,
+            zone.name()
+        ));
+        for t in trigger.schedule.next_after(after, count) {
+            lines.push(format!(
+                "  {}  {}",
+                t.format("%Y-%m-%dT%H:%MZ"),
+                t.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z")
+            ));
+        }
+    }
+    anyhow::ensure!(
+        !lines.is_empty(),
+        "module `{module}` has no schedule trigger"
+    );
+    Ok(lines)
+}
+
 fn parse_flag(text: &str) -> anyhow::Result<(String, bool)> {
     let (name, value) = text
         .split_once('=')
@@ -373,6 +433,13 @@ async fn main() -> anyhow::Result<()> {
             }
             if !status.is_success() {
                 std::process::exit(1);
+            }
+        }
+        Command::Schedule {
+            command: ScheduleCommand::Next { module, count, dir },
+        } => {
+            for line in schedule_next(&module, count, dir.as_deref(), chrono::Utc::now())? {
+                println!("{line}");
             }
         }
         Command::Validate { dir } => match switchyard::manifest::validate_dir(&dir) {
@@ -533,6 +600,27 @@ mod tests {
             std::fs::write(dir.join(name).join("module.yaml"), text).unwrap();
         }
         dir
+    }
+
+    #[test]
+    fn schedule_next_prints_utc_and_zone_times() {
+        let dir = tempdir_with(&[(
+            "digest",
+            "name: digest\ndescription: d\ntriggers:\n  - schedule: { cron: \"0 9 * * MON-FRI\", timezone: Europe/Berlin }\n",
+        )]);
+        let after = chrono::DateTime::parse_from_rfc3339("2026-03-26T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let lines = schedule_next("digest", 2, Some(&dir), after).unwrap();
+        assert_eq!(
+            lines,
+            [
+                "digest trigger 0: 0 9 * * MON-FRI (Europe/Berlin)",
+                "  2026-03-27T08:00Z  2026-03-27 09:00 CET",
+                "  2026-03-30T07:00Z  2026-03-30 09:00 CEST",
+            ]
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

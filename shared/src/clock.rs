@@ -30,6 +30,11 @@ impl ManualClock {
         Self(Mutex::new(at))
     }
 
+    /// Sets the clock to `at`.
+    pub fn set(&self, at: OffsetDateTime) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    }
+
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: std::time::Duration) {
         let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());

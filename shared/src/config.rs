@@ -23,6 +23,8 @@ pub enum SourceKind {
     Standard,
     /// Generic HMAC-SHA256 with a configurable header, prefix and encoding.
     Hmac,
+    /// Internal: ticks made by the scheduler (not configurable as a webhook source).
+    Schedule,
 }
 
 impl SourceKind {
@@ -48,6 +50,7 @@ impl SourceKind {
             Self::Gitlab => "gitlab",
             Self::Standard => "standard",
             Self::Hmac => "hmac",
+            Self::Schedule => "schedule",
         }
     }
 }
@@ -168,6 +171,9 @@ pub struct Config {
     /// `SWITCHYARD_METRICS_NAMESPACE` (default `Switchyard`): the EMF namespace; `SWITCHYARD_METRICS=off`
     /// turns metrics off (`None`).
     pub metrics_namespace: Option<String>,
+    /// `SWITCHYARD_SCHEDULE_CATCH_UP_MINUTES` (default 15): how many missed minutes the
+    /// scheduler runs after an outage; older ticks are recorded as skipped.
+    pub schedule_catch_up: u32,
 }
 
 /// A configuration problem found at start-up, naming the variable.
@@ -224,9 +230,22 @@ impl Config {
         Self::from_vars(std::env::vars())
     }
 
+    /// Reads the process environment for a function that receives no webhooks (scheduler,
+    /// api): `SWITCHYARD_SOURCES` is optional.
+    pub fn from_env_without_sources() -> Result<Self, ConfigError> {
+        Self::read(std::env::vars(), false)
+    }
+
     /// Reads configuration from the given variables (the process environment in `from_env`).
     pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        Self::read(vars, true)
+    }
+
+    fn read(
+        vars: impl IntoIterator<Item = (String, String)>,
+        require_sources: bool,
     ) -> Result<Self, ConfigError> {
         let vars: BTreeMap<String, String> = vars.into_iter().collect();
         let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
@@ -242,7 +261,12 @@ impl Config {
 
         let table = required("SWITCHYARD_TABLE")?.to_owned();
         let mut sources = Vec::new();
-        for entry in required("SWITCHYARD_SOURCES")?.split(',') {
+        let source_list = if require_sources {
+            required("SWITCHYARD_SOURCES")?
+        } else {
+            get("SWITCHYARD_SOURCES").unwrap_or_default()
+        };
+        for entry in source_list.split(',') {
             let entry = entry.trim();
             if entry.is_empty() {
                 continue;
@@ -331,7 +355,7 @@ impl Config {
                 tolerance,
             });
         }
-        if sources.is_empty() {
+        if sources.is_empty() && require_sources {
             return Err(invalid("SWITCHYARD_SOURCES", "no source is configured"));
         }
 
@@ -367,6 +391,10 @@ impl Config {
             listen,
             settings_ttl: Duration::from_secs(number("SWITCHYARD_SETTINGS_CACHE_SECONDS", 30)?),
             metrics_namespace: metrics_namespace(&get)?,
+            schedule_catch_up: u32::try_from(number("SWITCHYARD_SCHEDULE_CATCH_UP_MINUTES", 15)?)
+                .map_err(|_| {
+                invalid("SWITCHYARD_SCHEDULE_CATCH_UP_MINUTES", "too large")
+            })?,
         })
     }
 

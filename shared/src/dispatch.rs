@@ -422,7 +422,7 @@ impl Dispatcher {
                     event_source: event.source.clone(),
                     event_id: event.id.clone(),
                     entity: m.entity.clone(),
-                    trigger: "webhook".into(),
+                    trigger: m.kind.into(),
                     status: JobStatus::Queued,
                     attempts: 1,
                     created_at: created_at.clone(),
@@ -474,7 +474,7 @@ impl Dispatcher {
                 module: planned.module.clone(),
                 function: job.function.clone(),
                 trigger: TriggerRef {
-                    kind: "webhook".into(),
+                    kind: planned.kind.into(),
                     index: planned.trigger,
                 },
                 entity: planned.entity.clone(),

@@ -26,6 +26,8 @@ pub enum EventType {
     Push,
     /// A sender's connectivity check.
     Ping,
+    /// A schedule tick (source `schedule`).
+    Schedule,
     /// Any other event name, as sent (normalized to snake case for GitLab hooks).
     Other(String),
 }
@@ -40,6 +42,7 @@ impl EventType {
             "issue_comment" => Self::IssueComment,
             "push" => Self::Push,
             "ping" => Self::Ping,
+            "schedule" => Self::Schedule,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -53,6 +56,7 @@ impl EventType {
             Self::IssueComment => "issue_comment",
             Self::Push => "push",
             Self::Ping => "ping",
+            Self::Schedule => "schedule",
             Self::Other(s) => s,
         }
     }
@@ -197,6 +201,7 @@ fn delivery_id(kind: SourceKind, headers: &http::HeaderMap) -> Option<&str> {
         }
         SourceKind::Standard => header(headers, "webhook-id"),
         SourceKind::Hmac => header(headers, "idempotency-key"),
+        SourceKind::Schedule => None,
     }
 }
 
@@ -265,6 +270,7 @@ pub fn parse_unverified(
                 .or_else(|| text(&payload, "type").map(|t| EventType::from_name(&t))),
             text(&payload, "action"),
         ),
+        SourceKind::Schedule => (Some(EventType::Schedule), None),
     };
     let event_type = event_type.unwrap_or_else(|| EventType::Other("unknown".into()));
 

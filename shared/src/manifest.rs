@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::glob::GlobList;
 use crate::pattern::Filter;
+use crate::schedule::Schedule;
 
 /// The manifest schema version this build understands.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -60,6 +61,27 @@ pub struct Module {
 pub enum Trigger {
     /// A matching webhook delivery.
     Webhook(WebhookTrigger),
+    /// A schedule tick.
+    Schedule(ScheduleTrigger),
+}
+
+/// The event type of schedule ticks; schedule triggers are indexed under it.
+pub const SCHEDULE_EVENT: &str = "schedule";
+
+/// A schedule trigger: `cron` (or `rate(...)`) in an optional zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleTrigger {
+    /// The parsed schedule.
+    pub schedule: Schedule,
+    /// The expression as written.
+    pub expression: String,
+    /// The zone as written.
+    pub timezone: Option<String>,
+    /// Entity template over the tick's payload (`{module}`, `{scheduled_for}`); default
+    /// `schedule:<module>`.
+    pub entity: Option<Template>,
+    /// Config merged over the module's `config` for these runs.
+    pub config: Option<Value>,
 }
 
 /// A list of globs used to include (`branches`) or exclude (`branches-ignore`).
@@ -243,6 +265,20 @@ struct RawManifest {
 struct RawTrigger {
     #[serde(default)]
     webhook: Option<RawWebhook>,
+    #[serde(default)]
+    schedule: Option<RawSchedule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    cron: String,
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    entity: Option<String>,
+    #[serde(default)]
+    config: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -716,14 +752,41 @@ pub fn parse_manifest(file: &str, text: &str) -> Result<Module, Vec<ManifestErro
     }
     let mut triggers = Vec::new();
     for (i, t) in raw.triggers.into_iter().enumerate() {
-        match t.webhook {
-            None => c.error(
+        match (t.webhook, t.schedule) {
+            (None, None) => c.error(
                 format!("triggers[{i}]"),
-                "a trigger needs one kind, e.g. `webhook:`",
+                "a trigger needs one kind: `webhook:` or `schedule:`",
             ),
-            Some(w) => {
+            (Some(_), Some(_)) => c.error(
+                format!("triggers[{i}]"),
+                "a trigger has one kind; split `webhook:` and `schedule:`",
+            ),
+            (Some(w), None) => {
                 if let Some(w) = c.webhook(&format!("triggers[{i}].webhook"), w) {
                     triggers.push(Trigger::Webhook(w));
+                }
+            }
+            (None, Some(sch)) => {
+                let key = format!("triggers[{i}].schedule");
+                match Schedule::parse(&sch.cron, sch.timezone.as_deref()) {
+                    Err((field, e)) => c.error(format!("{key}.{field}"), e),
+                    Ok(schedule) => {
+                        let entity = match sch.entity.as_deref().map(Template::parse) {
+                            None => None,
+                            Some(Ok(t)) => Some(t),
+                            Some(Err(e)) => {
+                                c.error(format!("{key}.entity"), format!("invalid template: {e}"));
+                                None
+                            }
+                        };
+                        triggers.push(Trigger::Schedule(ScheduleTrigger {
+                            schedule,
+                            expression: sch.cron,
+                            timezone: sch.timezone,
+                            entity,
+                            config: sch.config,
+                        }));
+                    }
                 }
             }
         }
@@ -792,9 +855,12 @@ impl Registry {
         let mut by_event: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, m) in modules.iter().enumerate() {
             for t in &m.triggers {
-                let Trigger::Webhook(w) = t;
-                for e in &w.events {
-                    let list = by_event.entry(e.clone()).or_default();
+                let events: Vec<&str> = match t {
+                    Trigger::Webhook(w) => w.events.iter().map(String::as_str).collect(),
+                    Trigger::Schedule(_) => vec![SCHEDULE_EVENT],
+                };
+                for e in events {
+                    let list = by_event.entry(e.to_owned()).or_default();
                     if list.last() != Some(&i) {
                         list.push(i);
                     }
@@ -822,6 +888,19 @@ impl Registry {
             .into_iter()
             .flatten()
             .map(move |&i| &self.modules[i])
+    }
+
+    /// Every schedule trigger: (module, trigger index, trigger).
+    pub fn schedules(&self) -> impl Iterator<Item = (&Module, usize, &ScheduleTrigger)> {
+        self.modules.iter().flat_map(|m| {
+            m.triggers
+                .iter()
+                .enumerate()
+                .filter_map(move |(i, t)| match t {
+                    Trigger::Schedule(s) => Some((m, i, s)),
+                    Trigger::Webhook(_) => None,
+                })
+        })
     }
 
     /// The module named `name`.
@@ -916,7 +995,9 @@ config: { max_files: 50 }
         assert_eq!(m.flag, "pr_review");
         assert!(m.enabled && !m.allow_bots);
         assert_eq!(m.config["max_files"], 50);
-        let Trigger::Webhook(w) = &m.triggers[0];
+        let Trigger::Webhook(w) = &m.triggers[0] else {
+            panic!("a webhook trigger")
+        };
         assert_eq!(w.cooldown, Some(Duration::from_secs(300)));
         assert_eq!(w.filter.conditions().len(), 2);
         assert!(w.branches.is_some());
@@ -986,6 +1067,37 @@ config: { max_files: 50 }
         let top = format!("{GOOD}retries: 3\n");
         let e = one(&top);
         assert_eq!(e.key, "retries");
+    }
+
+    #[test]
+    fn schedule_triggers_parse_and_bad_ones_name_their_key() {
+        let text = "name: digest\ndescription: d\ntriggers:\n  - schedule:\n      cron: \"0 9 * * MON-FRI\"\n      timezone: Europe/Berlin\n      config: { period: week }\n  - schedule: { cron: \"rate(1 hour)\" }\n";
+        let m = parse_manifest("m.yaml", text).unwrap();
+        assert_eq!(m.triggers.len(), 2);
+        let r = Registry::new(vec![m]);
+        assert_eq!(r.schedules().count(), 2);
+        assert_eq!(r.candidates(SCHEDULE_EVENT).count(), 1);
+        let bad_cron =
+            parse_manifest("m.yaml", &text.replace("0 9 * * MON-FRI", "0 25 * * *")).unwrap_err();
+        assert_eq!(
+            (bad_cron[0].key.as_str(), bad_cron[0].line),
+            ("triggers[0].schedule.cron", Some(5))
+        );
+        let bad_zone = parse_manifest("m.yaml", &text.replace("Europe/Berlin", "Europe/Atlantis"))
+            .unwrap_err();
+        assert_eq!(
+            (bad_zone[0].key.as_str(), bad_zone[0].line),
+            ("triggers[0].schedule.timezone", Some(6))
+        );
+        let both = parse_manifest(
+            "m.yaml",
+            &text.replace(
+                "  - schedule: { cron",
+                "  - webhook: { event: push }\n    schedule: { cron",
+            ),
+        )
+        .unwrap_err();
+        assert_eq!(both[0].key, "triggers[1]");
     }
 
     #[test]

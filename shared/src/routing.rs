@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Event, GitRef};
+use crate::event::{Event, EventType, GitRef};
 use crate::manifest::{GlobFilter, Module, Registry, Trigger, WebhookTrigger};
 use crate::settings::ScopedSettings;
 
@@ -19,6 +19,8 @@ pub struct Planned {
     pub function: String,
     /// Index of the matching trigger in the manifest.
     pub trigger: usize,
+    /// Its kind: `webhook` or `schedule`.
+    pub kind: &'static str,
     /// Entity key for cooldowns and the job record.
     pub entity: String,
     /// The trigger's cooldown.
@@ -198,11 +200,16 @@ pub enum ModuleOutcome {
 /// senders and settings. When no trigger matches, the first failing clause of the first
 /// trigger that listens for the source and type is the reason.
 pub fn match_module(module: &Module, event: &Event, settings: &ScopedSettings) -> ModuleOutcome {
+    if event.event_type == EventType::Schedule {
+        return match_tick(module, event, settings);
+    }
     let mut first_failure: Option<(&'static str, String)> = None;
     let mut not_listening = None;
     let mut matched = None;
     for (i, trigger) in module.triggers.iter().enumerate() {
-        let Trigger::Webhook(w) = trigger;
+        let Trigger::Webhook(w) = trigger else {
+            continue;
+        };
         match check_trigger(w, event) {
             TriggerOutcome::NotListening(clause) => {
                 not_listening.get_or_insert(clause);
@@ -248,24 +255,81 @@ pub fn match_module(module: &Module, event: &Event, settings: &ScopedSettings) -
             );
         }
     }
-    let on = settings.enablement(module);
-    if !on.enabled {
-        let detail = match on.scope {
-            Some(scope) => format!("flag {} is off at {scope}", module.flag),
-            None => format!(
-                "flag {} is off by default (enabled: false) and no scope turns it on",
-                module.flag
-            ),
-        };
-        return skip("disabled", detail);
+    if let Some(s) = disabled(module, settings) {
+        return ModuleOutcome::Skipped(s);
     }
     ModuleOutcome::Matched(Planned {
         module: module.name.clone(),
         function: module.function.clone(),
         trigger: i,
+        kind: "webhook",
         entity,
         cooldown: w.cooldown,
         config: settings.config(module),
+    })
+}
+
+fn disabled(module: &Module, settings: &ScopedSettings) -> Option<Skip> {
+    let on = settings.enablement(module);
+    (!on.enabled).then(|| Skip {
+        module: module.name.clone(),
+        reason: "disabled".into(),
+        detail: Some(match on.scope {
+            Some(scope) => format!("flag {} is off at {scope}", module.flag),
+            None => format!(
+                "flag {} is off by default (enabled: false) and no scope turns it on",
+                module.flag
+            ),
+        }),
+    })
+}
+
+/// A schedule tick names its module and trigger in its payload (`module`, `trigger`).
+fn match_tick(module: &Module, event: &Event, settings: &ScopedSettings) -> ModuleOutcome {
+    if event
+        .payload
+        .get("module")
+        .and_then(serde_json::Value::as_str)
+        != Some(module.name.as_str())
+    {
+        return ModuleOutcome::NotListening("schedule: the tick is for another module".into());
+    }
+    let index = event
+        .payload
+        .get("trigger")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(u64::MAX) as usize;
+    let Some(Trigger::Schedule(t)) = module.triggers.get(index) else {
+        return ModuleOutcome::NotListening(format!("schedule: trigger {index} is not a schedule"));
+    };
+    if let Some(skip) = disabled(module, settings) {
+        return ModuleOutcome::Skipped(skip);
+    }
+    let entity = match &t.entity {
+        None => format!("schedule:{}", module.name),
+        Some(tpl) => match tpl.render(&event.payload) {
+            Ok(e) => e,
+            Err(path) => {
+                return ModuleOutcome::Skipped(Skip {
+                    module: module.name.clone(),
+                    reason: "entity_unresolved".into(),
+                    detail: Some(format!("entity: {{{path}}} does not resolve")),
+                });
+            }
+        },
+    };
+    let mut base = module.config.clone();
+    if let Some(over) = &t.config {
+        crate::settings::deep_merge(&mut base, over);
+    }
+    ModuleOutcome::Matched(Planned {
+        module: module.name.clone(),
+        function: module.function.clone(),
+        trigger: index,
+        kind: "schedule",
+        entity,
+        cooldown: None,
+        config: settings.config_over(module, base),
     })
 }
 

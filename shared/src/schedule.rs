@@ -42,26 +42,39 @@ pub struct Cron {
     weekdays_any: bool,
 }
 
-const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
 const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 fn value(text: &str, min: u32, max: u32, names: &[&str], name_base: u32) -> Result<u32, String> {
     if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(text)) {
         return Ok(i as u32 + name_base);
     }
-    let v: u32 = text.parse().map_err(|_| format!("`{text}` is not a number or a name"))?;
+    let v: u32 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number or a name"))?;
     if v < min || v > max {
         return Err(format!("{v} is outside {min}-{max}"));
     }
     Ok(v)
 }
 
-fn field(text: &str, min: u32, max: u32, names: &[&str], name_base: u32, what: &str) -> Result<u64, String> {
+fn field(
+    text: &str,
+    min: u32,
+    max: u32,
+    names: &[&str],
+    name_base: u32,
+    what: &str,
+) -> Result<u64, String> {
     let mut set = 0u64;
     for item in text.split(',') {
         let (range, step) = match item.split_once('/') {
             Some((r, s)) => {
-                let s: u32 = s.parse().map_err(|_| format!("{what}: bad step in `{item}`"))?;
+                let s: u32 = s
+                    .parse()
+                    .map_err(|_| format!("{what}: bad step in `{item}`"))?;
                 if s == 0 {
                     return Err(format!("{what}: step 0 in `{item}`"));
                 }
@@ -97,15 +110,25 @@ impl Cron {
     pub fn parse(expr: &str) -> Result<Self, String> {
         let parts: Vec<&str> = expr.split_whitespace().collect();
         if parts.len() != 5 {
-            return Err(format!("`{expr}` has {} fields; cron takes 5: minute hour day-of-month month day-of-week", parts.len()));
+            return Err(format!(
+                "`{expr}` has {} fields; cron takes 5: minute hour day-of-month month day-of-week",
+                parts.len()
+            ));
         }
         let minutes = field(parts[0], 0, 59, &[], 0, "minute")?;
         let hours = field(parts[1], 0, 23, &[], 0, "hour")?;
         let (days, last_day) = {
             let items: Vec<&str> = parts[2].split(',').collect();
             let last_day = items.iter().any(|i| i.eq_ignore_ascii_case("L"));
-            let rest: Vec<&str> = items.into_iter().filter(|i| !i.eq_ignore_ascii_case("L")).collect();
-            let days = if rest.is_empty() { 0 } else { field(&rest.join(","), 1, 31, &[], 0, "day-of-month")? };
+            let rest: Vec<&str> = items
+                .into_iter()
+                .filter(|i| !i.eq_ignore_ascii_case("L"))
+                .collect();
+            let days = if rest.is_empty() {
+                0
+            } else {
+                field(&rest.join(","), 1, 31, &[], 0, "day-of-month")?
+            };
             (days, last_day)
         };
         let months = field(parts[3], 1, 12, &MONTHS, 1, "month")?;
@@ -129,7 +152,10 @@ impl Cron {
     /// classic cron: when both are restricted, either may match.
     pub fn matches(&self, t: NaiveDateTime) -> bool {
         let bit = |set: u64, v: u32| set & (1 << v) != 0;
-        if !bit(self.minutes, t.minute()) || !bit(self.hours, t.hour()) || !bit(self.months, t.month()) {
+        if !bit(self.minutes, t.minute())
+            || !bit(self.hours, t.hour())
+            || !bit(self.months, t.month())
+        {
             return false;
         }
         let last = last_day_of_month(t.year(), t.month());
@@ -145,7 +171,11 @@ impl Cron {
 }
 
 fn last_day_of_month(year: i32, month: u32) -> u32 {
-    let (y, m) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    let (y, m) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
     chrono::NaiveDate::from_ymd_opt(y, m, 1)
         .and_then(|d| d.pred_opt())
         .map_or(28, |d| d.day())
@@ -158,7 +188,9 @@ fn parse_rate(expr: &str) -> Option<Result<i64, String>> {
     let (Some(n), Some(unit), None) = (words.next(), words.next(), words.next()) else {
         return Some(Err(bad()));
     };
-    let Ok(n) = n.parse::<i64>() else { return Some(Err(bad())) };
+    let Ok(n) = n.parse::<i64>() else {
+        return Some(Err(bad()));
+    };
     if n <= 0 {
         return Some(Err(format!("`{expr}`: the period must be positive")));
     }
@@ -186,16 +218,24 @@ impl Schedule {
     pub fn parse(expr: &str, timezone: Option<&str>) -> Result<Self, (&'static str, String)> {
         if let Some(rate) = parse_rate(expr) {
             if timezone.is_some() {
-                return Err(("timezone", "rate() runs in UTC; a timezone applies to cron expressions only".into()));
+                return Err((
+                    "timezone",
+                    "rate() runs in UTC; a timezone applies to cron expressions only".into(),
+                ));
             }
-            return rate.map(|minutes| Self::Rate { minutes }).map_err(|e| ("cron", e));
+            return rate
+                .map(|minutes| Self::Rate { minutes })
+                .map_err(|e| ("cron", e));
         }
         let cron = Cron::parse(expr).map_err(|e| ("cron", e))?;
         let tz = match timezone {
             None => Tz::UTC,
-            Some(name) => name
-                .parse::<Tz>()
-                .map_err(|_| ("timezone", format!("`{name}` is not an IANA time zone name")))?,
+            Some(name) => name.parse::<Tz>().map_err(|_| {
+                (
+                    "timezone",
+                    format!("`{name}` is not an IANA time zone name"),
+                )
+            })?,
         };
         Ok(Self::Cron { cron, tz })
     }
@@ -209,7 +249,10 @@ impl Schedule {
                 let local = utc.with_timezone(tz).naive_local();
                 if cron.matches(local) {
                     // Only the first occurrence of an ambiguous (autumn) local time counts.
-                    let first = tz.from_local_datetime(&local).earliest().map(|t| t.timestamp());
+                    let first = tz
+                        .from_local_datetime(&local)
+                        .earliest()
+                        .map(|t| t.timestamp());
                     if first == Some(utc.timestamp()) {
                         return true;
                     }
@@ -218,7 +261,9 @@ impl Schedule {
                 let before = (utc - Duration::minutes(1)).with_timezone(tz).naive_local();
                 let mut skipped = before + Duration::minutes(1);
                 while skipped < local {
-                    if cron.matches(skipped) && tz.from_local_datetime(&skipped).earliest().is_none() {
+                    if cron.matches(skipped)
+                        && tz.from_local_datetime(&skipped).earliest().is_none()
+                    {
                         return true;
                     }
                     skipped += Duration::minutes(1);
@@ -273,7 +318,11 @@ mod tests {
     fn every_five_minutes() {
         assert_eq!(
             next("*/5 * * * *", None, "2026-11-22T10:02:00Z", 3),
-            ["2026-11-22T10:05Z", "2026-11-22T10:10Z", "2026-11-22T10:15Z"]
+            [
+                "2026-11-22T10:05Z",
+                "2026-11-22T10:10Z",
+                "2026-11-22T10:15Z"
+            ]
         );
     }
 
@@ -281,12 +330,27 @@ mod tests {
     fn weekdays_at_nine_in_berlin_across_the_spring_change() {
         // 2026-03-29 (Sunday) Berlin moves from UTC+1 to UTC+2.
         assert_eq!(
-            next("0 9 * * MON-FRI", Some("Europe/Berlin"), "2026-03-26T12:00:00Z", 4),
-            ["2026-03-27T08:00Z", "2026-03-30T07:00Z", "2026-03-31T07:00Z", "2026-04-01T07:00Z"]
+            next(
+                "0 9 * * MON-FRI",
+                Some("Europe/Berlin"),
+                "2026-03-26T12:00:00Z",
+                4
+            ),
+            [
+                "2026-03-27T08:00Z",
+                "2026-03-30T07:00Z",
+                "2026-03-31T07:00Z",
+                "2026-04-01T07:00Z"
+            ]
         );
         // And back on 2026-10-25.
         assert_eq!(
-            next("0 9 * * MON-FRI", Some("Europe/Berlin"), "2026-10-22T12:00:00Z", 2),
+            next(
+                "0 9 * * MON-FRI",
+                Some("Europe/Berlin"),
+                "2026-10-22T12:00:00Z",
+                2
+            ),
             ["2026-10-23T07:00Z", "2026-10-26T08:00Z"]
         );
     }
@@ -295,12 +359,22 @@ mod tests {
     fn a_0230_job_runs_once_on_both_dst_days() {
         // Spring: 02:00-02:59 does not exist in Berlin on 2026-03-29; the job runs at 03:00 local.
         assert_eq!(
-            next("30 2 * * *", Some("Europe/Berlin"), "2026-03-28T12:00:00Z", 2),
+            next(
+                "30 2 * * *",
+                Some("Europe/Berlin"),
+                "2026-03-28T12:00:00Z",
+                2
+            ),
             ["2026-03-29T01:00Z", "2026-03-30T00:30Z"]
         );
         // Autumn: 02:30 happens twice on 2026-10-25; the job runs at the first one only.
         assert_eq!(
-            next("30 2 * * *", Some("Europe/Berlin"), "2026-10-24T12:00:00Z", 2),
+            next(
+                "30 2 * * *",
+                Some("Europe/Berlin"),
+                "2026-10-24T12:00:00Z",
+                2
+            ),
             ["2026-10-25T00:30Z", "2026-10-26T01:30Z"]
         );
         // A job every 15 minutes runs once per skipped quarter at 03:00, not four times.
@@ -313,9 +387,16 @@ mod tests {
     fn last_day_of_month_ranges() {
         assert_eq!(
             next("0 0 L * *", None, "2026-01-15T00:00:00Z", 3),
-            ["2026-01-31T00:00Z", "2026-02-28T00:00Z", "2026-03-31T00:00Z"]
+            [
+                "2026-01-31T00:00Z",
+                "2026-02-28T00:00Z",
+                "2026-03-31T00:00Z"
+            ]
         );
-        assert_eq!(next("0 0 L 2 *", None, "2027-06-01T00:00:00Z", 1), ["2028-02-29T00:00Z"]);
+        assert_eq!(
+            next("0 0 L 2 *", None, "2027-06-01T00:00:00Z", 1),
+            ["2028-02-29T00:00Z"]
+        );
         // 28-31 fires on the days each month has.
         assert_eq!(
             next("0 12 28-31 2 *", None, "2027-06-01T00:00:00Z", 3),
@@ -334,8 +415,14 @@ mod tests {
             next("rate(1 hour)", None, "2026-11-22T10:02:00Z", 2),
             ["2026-11-22T11:00Z", "2026-11-22T12:00Z"]
         );
-        assert_eq!(next("rate(15 minutes)", None, "2026-11-22T10:02:00Z", 1), ["2026-11-22T10:15Z"]);
-        assert_eq!(next("rate(1 day)", None, "2026-11-22T10:02:00Z", 1), ["2026-11-23T00:00Z"]);
+        assert_eq!(
+            next("rate(15 minutes)", None, "2026-11-22T10:02:00Z", 1),
+            ["2026-11-22T10:15Z"]
+        );
+        assert_eq!(
+            next("rate(1 day)", None, "2026-11-22T10:02:00Z", 1),
+            ["2026-11-23T00:00Z"]
+        );
     }
 
     #[test]
@@ -351,10 +438,33 @@ mod tests {
 
     #[test]
     fn bad_expressions_and_zones_are_errors() {
-        for bad in ["* * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *", "* * * * 8", "*/0 * * * *", "5-1 * * * *", "* * * FOO *", "rate(0 hours)", "rate(5 weeks)", "rate(x minutes)"] {
+        for bad in [
+            "* * * *",
+            "60 * * * *",
+            "* 24 * * *",
+            "* * 0 * *",
+            "* * * 13 *",
+            "* * * * 8",
+            "*/0 * * * *",
+            "5-1 * * * *",
+            "* * * FOO *",
+            "rate(0 hours)",
+            "rate(5 weeks)",
+            "rate(x minutes)",
+        ] {
             assert!(Schedule::parse(bad, None).is_err(), "{bad}");
         }
-        assert_eq!(Schedule::parse("0 9 * * *", Some("Mars/Olympus")).unwrap_err().0, "timezone");
-        assert_eq!(Schedule::parse("rate(1 hour)", Some("Europe/Berlin")).unwrap_err().0, "timezone");
+        assert_eq!(
+            Schedule::parse("0 9 * * *", Some("Mars/Olympus"))
+                .unwrap_err()
+                .0,
+            "timezone"
+        );
+        assert_eq!(
+            Schedule::parse("rate(1 hour)", Some("Europe/Berlin"))
+                .unwrap_err()
+                .0,
+            "timezone"
+        );
     }
 }

@@ -92,7 +92,12 @@ impl ScopedSettings {
 
     /// The module's config: the manifest's, then global, owner and repository overrides.
     pub fn config(&self, module: &Module) -> Value {
-        let mut config = module.config.clone();
+        self.config_over(module, module.config.clone())
+    }
+
+    /// `base` (a trigger's config merged over the manifest's) with the scope overrides.
+    pub fn config_over(&self, module: &Module, base: Value) -> Value {
+        let mut config = base;
         for (_, s) in self.layers.iter().rev() {
             if let Some(over) = s.config.get(&module.name) {
                 deep_merge(&mut config, over);

@@ -174,6 +174,8 @@ pub fn verify<'a>(
             any_secret(source, |key| bool::from(Sha256::digest(key).ct_eq(&got)))?;
         }
         SourceKind::Standard => verify_standard(source, headers, body, now)?,
+        // Ticks are made by the scheduler, never received: nothing verifies as one.
+        SourceKind::Schedule => return Err(SignatureError::NoSecret),
         SourceKind::Hmac => {
             let scheme = &source.hmac;
             let name = scheme.header.as_str();
@@ -330,6 +332,7 @@ pub fn sign(
                 ),
             ]
         }
+        SourceKind::Schedule => return Err(SignatureError::NoSecret),
         SourceKind::Hmac => {
             let sig = mac_of(raw, &[body])?;
             let encoded = match source.hmac.encoding {

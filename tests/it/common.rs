@@ -126,6 +126,7 @@ pub struct Options {
 
 pub struct TestApp {
     pub router: axum::Router,
+    pub dispatcher: Dispatcher,
     pub store: DynamoStore,
     pub table: String,
     pub clock: Arc<ManualClock>,
@@ -203,9 +204,13 @@ impl TestApp {
             Some(h) => dispatcher.with_hooks(h),
             None => dispatcher,
         };
-        let router = app(RouterState { config, dispatcher });
+        let router = app(RouterState {
+            config,
+            dispatcher: dispatcher.clone(),
+        });
         Self {
             router,
+            dispatcher,
             store,
             table,
             clock,

@@ -13,5 +13,6 @@ mod failures;
 mod hooks;
 mod round_trips;
 mod routing;
+mod scheduler;
 mod serve;
 mod triggers;

@@ -19,7 +19,8 @@ use time::OffsetDateTime;
 
 use super::{
     Claim, ClaimOutcome, DispatchStore, EventRecord, EventStatus, EventStore, Finish, JobRecord,
-    JobStatus, JobStore, Reservation, SettingsRecord, SettingsStore, StoreError, keys, rfc3339,
+    JobStatus, JobStore, Reservation, SchedulerStore, SettingsRecord, SettingsStore, StoreError,
+    keys, rfc3339,
 };
 use crate::settings::Settings;
 
@@ -669,6 +670,64 @@ impl SettingsStore for DynamoStore {
             updated_at: rfc3339(now),
         };
         self.put_raw(encode(&pk, &record)?).await
+    }
+}
+
+#[async_trait]
+impl SchedulerStore for DynamoStore {
+    async fn last_tick(&self) -> Result<Option<i64>, StoreError> {
+        let item = self.get_raw(keys::SCHEDULER_PK, keys::SCHEDULER_SK).await?;
+        Ok(item.and_then(|i| match i.get("last_minute") {
+            Some(AttributeValue::N(v)) => v.parse().ok(),
+            _ => None,
+        }))
+    }
+
+    async fn advance_tick(&self, minute: i64, now: OffsetDateTime) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::SCHEDULER_PK))
+            .key("sk", s(keys::SCHEDULER_SK))
+            .update_expression("SET last_minute = :m, updated_at = :now")
+            .condition_expression("attribute_not_exists(last_minute) OR last_minute < :m")
+            .expression_attribute_values(":m", n(minute))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Another invocation got further: nothing to do.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable("advance_tick")(e)),
+        }
+    }
+
+    async fn record_skipped_tick(&self, record: &EventRecord) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(encode(&record.pk, record)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable("record_skipped_tick")(e)),
+        }
     }
 }
 

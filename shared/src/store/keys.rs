@@ -38,6 +38,11 @@ pub fn settings(scope: &str) -> String {
     format!("SETTINGS#{scope}")
 }
 
+/// The scheduler's state item: `SCHEDULER` / `STATE`.
+pub const SCHEDULER_PK: &str = "SCHEDULER";
+/// Sort key of the scheduler's state item.
+pub const SCHEDULER_SK: &str = "STATE";
+
 /// `JOB#{id}`.
 pub fn job(id: &str) -> String {
     format!("JOB#{id}")

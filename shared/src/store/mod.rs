@@ -302,6 +302,17 @@ pub trait SettingsStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// The scheduler's progress and its record of ticks it could not run.
+#[async_trait]
+pub trait SchedulerStore: Send + Sync {
+    /// The last minute (since the Unix epoch) the scheduler has processed.
+    async fn last_tick(&self) -> Result<Option<i64>, StoreError>;
+    /// Records `minute` as processed; never moves backwards.
+    async fn advance_tick(&self, minute: i64, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Writes an event item for a tick that was skipped, unless one exists; `true` when written.
+    async fn record_skipped_tick(&self, record: &EventRecord) -> Result<bool, StoreError>;
+}
+
 /// Job lifecycle, as the module runtime sees it.
 #[async_trait]
 pub trait JobStore: Send + Sync {

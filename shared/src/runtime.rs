@@ -1,0 +1,46 @@
+//! Start-up wiring shared by the functions: SDK clients, store, fan-out, the builtin
+//! registry and hooks with EMF metrics, built once at cold start.
+
+use std::sync::Arc;
+
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::dispatch::{DispatchSettings, Dispatcher};
+use crate::fanout::LambdaFanout;
+use crate::hooks::Hooks;
+use crate::hooks::emf::Emf;
+use crate::manifest::Registry;
+use crate::store::DynamoStore;
+
+/// A start-up failure, with the reason in its text.
+pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The store and the dispatcher of a function, from its configuration.
+pub async fn dispatcher(config: &Config) -> Result<(Arc<DynamoStore>, Dispatcher), StartupError> {
+    let registry = Registry::builtin().map_err(|errors| {
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        format!("invalid module manifests: {}", text.join("; "))
+    })?;
+    let sdk = crate::aws::sdk_config().await;
+    let store = Arc::new(DynamoStore::new(
+        crate::aws::dynamodb(&sdk),
+        config.table.clone(),
+    ));
+    let fanout = Arc::new(LambdaFanout::new(crate::aws::lambda(
+        &sdk,
+        config.invoke_timeout,
+    )));
+    let hooks = Arc::new(Hooks::default());
+    if let Some(namespace) = &config.metrics_namespace {
+        Arc::new(Emf::stdout(namespace.clone())).register(&hooks);
+    }
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        fanout,
+        Arc::new(SystemClock),
+        Arc::new(registry),
+        DispatchSettings::from_config(config),
+    )
+    .with_hooks(hooks);
+    Ok((store, dispatcher))
+}
