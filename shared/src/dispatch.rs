@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 use tracing::{error, info, instrument, warn};
 
 use crate::clock::Clock;
@@ -22,7 +23,8 @@ use crate::routing::{self, Planned, Skip};
 use crate::settings::{ScopedSettings, Settings, scopes_for};
 use crate::store::{
     Claim, ClaimOutcome, DispatchStore, EventRecord, EventStatus, EventStore, Finish, JobRecord,
-    JobRef, JobStatus, Reservation, SettingsStore, StoreError, keys, rfc3339,
+    JobRef, JobStatus, PayloadRef, PayloadStore, Reservation, SettingsStore, StoreError, keys,
+    rfc3339,
 };
 
 /// Which trigger started a job.
@@ -49,8 +51,12 @@ pub struct ModuleContext {
     pub entity: String,
     /// The module's `config`.
     pub config: serde_json::Value,
-    /// The normalized event.
+    /// The normalized event. Its payload is `null` when it was too large to send inline;
+    /// then `payload_ref` says where it is, and the module runtime loads it.
     pub event: Event,
+    /// Where a large payload was stored instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_ref: Option<crate::store::PayloadRef>,
 }
 
 /// Dispatcher settings, from [`Config`].
@@ -190,6 +196,7 @@ impl SettingsCache {
 pub struct Dispatcher {
     events: Arc<dyn EventStore>,
     claims: Arc<dyn DispatchStore>,
+    payloads: Arc<dyn PayloadStore>,
     settings_store: Arc<dyn SettingsStore>,
     settings_cache: Arc<SettingsCache>,
     fanout: Arc<dyn Fanout>,
@@ -222,11 +229,12 @@ impl Dispatcher {
         settings: DispatchSettings,
     ) -> Self
     where
-        S: EventStore + DispatchStore + SettingsStore + 'static,
+        S: EventStore + DispatchStore + SettingsStore + PayloadStore + 'static,
     {
         Self {
             events: store.clone(),
             claims: store.clone(),
+            payloads: store.clone(),
             settings_store: store,
             settings_cache: Arc::new(SettingsCache::default()),
             fanout,
@@ -430,6 +438,8 @@ impl Dispatcher {
                     finished_at: None,
                     error: None,
                     output: None,
+                    cancel_requested: false,
+                    journal: Vec::new(),
                     expires_at: now_s + secs(self.settings.job_ttl),
                 },
                 cooldown_until: m.cooldown.map(|d| now_s + secs(d)),
@@ -466,7 +476,9 @@ impl Dispatcher {
             });
         }
 
-        let invokes = claimed.claimed.iter().map(|&i| {
+        // Each module's context (after the context filter) and its JSON.
+        let mut prepared: Vec<(usize, ModuleContext, Result<Vec<u8>, FanoutError>)> = Vec::new();
+        for &i in &claimed.claimed {
             let planned = &todo[i];
             let job = &claims[i].job;
             let mut context = ModuleContext {
@@ -480,6 +492,7 @@ impl Dispatcher {
                 entity: planned.entity.clone(),
                 config: planned.config.clone(),
                 event: event.clone(),
+                payload_ref: None,
             };
             if !self.hooks.context_filter.is_empty() {
                 let out = self.hooks.context_filter.apply(context);
@@ -488,20 +501,59 @@ impl Dispatcher {
                 }
                 context = out.value;
             }
+            let bytes = serde_json::to_vec(&context).map_err(|e| FanoutError::Invoke {
+                function: context.function.clone(),
+                message: format!("context did not serialize: {e}"),
+            });
+            prepared.push((i, context, bytes));
+        }
+        // Contexts over the async invoke limit carry their payload by reference: stored
+        // compressed in the table once per distinct payload, loaded by the module runtime.
+        let limit = self.settings.max_invoke_bytes;
+        let mut stored: HashMap<String, Result<PayloadRef, String>> = HashMap::new();
+        for (_, context, bytes) in &mut prepared {
+            if !matches!(bytes, Ok(b) if b.len() > limit) {
+                continue;
+            }
+            let json = serde_json::to_vec(&context.event.payload).unwrap_or_default();
+            let digest = hex::encode(Sha256::digest(&json));
+            if !stored.contains_key(&digest) {
+                let key = format!("{}#{}#{}", event.source, event.id, &digest[..16]);
+                let result = self
+                    .payloads
+                    .put_payload(&key, &json, now_s + secs(self.settings.event_ttl))
+                    .await
+                    .map_err(|e| e.to_string());
+                stored.insert(digest.clone(), result);
+            }
+            *bytes = match &stored[&digest] {
+                Ok(reference) => {
+                    context.event.payload = serde_json::Value::Null;
+                    context.payload_ref = Some(reference.clone());
+                    match serde_json::to_vec(&*context) {
+                        Ok(b) if b.len() > limit => Err(FanoutError::TooLarge {
+                            bytes: b.len(),
+                            limit,
+                        }),
+                        Ok(b) => Ok(b),
+                        Err(e) => Err(FanoutError::Invoke {
+                            function: context.function.clone(),
+                            message: format!("context did not serialize: {e}"),
+                        }),
+                    }
+                }
+                Err(e) => Err(FanoutError::Invoke {
+                    function: context.function.clone(),
+                    message: format!("storing the large payload failed: {e}"),
+                }),
+            };
+        }
+        let invokes = prepared.into_iter().map(|(i, context, bytes)| {
             let context = Arc::new(context);
             async move {
-                let result = match serde_json::to_vec(&context) {
-                    Ok(bytes) if bytes.len() > self.settings.max_invoke_bytes => {
-                        Err(FanoutError::TooLarge {
-                            bytes: bytes.len(),
-                            limit: self.settings.max_invoke_bytes,
-                        })
-                    }
+                let result = match bytes {
                     Ok(bytes) => self.fanout.invoke(&context.function, bytes).await,
-                    Err(e) => Err(FanoutError::Invoke {
-                        function: context.function.clone(),
-                        message: format!("context did not serialize: {e}"),
-                    }),
+                    Err(e) => Err(e),
                 };
                 (i, result, context)
             }
@@ -632,6 +684,7 @@ pub(crate) mod tests_support {
             entity: event.entity.clone(),
             config: serde_json::Value::Null,
             event,
+            payload_ref: None,
         }
     }
 }

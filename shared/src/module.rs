@@ -1,20 +1,32 @@
-//! The module runtime: what every module function runs under. It receives the
-//! [`ModuleContext`], claims the job (`queued` -> `running`, so a duplicate asynchronous
-//! invoke does nothing), runs the handler, and records `succeeded` with a bounded output or
-//! `failed` with the error. A later issue completes it (panics, cancellation, journal).
+//! The module SDK: what every module function runs under. [`run`] receives the
+//! [`ModuleContext`], loads a payload passed by reference, claims the job (`queued` ->
+//! `running`, so a duplicate asynchronous invoke does nothing and a cancelled job never
+//! starts), runs the handler with a timeout below the function's, and records `succeeded`
+//! with a bounded output, `failed` with the error, or `cancelled`. A panic is caught: the job
+//! is `failed` and the notify module gets a crash notification. The handler gets a [`Job`]:
+//! the context, its resolved config, a journal and the cancel flag.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures::FutureExt as _;
 use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 use tracing::{error, info, warn};
 
 use crate::clock::{Clock, SystemClock};
-use crate::dispatch::ModuleContext;
+use crate::dispatch::{ModuleContext, TriggerRef};
+use crate::event::Event;
+use crate::fanout::Fanout;
 use crate::hooks::emf::Emf;
 use crate::hooks::{Hooks, JobFinished};
-use crate::store::{DynamoStore, JobStatus, JobStore, bounded};
+use crate::store::{
+    Claim, DispatchStore, DynamoStore, JobRecord, JobStatus, JobStore, PayloadStore, StartOutcome,
+    StoreError, bounded, keys, rfc3339,
+};
 
 /// Largest output summary kept on a job, in bytes of JSON.
 pub const MAX_OUTPUT_BYTES: usize = 4096;
@@ -24,117 +36,442 @@ pub const MAX_OUTPUT_BYTES: usize = 4096;
 pub enum RunOutcome {
     /// The handler ran and succeeded.
     Succeeded,
-    /// The handler ran and failed.
+    /// The handler ran and failed (error or timeout).
     Failed,
-    /// The job was not `queued` (a duplicate invoke, or cancelled): the handler did not run.
+    /// The handler panicked; the job is failed and a crash notification went out.
+    Crashed,
+    /// Cancelled before it started, or the handler stopped on a cancel request.
+    Cancelled,
+    /// The job was not `queued` (a duplicate invoke): the handler did not run.
     Skipped,
 }
 
-/// Runs one job: claim, handle, record. Errors are store failures only (the caller lets
-/// Lambda retry those); a handler failure is recorded on the job, not returned.
-pub async fn run_job<F, Fut>(
-    jobs: &dyn JobStore,
-    clock: &dyn Clock,
-    hooks: &Hooks,
-    ctx: ModuleContext,
-    handler: &F,
-) -> Result<RunOutcome, crate::store::StoreError>
-where
-    F: Fn(ModuleContext) -> Fut,
-    Fut: Future<Output = anyhow::Result<Value>>,
-{
-    let job_id = ctx.job_id.clone();
-    if !jobs.start_job(&job_id, clock.now()).await? {
-        info!(job_id = %job_id, module = %ctx.module, "job is not queued: duplicate invoke ignored");
-        return Ok(RunOutcome::Skipped);
+/// The handler's view of its job.
+#[derive(Clone)]
+pub struct Job {
+    context: Arc<ModuleContext>,
+    jobs: Arc<dyn JobStore>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("job_id", &self.context.job_id)
+            .finish_non_exhaustive()
     }
-    let module = ctx.module.clone();
-    let started = std::time::Instant::now();
-    let finished = |status: JobStatus| {
-        crate::hooks::log_failures(hooks.job_finished.dispatch(&JobFinished {
-            module: module.clone(),
-            job_id: job_id.clone(),
-            status,
-            duration: started.elapsed(),
-        }));
-    };
-    match handler(ctx).await {
-        Ok(output) => {
-            let text = output.to_string();
-            let output = if text.len() > MAX_OUTPUT_BYTES {
-                Value::String(bounded(&text, MAX_OUTPUT_BYTES))
-            } else {
-                output
-            };
-            jobs.finish_job(
-                &job_id,
-                JobStatus::Succeeded,
-                None,
-                Some(&output),
-                clock.now(),
-            )
-            .await?;
-            info!(job_id = %job_id, "job succeeded");
-            finished(JobStatus::Succeeded);
-            Ok(RunOutcome::Succeeded)
+}
+
+impl Job {
+    /// Everything the router sent.
+    pub fn context(&self) -> &ModuleContext {
+        &self.context
+    }
+
+    /// The event (with its payload, loaded when it came by reference).
+    pub fn event(&self) -> &Event {
+        &self.context.event
+    }
+
+    /// The job id.
+    pub fn id(&self) -> &str {
+        &self.context.job_id
+    }
+
+    /// The module's config, resolved per scope (manifest, then global, owner, repository).
+    pub fn config(&self) -> &Value {
+        &self.context.config
+    }
+
+    /// The config as a typed value.
+    pub fn config_as<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
+        Ok(serde_json::from_value(self.context.config.clone())?)
+    }
+
+    /// Appends a line to the job's journal (at most 100 lines of 500 bytes; more are dropped).
+    /// Best effort: a failure is logged, never returned.
+    pub async fn log(&self, line: impl AsRef<str>) {
+        if let Err(e) = self
+            .jobs
+            .append_journal(&self.context.job_id, line.as_ref())
+            .await
+        {
+            warn!(job_id = %self.context.job_id, error = %e, "journal line not recorded");
         }
-        Err(e) => {
-            let message = format!("{e:#}");
-            warn!(job_id = %job_id, error = %message, "job failed");
-            jobs.finish_job(
-                &job_id,
-                JobStatus::Failed,
-                Some(&message),
-                None,
-                clock.now(),
-            )
-            .await?;
-            finished(JobStatus::Failed);
-            Ok(RunOutcome::Failed)
+    }
+
+    /// Whether someone asked to cancel this job (one read). Long handlers check it between
+    /// steps and return early.
+    pub async fn cancel_requested(&self) -> bool {
+        match self.jobs.get_job(&self.context.job_id).await {
+            Ok(Some(j)) => j.cancel_requested,
+            _ => false,
         }
     }
 }
 
-/// The entry point of a module function: reads `SWITCHYARD_TABLE`, builds the store once,
-/// and serves invocations with `handler`.
+/// Sends crash notifications through the notify module: a job of its own, then an invoke.
+#[derive(Clone)]
+pub struct CrashNotifier {
+    claims: Arc<dyn DispatchStore>,
+    fanout: Arc<dyn Fanout>,
+    function: String,
+    job_ttl: Duration,
+}
+
+impl std::fmt::Debug for CrashNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CrashNotifier")
+            .field("function", &self.function)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CrashNotifier {
+    /// Notifies through `function` (the notify module's function).
+    pub fn new(
+        claims: Arc<dyn DispatchStore>,
+        fanout: Arc<dyn Fanout>,
+        function: impl Into<String>,
+        job_ttl: Duration,
+    ) -> Self {
+        Self {
+            claims,
+            fanout,
+            function: function.into(),
+            job_ttl,
+        }
+    }
+
+    /// Records a notify job about the crash of `ctx`'s job and invokes notify with it.
+    pub async fn notify(
+        &self,
+        ctx: &ModuleContext,
+        error: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<String, String> {
+        let job_id = keys::job_id("crash", &ctx.job_id, "notify");
+        let now_s = now.unix_timestamp();
+        let job = JobRecord {
+            pk: keys::job(&job_id),
+            sk: keys::JOB_SK.into(),
+            job_id: job_id.clone(),
+            module: "notify".into(),
+            function: self.function.clone(),
+            event_source: ctx.event.source.clone(),
+            event_id: ctx.event.id.clone(),
+            entity: ctx.entity.clone(),
+            trigger: "crash".into(),
+            status: JobStatus::Queued,
+            attempts: 1,
+            created_at: rfc3339(now),
+            started_at: None,
+            finished_at: None,
+            error: None,
+            output: None,
+            cancel_requested: false,
+            journal: Vec::new(),
+            expires_at: now_s + i64::try_from(self.job_ttl.as_secs()).unwrap_or(i64::MAX / 2),
+        };
+        let claim = Claim {
+            job,
+            cooldown_until: None,
+        };
+        let outcome = self
+            .claims
+            .claim(std::slice::from_ref(&claim), now)
+            .await
+            .map_err(|e| e.to_string())?;
+        if outcome.claimed.is_empty() {
+            return Ok(job_id); // already notified (a retried crash)
+        }
+        let mut event = ctx.event.clone();
+        event.payload = Value::Null;
+        let context = ModuleContext {
+            job_id: job_id.clone(),
+            module: "notify".into(),
+            function: self.function.clone(),
+            trigger: TriggerRef {
+                kind: "crash".into(),
+                index: 0,
+            },
+            entity: ctx.entity.clone(),
+            config: json!({ "crash": { "module": ctx.module, "job_id": ctx.job_id, "error": bounded(error, 1024) } }),
+            event,
+            payload_ref: None,
+        };
+        let bytes = serde_json::to_vec(&context).map_err(|e| e.to_string())?;
+        self.fanout
+            .invoke(&self.function, bytes)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(job_id)
+    }
+}
+
+/// Runs jobs: the ports a module function needs, built once.
+#[derive(Clone)]
+pub struct ModuleRuntime {
+    jobs: Arc<dyn JobStore>,
+    payloads: Arc<dyn PayloadStore>,
+    clock: Arc<dyn Clock>,
+    hooks: Arc<Hooks>,
+    crash: Option<CrashNotifier>,
+    margin: Duration,
+}
+
+impl std::fmt::Debug for ModuleRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModuleRuntime")
+            .field("margin", &self.margin)
+            .finish_non_exhaustive()
+    }
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into())
+}
+
+impl ModuleRuntime {
+    /// A runtime over `store`; no crash notifier, no hooks, a 2 s timeout margin.
+    pub fn new<S>(store: Arc<S>, clock: Arc<dyn Clock>) -> Self
+    where
+        S: JobStore + PayloadStore + 'static,
+    {
+        Self {
+            jobs: store.clone(),
+            payloads: store,
+            clock,
+            hooks: Arc::new(Hooks::default()),
+            crash: None,
+            margin: Duration::from_secs(2),
+        }
+    }
+
+    /// Uses `hooks` (`job_finished`).
+    pub fn with_hooks(mut self, hooks: Arc<Hooks>) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
+    /// Sends crash notifications.
+    pub fn with_crash_notifier(mut self, crash: CrashNotifier) -> Self {
+        self.crash = Some(crash);
+        self
+    }
+
+    /// Stops the handler this long before the function's deadline, to record the outcome.
+    pub fn with_margin(mut self, margin: Duration) -> Self {
+        self.margin = margin;
+        self
+    }
+
+    async fn finish(
+        &self,
+        ctx: &ModuleContext,
+        status: JobStatus,
+        error: Option<&str>,
+        output: Option<&Value>,
+        started: std::time::Instant,
+    ) -> Result<(), StoreError> {
+        self.jobs
+            .finish_job(&ctx.job_id, status, error, output, self.clock.now())
+            .await?;
+        crate::hooks::log_failures(self.hooks.job_finished.dispatch(&JobFinished {
+            module: ctx.module.clone(),
+            job_id: ctx.job_id.clone(),
+            status,
+            duration: started.elapsed(),
+        }));
+        Ok(())
+    }
+
+    /// Runs one job: load, claim, handle, record. `time_left` is the time until the
+    /// function's deadline. Errors are store failures before the job was claimed or while
+    /// recording; Lambda retries those.
+    pub async fn run_job<F, Fut>(
+        &self,
+        mut ctx: ModuleContext,
+        time_left: Option<Duration>,
+        handler: &F,
+    ) -> Result<RunOutcome, StoreError>
+    where
+        F: Fn(Job) -> Fut,
+        Fut: Future<Output = anyhow::Result<Value>>,
+    {
+        // Load a payload passed by reference before claiming: if the store is down the job
+        // stays queued for Lambda's retry.
+        let mut load_error = None;
+        if let Some(reference) = ctx.payload_ref.clone() {
+            match self.payloads.get_payload(&reference).await {
+                Ok(json) => match serde_json::from_slice(&json) {
+                    Ok(v) => ctx.event.payload = v,
+                    Err(e) => load_error = Some(format!("stored payload is not JSON: {e}")),
+                },
+                Err(StoreError::Corrupt { reason, .. }) => {
+                    load_error = Some(format!("stored payload is unusable: {reason}"))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match self.jobs.start_job(&ctx.job_id, self.clock.now()).await? {
+            StartOutcome::Started => {}
+            StartOutcome::Cancelled => {
+                info!(job_id = %ctx.job_id, module = %ctx.module, "job was cancelled before it started");
+                return Ok(RunOutcome::Cancelled);
+            }
+            StartOutcome::NotQueued => {
+                info!(job_id = %ctx.job_id, module = %ctx.module, "job is not queued: duplicate invoke ignored");
+                return Ok(RunOutcome::Skipped);
+            }
+        }
+        let started = std::time::Instant::now();
+        if let Some(e) = load_error {
+            self.finish(&ctx, JobStatus::Failed, Some(&e), None, started)
+                .await?;
+            return Ok(RunOutcome::Failed);
+        }
+        let ctx = Arc::new(ctx);
+        let job = Job {
+            context: ctx.clone(),
+            jobs: self.jobs.clone(),
+        };
+        // A panic while building the future or while running it is caught alike.
+        let run = async {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| handler(job))) {
+                Ok(fut) => AssertUnwindSafe(fut).catch_unwind().await,
+                Err(p) => Err(p),
+            }
+        };
+        let budget = time_left.map(|t| t.saturating_sub(self.margin));
+        let result = match budget {
+            Some(b) => tokio::time::timeout(b, run).await.ok(),
+            None => Some(run.await),
+        };
+        match result {
+            Some(Ok(Ok(output))) => {
+                let text = output.to_string();
+                let output = if text.len() > MAX_OUTPUT_BYTES {
+                    Value::String(bounded(&text, MAX_OUTPUT_BYTES))
+                } else {
+                    output
+                };
+                self.finish(&ctx, JobStatus::Succeeded, None, Some(&output), started)
+                    .await?;
+                info!(job_id = %ctx.job_id, "job succeeded");
+                Ok(RunOutcome::Succeeded)
+            }
+            Some(Ok(Err(e))) => {
+                let message = format!("{e:#}");
+                let cancelled = matches!(self.jobs.get_job(&ctx.job_id).await, Ok(Some(j)) if j.cancel_requested);
+                if cancelled {
+                    self.finish(&ctx, JobStatus::Cancelled, Some(&message), None, started)
+                        .await?;
+                    info!(job_id = %ctx.job_id, "job stopped on a cancel request");
+                    return Ok(RunOutcome::Cancelled);
+                }
+                warn!(job_id = %ctx.job_id, error = %message, "job failed");
+                self.finish(&ctx, JobStatus::Failed, Some(&message), None, started)
+                    .await?;
+                Ok(RunOutcome::Failed)
+            }
+            Some(Err(p)) => {
+                let message = format!("panicked: {}", panic_text(p.as_ref()));
+                error!(job_id = %ctx.job_id, module = %ctx.module, error = %message, "job crashed");
+                self.finish(&ctx, JobStatus::Failed, Some(&message), None, started)
+                    .await?;
+                if let Some(crash) = &self.crash {
+                    if let Err(e) = crash.notify(&ctx, &message, self.clock.now()).await {
+                        warn!(job_id = %ctx.job_id, error = %e, "crash notification failed");
+                    }
+                }
+                Ok(RunOutcome::Crashed)
+            }
+            None => {
+                let message = format!(
+                    "timed out after {} s ({} s before the function's deadline)",
+                    budget.unwrap_or_default().as_secs(),
+                    self.margin.as_secs()
+                );
+                warn!(job_id = %ctx.job_id, error = %message, "job timed out");
+                self.finish(&ctx, JobStatus::Failed, Some(&message), None, started)
+                    .await?;
+                Ok(RunOutcome::Failed)
+            }
+        }
+    }
+}
+
+/// The entry point of a module function:
 ///
-/// The function reports success to Lambda once the job's outcome is recorded, also when the
-/// handler failed: the job record is the truth, and Lambda's own retries would only find
-/// the job no longer queued. It reports an error when recording failed, so Lambda retries.
+/// ```no_run
+/// #[tokio::main]
+/// async fn main() -> Result<(), lambda_runtime::Error> {
+///     switchyard::module::run(|job: switchyard::module::Job| async move {
+///         job.log(format!("working on {}", job.event().entity)).await;
+///         Ok(serde_json::json!({ "done": true }))
+///     })
+///     .await
+/// }
+/// ```
+///
+/// Reads `SWITCHYARD_TABLE`; crash notifications go to `SWITCHYARD_FUNCTION_NOTIFY` (default
+/// `notify`) unless `SWITCHYARD_CRASH_NOTIFY=off`; metrics as EMF unless
+/// `SWITCHYARD_METRICS=off`. The function reports success to Lambda once the job's outcome
+/// is recorded, also when the handler failed: the job record is the truth, and a Lambda
+/// retry would find the job no longer queued. It reports an error when the outcome could
+/// not be recorded, so Lambda retries.
 pub async fn run<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
 where
-    F: Fn(ModuleContext) -> Fut + Send + Sync + 'static,
+    F: Fn(Job) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<Value>> + Send,
 {
     lambda_runtime::tracing::init_default_subscriber();
-    let table = std::env::var("SWITCHYARD_TABLE")
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-        .ok_or("missing required environment variable SWITCHYARD_TABLE")?;
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let get = |name: &str| {
+        env.get(name)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    };
+    let table =
+        get("SWITCHYARD_TABLE").ok_or("missing required environment variable SWITCHYARD_TABLE")?;
     let sdk = crate::aws::sdk_config().await;
     let store = Arc::new(DynamoStore::new(crate::aws::dynamodb(&sdk), table));
-    let handler = Arc::new(handler);
     let hooks = Arc::new(Hooks::default());
-    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-    let get = |name: &str| env.get(name).map(String::as_str).filter(|v| !v.is_empty());
     if let Some(namespace) = crate::config::metrics_namespace(&get)? {
         Arc::new(Emf::stdout(namespace)).register(&hooks);
     }
+    let mut runtime = ModuleRuntime::new(store.clone(), Arc::new(SystemClock)).with_hooks(hooks);
+    if get("SWITCHYARD_CRASH_NOTIFY") != Some("off") {
+        let function = get("SWITCHYARD_FUNCTION_NOTIFY")
+            .unwrap_or("notify")
+            .to_owned();
+        let lambda = crate::aws::lambda(&sdk, Duration::from_secs(10));
+        let fanout = Arc::new(crate::fanout::LambdaFanout::new(lambda));
+        runtime = runtime.with_crash_notifier(CrashNotifier::new(
+            store,
+            fanout,
+            function,
+            Duration::from_secs(30 * 86_400),
+        ));
+    }
+    let handler = Arc::new(handler);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ModuleContext>| {
-        let store = store.clone();
+        let runtime = runtime.clone();
         let handler = handler.clone();
-        let hooks = hooks.clone();
         async move {
-            match run_job(
-                store.as_ref(),
-                &SystemClock,
-                &hooks,
-                event.payload,
-                handler.as_ref(),
-            )
-            .await
+            let deadline = Duration::from_millis(event.context.deadline);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let time_left = deadline.checked_sub(now);
+            match runtime
+                .run_job(event.payload, time_left, handler.as_ref())
+                .await
             {
-                Ok(outcome) => Ok(serde_json::json!({ "outcome": format!("{outcome:?}") })),
+                Ok(outcome) => Ok(json!({ "outcome": format!("{outcome:?}") })),
                 Err(e) => {
                     error!(error = %crate::webhook::error_chain(&e), "could not record the job");
                     Err(lambda_runtime::Error::from(e.to_string()))

@@ -5,12 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
 use serde_json::Value;
-use switchyard::clock::Clock as _;
-use switchyard::dispatch::{ModuleContext, TriggerRef};
 use switchyard::hooks::emf::{Emf, validate};
 use switchyard::hooks::{Flow, Hooks};
-use switchyard::module::{RunOutcome, run_job};
-use switchyard::store::{EventStore, JobStatus};
+use switchyard::store::EventStore;
 
 use crate::common::*;
 
@@ -189,75 +186,4 @@ async fn pipeline_metrics_are_valid_emf_lines() {
     assert_eq!(skipped.len(), 1);
     assert_eq!(skipped[0]["reason"], "cooldown");
     assert!(lines.iter().all(|l| !l.to_string().contains(SECRET)));
-}
-
-#[tokio::test]
-async fn the_module_runtime_runs_a_job_once_and_reports_job_finished() {
-    let app = TestApp::new(&[module("reviewer", "")]).await;
-    let (_, body) = app
-        .github("pull_request", "r-1", &pr_payload("opened", 1))
-        .await;
-    let job_id = job_ids(&body)[0].clone();
-    let captured = Captured::default();
-    let hooks = Hooks::default();
-    Arc::new(Emf::to_writer("Switchyard", Box::new(captured.clone()))).register(&hooks);
-    let runs = Arc::new(Mutex::new(0));
-    let r = runs.clone();
-    let handler = move |_ctx: ModuleContext| {
-        let r = r.clone();
-        async move {
-            *r.lock().unwrap() += 1;
-            Ok(serde_json::json!({"ok": true}))
-        }
-    };
-    let event: switchyard::Event = {
-        let source = switchyard::Source::new("github", switchyard::SourceKind::Github, &["x"]);
-        let mut headers = http::HeaderMap::new();
-        headers.insert("x-github-event", "pull_request".parse().unwrap());
-        switchyard::event::parse_unverified(
-            &source,
-            &headers,
-            pr_payload("opened", 1).as_bytes(),
-            app.clock.now(),
-        )
-        .unwrap()
-    };
-    let ctx = ModuleContext {
-        job_id: job_id.clone(),
-        module: "reviewer".into(),
-        function: "notify".into(),
-        trigger: TriggerRef {
-            kind: "webhook".into(),
-            index: 0,
-        },
-        entity: event.entity.clone(),
-        config: Value::Null,
-        event,
-    };
-    // The invoke through the watch found no job in its own table; run it here against ours.
-    let first = run_job(
-        &app.store,
-        app.clock.as_ref(),
-        &hooks,
-        ctx.clone(),
-        &handler,
-    )
-    .await
-    .unwrap();
-    let second = run_job(&app.store, app.clock.as_ref(), &hooks, ctx, &handler)
-        .await
-        .unwrap();
-    assert_eq!(
-        (first, second),
-        (RunOutcome::Succeeded, RunOutcome::Skipped)
-    );
-    assert_eq!(*runs.lock().unwrap(), 1);
-    assert_eq!(app.job(&job_id).await.status, JobStatus::Succeeded);
-    let lines = captured.lines();
-    let finished: Vec<&Value> = lines
-        .iter()
-        .filter(|l| l.get("JobsFinished").is_some())
-        .collect();
-    assert_eq!(finished.len(), 1);
-    assert_eq!(finished[0]["status"], "succeeded");
 }

@@ -11,6 +11,7 @@ mod e2e;
 mod events;
 mod failures;
 mod hooks;
+mod module_sdk;
 mod round_trips;
 mod routing;
 mod scheduler;

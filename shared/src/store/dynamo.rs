@@ -15,12 +15,13 @@ use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
     TransactWriteItem, Update,
 };
+use sha2::Digest as _;
 use time::OffsetDateTime;
 
 use super::{
     Claim, ClaimOutcome, DispatchStore, EventRecord, EventStatus, EventStore, Finish, JobRecord,
-    JobStatus, JobStore, Reservation, SchedulerStore, SettingsRecord, SettingsStore, StoreError,
-    keys, rfc3339,
+    JobStatus, JobStore, PayloadRef, PayloadStore, Reservation, SchedulerStore, SettingsRecord,
+    SettingsStore, StartOutcome, StoreError, keys, rfc3339,
 };
 use crate::settings::Settings;
 
@@ -182,6 +183,38 @@ impl DynamoStore {
                 .map_err(unavailable("update_ttl"))?;
         }
         Ok(())
+    }
+
+    /// Moves a queued job to `cancelled`; `true` when it did.
+    async fn cancel_if_queued(
+        &self,
+        job_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::job(job_id)))
+            .key("sk", s(keys::JOB_SK))
+            .update_expression("SET #status = :cancelled, finished_at = :now")
+            .condition_expression("#status = :queued")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":cancelled", s(JobStatus::Cancelled.as_str()))
+            .expression_attribute_values(":queued", s(JobStatus::Queued.as_str()))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable("cancel")(e)),
+        }
     }
 
     /// Writes an item as is (tests and tools; the request path uses the traits).
@@ -731,6 +764,125 @@ impl SchedulerStore for DynamoStore {
     }
 }
 
+// Parts stay well under DynamoDB's 400 KB item limit, with room for the key and attributes.
+const PAYLOAD_PART_BYTES: usize = 350 * 1024;
+
+#[async_trait]
+impl PayloadStore for DynamoStore {
+    async fn put_payload(
+        &self,
+        key: &str,
+        json: &[u8],
+        expires_at: i64,
+    ) -> Result<PayloadRef, StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        use std::io::Write as _;
+        let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(json).map_err(unavailable("put_payload"))?;
+        let compressed = enc.finish().map_err(unavailable("put_payload"))?;
+        let pk = keys::payload(key);
+        let mut requests = Vec::new();
+        for (i, part) in compressed.chunks(PAYLOAD_PART_BYTES).enumerate() {
+            let mut item = HashMap::new();
+            item.insert("pk".to_owned(), s(pk.clone()));
+            item.insert("sk".to_owned(), s(format!("PART#{i:04}")));
+            item.insert(
+                "data".to_owned(),
+                AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(part)),
+            );
+            item.insert("expires_at".to_owned(), n(expires_at));
+            let put = PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(unavailable("put_payload"))?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        let parts = u32::try_from(requests.len()).unwrap_or(u32::MAX);
+        // 25 requests per batch; unprocessed ones are sent again a few times.
+        for batch in requests.chunks(25) {
+            let mut pending = batch.to_vec();
+            for attempt in 0..5u64 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(unavailable("put_payload"))?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Unavailable {
+                    operation: "put_payload",
+                    source: "payload parts left unprocessed".into(),
+                });
+            }
+        }
+        Ok(PayloadRef {
+            key: key.to_owned(),
+            parts,
+            bytes: json.len(),
+            sha256: hex::encode(sha2::Sha256::digest(json)),
+        })
+    }
+
+    async fn get_payload(&self, reference: &PayloadRef) -> Result<Vec<u8>, StoreError> {
+        use std::io::Read as _;
+        let pk = keys::payload(&reference.key);
+        let mut compressed = Vec::new();
+        let mut parts = 0u32;
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable("get_payload"))?;
+            for item in out.items() {
+                if let Some(AttributeValue::B(b)) = item.get("data") {
+                    compressed.extend_from_slice(b.as_ref());
+                    parts += 1;
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        let corrupt = |reason: String| StoreError::Corrupt {
+            key: pk.clone(),
+            reason,
+        };
+        if parts != reference.parts {
+            return Err(corrupt(format!(
+                "{parts} of {} parts found",
+                reference.parts
+            )));
+        }
+        let mut json = Vec::with_capacity(reference.bytes);
+        flate2::read::DeflateDecoder::new(compressed.as_slice())
+            .read_to_end(&mut json)
+            .map_err(|e| corrupt(e.to_string()))?;
+        if hex::encode(sha2::Sha256::digest(&json)) != reference.sha256 {
+            return Err(corrupt("checksum mismatch".into()));
+        }
+        Ok(json)
+    }
+}
+
 #[async_trait]
 impl JobStore for DynamoStore {
     async fn get_job(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
@@ -741,7 +893,11 @@ impl JobStore for DynamoStore {
             .transpose()
     }
 
-    async fn start_job(&self, job_id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn start_job(
+        &self,
+        job_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<StartOutcome, StoreError> {
         let result = self
             .client
             .update_item()
@@ -749,22 +905,102 @@ impl JobStore for DynamoStore {
             .key("pk", s(keys::job(job_id)))
             .key("sk", s(keys::JOB_SK))
             .update_expression("SET #status = :running, started_at = :now")
-            .condition_expression("#status = :queued")
+            .condition_expression("#status = :queued AND (attribute_not_exists(cancel_requested) OR cancel_requested = :no)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":running", s(JobStatus::Running.as_str()))
             .expression_attribute_values(":queued", s(JobStatus::Queued.as_str()))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
             .expression_attribute_values(":now", s(rfc3339(now)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
+            Ok(_) => Ok(StartOutcome::Started),
+            Err(SdkError::ServiceError(se)) => match se.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(c) => {
+                    let old = c.item.unwrap_or_default();
+                    let status = match old.get("status") {
+                        Some(AttributeValue::S(v)) => v.as_str(),
+                        _ => "",
+                    };
+                    if status == JobStatus::Cancelled.as_str()
+                        || (status == JobStatus::Queued.as_str()
+                            && self.cancel_if_queued(job_id, now).await?)
+                    {
+                        Ok(StartOutcome::Cancelled)
+                    } else {
+                        Ok(StartOutcome::NotQueued)
+                    }
+                }
+                other => Err(unavailable("start_job")(other)),
+            },
+            Err(e) => Err(unavailable("start_job")(e)),
+        }
+    }
+
+    async fn append_journal(&self, job_id: &str, line: &str) -> Result<(), StoreError> {
+        let line = super::bounded(line, super::JOURNAL_MAX_LINE_BYTES);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::job(job_id)))
+            .key("sk", s(keys::JOB_SK))
+            .update_expression("SET journal = list_append(if_not_exists(journal, :empty), :line)")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(journal) OR size(journal) < :max)",
+            )
+            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":line", AttributeValue::L(vec![s(line)]))
+            .expression_attribute_values(":max", n(super::JOURNAL_MAX_LINES as i64))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Full journal (or no such job): the line is dropped, the job goes on.
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
             {
-                Ok(false)
+                Ok(())
             }
-            Err(e) => Err(unavailable("start_job")(e)),
+            Err(e) => Err(unavailable("append_journal")(e)),
+        }
+    }
+
+    async fn request_cancel(
+        &self,
+        job_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<JobStatus>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::job(job_id)))
+            .key("sk", s(keys::JOB_SK))
+            .update_expression("SET cancel_requested = :yes")
+            .condition_expression("attribute_exists(pk) AND #status IN (:queued, :running)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":queued", s(JobStatus::Queued.as_str()))
+            .expression_attribute_values(":running", s(JobStatus::Running.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                if self.cancel_if_queued(job_id, now).await? {
+                    return Ok(Some(JobStatus::Cancelled));
+                }
+                Ok(self.get_job(job_id).await?.map(|j| j.status))
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(self.get_job(job_id).await?.map(|j| j.status))
+            }
+            Err(e) => Err(unavailable("request_cancel")(e)),
         }
     }
 

@@ -43,6 +43,11 @@ pub const SCHEDULER_PK: &str = "SCHEDULER";
 /// Sort key of the scheduler's state item.
 pub const SCHEDULER_SK: &str = "STATE";
 
+/// `PAYLOAD#{key}`: the parts of a large payload (sort keys `PART#nnnn`).
+pub fn payload(key: &str) -> String {
+    format!("PAYLOAD#{key}")
+}
+
 /// `JOB#{id}`.
 pub fn job(id: &str) -> String {
     format!("JOB#{id}")

@@ -170,8 +170,57 @@ pub struct JobRecord {
     /// The module's output summary (bounded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<serde_json::Value>,
+    /// Set when someone asked to cancel the job.
+    #[serde(default)]
+    pub cancel_requested: bool,
+    /// Log lines the module appended (bounded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub journal: Vec<String>,
     /// Unix seconds (TTL).
     pub expires_at: i64,
+}
+
+/// What starting a job found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOutcome {
+    /// It was `queued` and is now `running`.
+    Started,
+    /// A cancel was requested while it was queued: it is now `cancelled`.
+    Cancelled,
+    /// It was not `queued` (already running or finished): a duplicate invoke.
+    NotQueued,
+}
+
+/// Largest journal: lines per job and bytes per line.
+pub const JOURNAL_MAX_LINES: usize = 100;
+/// Largest journal line, in bytes.
+pub const JOURNAL_MAX_LINE_BYTES: usize = 500;
+
+/// Where a large event payload was stored instead of being sent inline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayloadRef {
+    /// Items `PAYLOAD#{key}` / `PART#nnnn`.
+    pub key: String,
+    /// Number of parts.
+    pub parts: u32,
+    /// Size of the payload's JSON, uncompressed.
+    pub bytes: usize,
+    /// Hex SHA-256 of the payload's JSON, checked on load.
+    pub sha256: String,
+}
+
+/// Large payloads, compressed and split under the 400 KB item limit.
+#[async_trait]
+pub trait PayloadStore: Send + Sync {
+    /// Stores `json` (a payload's JSON text) under `key` until `expires_at`.
+    async fn put_payload(
+        &self,
+        key: &str,
+        json: &[u8],
+        expires_at: i64,
+    ) -> Result<PayloadRef, StoreError>;
+    /// Loads and checks a stored payload's JSON text.
+    async fn get_payload(&self, reference: &PayloadRef) -> Result<Vec<u8>, StoreError>;
 }
 
 /// What a delivery's reservation found.
@@ -318,8 +367,21 @@ pub trait SchedulerStore: Send + Sync {
 pub trait JobStore: Send + Sync {
     /// Reads a job.
     async fn get_job(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError>;
-    /// Moves a `queued` job to `running`; `false` when it was not queued (a duplicate invoke).
-    async fn start_job(&self, job_id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Moves a `queued` job to `running`, or to `cancelled` when a cancel was requested.
+    async fn start_job(
+        &self,
+        job_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<StartOutcome, StoreError>;
+    /// Appends a line to the job's journal (bounded: lines past the limit are dropped).
+    async fn append_journal(&self, job_id: &str, line: &str) -> Result<(), StoreError>;
+    /// Asks for a job to be cancelled: a queued job becomes `cancelled` at once, a running
+    /// one sees the request; returns the job's status after the request.
+    async fn request_cancel(
+        &self,
+        job_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<JobStatus>, StoreError>;
     /// Moves a `running` job to a final status with its error or output.
     async fn finish_job(
         &self,

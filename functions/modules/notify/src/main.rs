@@ -11,8 +11,20 @@ fn text(v: &Value, path: &str) -> Option<String> {
     lookup(v, path).and_then(switchyard::event::scalar_text)
 }
 
-/// One line about the event, e.g. `acme/widgets#1347 pull_request opened by alice: "layout: ..." https://...`.
+/// One line about the event, e.g. `acme/widgets#1347 pull_request opened by alice: "layout: ..." https://...`,
+/// or about a crash when the SDK sends one.
 fn format_message(ctx: &ModuleContext) -> String {
+    if ctx.trigger.kind == "crash" {
+        let c = &ctx.config["crash"];
+        return format!(
+            "module {} crashed on job {} ({} {}): {}",
+            c["module"].as_str().unwrap_or("?"),
+            c["job_id"].as_str().unwrap_or("?"),
+            ctx.event.event_type.as_str(),
+            ctx.entity,
+            c["error"].as_str().unwrap_or("?")
+        );
+    }
     let e = &ctx.event;
     let p = &e.payload;
     let max_title = ctx
@@ -83,10 +95,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-    switchyard::module::run(move |ctx: ModuleContext| {
+    switchyard::module::run(move |job: switchyard::module::Job| {
         let webhook = webhook.clone();
         let http = http.clone();
-        async move { notify(ctx, webhook.as_deref(), &http).await }
+        async move { notify(job.context().clone(), webhook.as_deref(), &http).await }
     })
     .await
 }
@@ -111,6 +123,7 @@ mod tests {
             },
             entity: "acme/widgets#1347".into(),
             config: json!({"max_title": max_title}),
+            payload_ref: None,
             event: switchyard::Event {
                 id: "d".into(),
                 source: "github".into(),
@@ -127,6 +140,17 @@ mod tests {
                 payload,
             },
         }
+    }
+
+    #[test]
+    fn formats_a_crash_notification() {
+        let mut ctx = context(20);
+        ctx.trigger.kind = "crash".into();
+        ctx.config = json!({"crash": {"module": "pr-review", "job_id": "j9", "error": "panicked: index out of bounds"}});
+        assert_eq!(
+            format_message(&ctx),
+            "module pr-review crashed on job j9 (pull_request acme/widgets#1347): panicked: index out of bounds"
+        );
     }
 
     #[test]
