@@ -382,7 +382,8 @@ impl ModuleRuntime {
                 error!(job_id = %ctx.job_id, module = %ctx.module, error = %message, "job crashed");
                 self.finish(&ctx, JobStatus::Failed, Some(&message), None, started)
                     .await?;
-                if let Some(crash) = &self.crash {
+                // A crash while reporting a crash is not reported again (no loop).
+                if let Some(crash) = self.crash.as_ref().filter(|_| ctx.trigger.kind != "crash") {
                     if let Err(e) = crash.notify(&ctx, &message, self.clock.now()).await {
                         warn!(job_id = %ctx.job_id, error = %e, "crash notification failed");
                     }
