@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod event;
 pub mod explain;
 pub mod fanout;
+pub mod forge;
 pub mod glob;
 pub mod hooks;
 pub mod manifest;
