@@ -174,6 +174,8 @@ pub struct Config {
     /// `SWITCHYARD_SCHEDULE_CATCH_UP_MINUTES` (default 15): how many missed minutes the
     /// scheduler runs after an outage; older ticks are recorded as skipped.
     pub schedule_catch_up: u32,
+    /// `SWITCHYARD_FALLBACK_MODULE`: the module that gets events no module claims.
+    pub fallback_module: Option<String>,
 }
 
 /// A configuration problem found at start-up, naming the variable.
@@ -391,6 +393,7 @@ impl Config {
             listen,
             settings_ttl: Duration::from_secs(number("SWITCHYARD_SETTINGS_CACHE_SECONDS", 30)?),
             metrics_namespace: metrics_namespace(&get)?,
+            fallback_module: get("SWITCHYARD_FALLBACK_MODULE").map(str::to_owned),
             schedule_catch_up: u32::try_from(number("SWITCHYARD_SCHEDULE_CATCH_UP_MINUTES", 15)?)
                 .map_err(|_| {
                 invalid("SWITCHYARD_SCHEDULE_CATCH_UP_MINUTES", "too large")

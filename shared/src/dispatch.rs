@@ -13,7 +13,7 @@ use tracing::{error, info, instrument, warn};
 
 use crate::clock::Clock;
 use crate::config::{Config, env_key};
-use crate::event::Event;
+use crate::event::{Event, EventType};
 use crate::fanout::{Fanout, FanoutError};
 use crate::hooks::{
     EventCompleted, EventGate, EventReceived, Hooks, ModuleDispatched, ModuleSkipped, log_failures,
@@ -74,6 +74,8 @@ pub struct DispatchSettings {
     pub function_overrides: BTreeMap<String, String>,
     /// How long per-scope settings are cached in the process.
     pub settings_ttl: Duration,
+    /// The module that gets events no module claims.
+    pub fallback_module: Option<String>,
 }
 
 impl DispatchSettings {
@@ -86,6 +88,7 @@ impl DispatchSettings {
             max_invoke_bytes: config.max_invoke_bytes,
             function_overrides: config.function_overrides.clone(),
             settings_ttl: config.settings_ttl,
+            fallback_module: config.fallback_module.clone(),
         }
     }
 
@@ -267,6 +270,47 @@ impl Dispatcher {
         Ok(ScopedSettings { layers: found })
     }
 
+    /// Events no module claims (no module matched; pings and schedule ticks aside) go to the
+    /// fallback module, when one is configured and switched on for the event's scope.
+    fn with_fallback(
+        &self,
+        mut plan: routing::Plan,
+        event: &Event,
+        scoped: &ScopedSettings,
+    ) -> routing::Plan {
+        let Some(name) = &self.settings.fallback_module else {
+            return plan;
+        };
+        if !plan.matched.is_empty()
+            || matches!(event.event_type, EventType::Ping | EventType::Schedule)
+        {
+            return plan;
+        }
+        let Some(module) = self.registry.get(name) else {
+            warn!(module = %name, "the fallback module is not in the registry");
+            return plan;
+        };
+        let on = scoped.enablement(module);
+        if !on.enabled {
+            plan.skipped.push(Skip {
+                module: module.name.clone(),
+                reason: "disabled".into(),
+                detail: Some(format!("fallback: flag {} is off", module.flag)),
+            });
+            return plan;
+        }
+        plan.matched.push(Planned {
+            module: module.name.clone(),
+            function: module.function.clone(),
+            trigger: 0,
+            kind: "fallback",
+            entity: event.entity.clone(),
+            cooldown: None,
+            config: scoped.config(module),
+        });
+        plan
+    }
+
     /// The registry it matches against.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
@@ -392,7 +436,11 @@ impl Dispatcher {
             &filtered_event
         };
         let plan = match &dropped {
-            None => routing::plan(&self.registry, event, &scoped),
+            None => self.with_fallback(
+                routing::plan(&self.registry, event, &scoped),
+                event,
+                &scoped,
+            ),
             Some(reason) => routing::Plan {
                 matched: Vec::new(),
                 skipped: self

@@ -122,6 +122,8 @@ pub struct Options {
     pub secret: Option<String>,
     /// Hook points for the dispatcher.
     pub hooks: Option<Arc<switchyard::hooks::Hooks>>,
+    /// More configuration variables.
+    pub vars: Vec<(String, String)>,
 }
 
 pub struct TestApp {
@@ -173,6 +175,7 @@ impl TestApp {
         if let Some(max) = opts.max_body {
             vars.push(("SWITCHYARD_MAX_BODY_BYTES".to_owned(), max.to_string()));
         }
+        vars.extend(opts.vars.iter().cloned());
         for (module, function) in &opts.overrides {
             vars.push((
                 format!(

@@ -208,3 +208,33 @@ async fn api_gateway_envelopes_from_events_route_through_the_app() {
         }
     }
 }
+
+#[tokio::test]
+async fn events_no_module_claims_go_to_the_fallback_module() {
+    let notifier = "name: notifier\ndescription: fallback\nfunction: notify\ntriggers:\n  - webhook: { event: release }\n".to_owned();
+    let app = TestApp::with(
+        &[module("reviewer", ""), notifier],
+        Options {
+            vars: vec![("SWITCHYARD_FALLBACK_MODULE".into(), "notifier".into())],
+            ..Default::default()
+        },
+    )
+    .await;
+    let (status, body) = app
+        .github("push", "f-1", include_str!("../../events/github-push.json"))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["jobs"][0]["module"], "notifier");
+    let job = app.job(&job_ids(&body)[0]).await;
+    assert_eq!(job.trigger, "fallback");
+    // A claimed event does not go to the fallback; neither does a ping.
+    let (_, body) = app
+        .github("pull_request", "f-2", &pr_payload("opened", 1))
+        .await;
+    assert_eq!(body["jobs"].as_array().unwrap().len(), 1);
+    assert_eq!(body["jobs"][0]["module"], "reviewer");
+    let (_, body) = app
+        .github("ping", "f-3", include_str!("../../events/github-ping.json"))
+        .await;
+    assert_eq!(body["jobs"], json!([]));
+}

@@ -1,68 +1,16 @@
 //! The notify module: formats the event into one human line, logs it, and with
-//! `NOTIFY_WEBHOOK_URL` set posts `{"text": ...}` to it (Slack-compatible).
+//! `NOTIFY_WEBHOOK_URL` set posts `{"text": ...}` to it (Slack-compatible; Mattermost and
+//! Discord's `/slack` endpoint accept the same body). It is also the fallback module for
+//! events no module claims, and where the SDK sends crash notifications.
+
+mod format;
+
+use format::format_message;
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchyard::ModuleContext;
-use switchyard::event::lookup;
-
-fn text(v: &Value, path: &str) -> Option<String> {
-    lookup(v, path).and_then(switchyard::event::scalar_text)
-}
-
-/// One line about the event, e.g. `acme/widgets#1347 pull_request opened by alice: "layout: ..." https://...`,
-/// or about a crash when the SDK sends one.
-fn format_message(ctx: &ModuleContext) -> String {
-    if ctx.trigger.kind == "crash" {
-        let c = &ctx.config["crash"];
-        return format!(
-            "module {} crashed on job {} ({} {}): {}",
-            c["module"].as_str().unwrap_or("?"),
-            c["job_id"].as_str().unwrap_or("?"),
-            ctx.event.event_type.as_str(),
-            ctx.entity,
-            c["error"].as_str().unwrap_or("?")
-        );
-    }
-    let e = &ctx.event;
-    let p = &e.payload;
-    let max_title = ctx
-        .config
-        .get("max_title")
-        .and_then(Value::as_u64)
-        .unwrap_or(120) as usize;
-    let title = text(p, "pull_request.title")
-        .or_else(|| text(p, "issue.title"))
-        .or_else(|| text(p, "object_attributes.title"));
-    let url = text(p, "pull_request.html_url")
-        .or_else(|| text(p, "issue.html_url"))
-        .or_else(|| text(p, "object_attributes.url"));
-    let who = text(p, "sender.login").or_else(|| text(p, "user.username"));
-    let mut line = format!("{} {}", e.entity, e.event_type.as_str());
-    if let Some(a) = &e.action {
-        line.push(' ');
-        line.push_str(a);
-    }
-    if let Some(w) = who {
-        line.push_str(" by ");
-        line.push_str(&w);
-    }
-    if let Some(t) = title {
-        let t: String = if t.chars().count() > max_title {
-            let cut: String = t.chars().take(max_title).collect();
-            format!("{}…", cut.trim_end())
-        } else {
-            t
-        };
-        line.push_str(&format!(": \"{t}\""));
-    }
-    if let Some(u) = url {
-        line.push(' ');
-        line.push_str(&u);
-    }
-    line
-}
 
 /// Handles one job: logs the line, posts it when a chat webhook is configured.
 async fn notify(
@@ -151,16 +99,6 @@ mod tests {
             format_message(&ctx),
             "module pr-review crashed on job j9 (pull_request acme/widgets#1347): panicked: index out of bounds"
         );
-    }
-
-    #[test]
-    fn formats_a_pull_request_in_one_line() {
-        let line = format_message(&context(20));
-        assert_eq!(
-            line,
-            "acme/widgets#1347 pull_request opened by alice: \"layout: incremental…\" https://github.com/acme/widgets/pull/1347"
-        );
-        assert!(!line.contains('\n'));
     }
 
     fn time_now() -> time::OffsetDateTime {
