@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$root"
 "$root/scripts/setup.sh"
-for bin in router notify switchyard; do cargo build --quiet --bin "$bin"; done
+for bin in router scheduler notify pr-review issue-triage switchyard; do cargo build --quiet --bin "$bin"; done
 cli="${CARGO_TARGET_DIR:-$root/target}/debug/switchyard"
 
 trap 'echo; echo "stopping"; stop_all' EXIT

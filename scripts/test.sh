@@ -8,7 +8,7 @@ cd "$root"
 
 # Build exactly what the watch runs (`cargo run --bin X` per function), so its first
 # invoke finds the binaries fresh, then the tests.
-for bin in router scheduler notify; do cargo build --quiet --bin "$bin"; done
+for bin in router scheduler notify pr-review issue-triage; do cargo build --quiet --bin "$bin"; done
 cargo test --workspace --no-run --quiet
 
 trap stop_all EXIT INT TERM
@@ -20,6 +20,10 @@ export SWITCHYARD_TABLE="switchyard-e2e"
 export SWITCHYARD_SOURCES="github=github"
 export SWITCHYARD_SECRET_GITHUB="e2e-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
 export SWITCHYARD_INVOKE_TIMEOUT_SECONDS=120
+# Modules call a forge stand-in that the module tests bind on this port.
+SWITCHYARD_TEST_FORGE_PORT="$(free_port)"
+export SWITCHYARD_TEST_FORGE_PORT
+export GITHUB_API_URL="http://127.0.0.1:$SWITCHYARD_TEST_FORGE_PORT" GITHUB_TOKEN="standin-token"
 export RUST_LOG="${RUST_LOG:-info}"
 start_watch
 cargo run --quiet --bin switchyard -- table create --endpoint "$AWS_ENDPOINT_URL_DYNAMODB" --table "$SWITCHYARD_TABLE" >/dev/null

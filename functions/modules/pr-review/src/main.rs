@@ -1,0 +1,48 @@
+//! The pr-review module: on pull requests opened, reopened or updated, it sizes the change,
+//! checks the description, the linked issue and sensitive paths, keeps one sticky comment
+//! up to date and one `size/*` label. GitHub (`GITHUB_TOKEN`, `GITHUB_API_URL`) and
+//! Forgejo/Gitea (`FORGEJO_TOKEN`, `FORGEJO_API_URL`).
+
+mod review;
+
+use serde_json::json;
+use switchyard::SourceKind;
+use switchyard::forge::{ForgeClient, ForgeKind};
+use switchyard::module::Job;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let github = ForgeClient::from_env(ForgeKind::Github).ok();
+    let forgejo = ForgeClient::from_env(ForgeKind::Forgejo).ok();
+    switchyard::module::run(move |job: Job| {
+        let forge = match job.event().kind {
+            SourceKind::Github => github.clone(),
+            _ => forgejo.clone(),
+        };
+        async move {
+            let forge = forge.ok_or_else(|| anyhow::anyhow!("no forge token configured for {}", job.event().source))?;
+            let config: review::Config = job.config_as()?;
+            let pr = &job.event().payload["pull_request"];
+            let (repo, number) = (job.event().repository.clone().unwrap_or_default(), pr["number"].as_u64().unwrap_or_default());
+            let files = forge.pr_files(&repo, number).await?;
+            let r = review::review(pr, &files, &config);
+            job.log(format!("{} files, {} lines: size {}", r.files, r.lines, r.size)).await;
+            let body = review::comment(&r);
+            let comments = forge.list_comments(&repo, number).await?;
+            let comment_id = match comments.iter().find(|c| c.body.contains(review::MARKER)) {
+                Some(c) => forge.update_comment(&repo, c.id, &body).await?.id,
+                None => forge.comment(&repo, number, &body).await?.id,
+            };
+            let current: Vec<String> = pr["labels"].as_array().into_iter().flatten().filter_map(|l| l["name"].as_str().map(str::to_owned)).collect();
+            let (remove, add) = review::label_changes(&current, r.size);
+            for label in &remove {
+                forge.remove_label(&repo, number, label).await?;
+            }
+            if let Some(label) = &add {
+                forge.add_labels(&repo, number, &[label]).await?;
+            }
+            Ok(json!({ "size": r.size, "lines": r.lines, "comment_id": comment_id, "removed": remove, "added": add }))
+        }
+    })
+    .await
+}

@@ -1,0 +1,135 @@
+//! A local stand-in for GitHub's REST API (the calls the modules make), answering with the
+//! real response shapes and recording every call. Bound on the port `make test` gave the
+//! functions as `GITHUB_API_URL`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch};
+use serde_json::{Value, json};
+
+#[derive(Default)]
+pub struct Forge {
+    /// (issue number, comment id, body)
+    pub comments: Vec<(u64, u64, String)>,
+    /// (issue number, label)
+    pub labels: Vec<(u64, String)>,
+    /// PR number -> (filename, additions, deletions)
+    pub files: HashMap<u64, Vec<(String, u64, u64)>>,
+    /// "METHOD path" of every call.
+    pub calls: Vec<String>,
+}
+
+pub type Shared = Arc<Mutex<Forge>>;
+
+fn comment_json(id: u64, body: &str) -> Value {
+    json!({"id": id, "node_id": "IC_kw", "body": body, "html_url": format!("https://github.com/acme/widgets/issues/1#issuecomment-{id}"),
+           "user": {"login": "switchyard[bot]", "id": 99, "type": "Bot"}, "created_at": "2026-11-22T05:00:00Z", "updated_at": "2026-11-22T05:00:00Z"})
+}
+
+fn labels_json(f: &Forge, n: u64) -> Value {
+    Value::Array(
+        f.labels
+            .iter()
+            .filter(|(i, _)| *i == n)
+            .enumerate()
+            .map(|(k, (_, name))| json!({"id": 100 + k, "node_id": "LA_kw", "name": name, "color": "ededed", "default": false, "description": null}))
+            .collect(),
+    )
+}
+
+fn record(st: &Shared, h: &HeaderMap, call: String) -> Option<Response> {
+    st.lock().unwrap().calls.push(call);
+    let ok = h.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer standin-token");
+    (!ok).then(|| (StatusCode::UNAUTHORIZED, r#"{"message":"Bad credentials"}"#).into_response())
+}
+
+pub async fn start(port: u16) -> Shared {
+    let st: Shared = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/repos/{o}/{r}/issues/{n}/comments",
+            get(|State(st): State<Shared>, h: HeaderMap, Path((_o, _r, n)): Path<(String, String, u64)>, Query(q): Query<HashMap<String, String>>| async move {
+                if let Some(r) = record(&st, &h, format!("GET comments {n}")) { return r; }
+                let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+                let f = st.lock().unwrap();
+                let items: Vec<Value> = if page > 1 { vec![] } else { f.comments.iter().filter(|c| c.0 == n).map(|c| comment_json(c.1, &c.2)).collect() };
+                axum::Json(items).into_response()
+            })
+            .post(|State(st): State<Shared>, h: HeaderMap, Path((_o, _r, n)): Path<(String, String, u64)>, axum::Json(b): axum::Json<Value>| async move {
+                if let Some(r) = record(&st, &h, format!("POST comment {n}")) { return r; }
+                let mut f = st.lock().unwrap();
+                let id = 5000 + f.comments.len() as u64;
+                let body = b["body"].as_str().unwrap_or_default().to_owned();
+                f.comments.push((n, id, body.clone()));
+                (StatusCode::CREATED, axum::Json(comment_json(id, &body))).into_response()
+            }),
+        )
+        .route(
+            "/repos/{o}/{r}/issues/comments/{id}",
+            patch(|State(st): State<Shared>, h: HeaderMap, Path((_o, _r, id)): Path<(String, String, u64)>, axum::Json(b): axum::Json<Value>| async move {
+                if let Some(r) = record(&st, &h, format!("PATCH comment {id}")) { return r; }
+                let mut f = st.lock().unwrap();
+                let body = b["body"].as_str().unwrap_or_default().to_owned();
+                match f.comments.iter_mut().find(|c| c.1 == id) {
+                    Some(c) => { c.2 = body.clone(); axum::Json(comment_json(id, &body)).into_response() }
+                    None => (StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#).into_response(),
+                }
+            }),
+        )
+        .route(
+            "/repos/{o}/{r}/issues/{n}/labels",
+            get(|State(st): State<Shared>, h: HeaderMap, Path((_o, _r, n)): Path<(String, String, u64)>| async move {
+                if let Some(r) = record(&st, &h, format!("GET labels {n}")) { return r; }
+                axum::Json(labels_json(&st.lock().unwrap(), n)).into_response()
+            })
+            .post(|State(st): State<Shared>, h: HeaderMap, Path((_o, _r, n)): Path<(String, String, u64)>, axum::Json(b): axum::Json<Value>| async move {
+                let names: Vec<String> = b["labels"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+                if let Some(r) = record(&st, &h, format!("POST labels {n} {}", names.join(","))) { return r; }
+                let mut f = st.lock().unwrap();
+                for name in names {
+                    if !f.labels.iter().any(|(i, l)| *i == n && *l == name) {
+                        f.labels.push((n, name));
+                    }
+                }
+                axum::Json(labels_json(&f, n)).into_response()
+            }),
+        )
+        .route(
+            "/repos/{o}/{r}/issues/{n}/labels/{label}",
+            delete(|State(st): State<Shared>, h: HeaderMap, Path((_o, _r, n, label)): Path<(String, String, u64, String)>| async move {
+                if let Some(r) = record(&st, &h, format!("DELETE label {n} {label}")) { return r; }
+                let mut f = st.lock().unwrap();
+                let before = f.labels.len();
+                f.labels.retain(|(i, l)| !(*i == n && *l == label));
+                if f.labels.len() == before {
+                    return (StatusCode::NOT_FOUND, r#"{"message":"Label does not exist"}"#).into_response();
+                }
+                axum::Json(labels_json(&f, n)).into_response()
+            }),
+        )
+        .route(
+            "/repos/{o}/{r}/pulls/{n}/files",
+            get(|State(st): State<Shared>, h: HeaderMap, Path((_o, _r, n)): Path<(String, String, u64)>, Query(q): Query<HashMap<String, String>>| async move {
+                if let Some(r) = record(&st, &h, format!("GET files {n}")) { return r; }
+                let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+                let f = st.lock().unwrap();
+                let files: Vec<Value> = if page > 1 { vec![] } else {
+                    f.files.get(&n).into_iter().flatten().map(|(name, a, d)| json!({
+                        "sha": "bbcd538c8e72b8c175046e27cc8f907076331401", "filename": name, "status": "modified",
+                        "additions": a, "deletions": d, "changes": a + d, "patch": "@@"
+                    })).collect()
+                };
+                axum::Json(files).into_response()
+            }),
+        )
+        .with_state(st.clone());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    st
+}
