@@ -478,6 +478,39 @@ impl ForgeClient {
     }
 }
 
+/// The clients a module may need, from the environment, picked per event: GitHub events use
+/// the GitHub client, Forgejo and Gitea events the Forgejo one.
+#[derive(Debug, Clone, Default)]
+pub struct Forges {
+    github: Option<ForgeClient>,
+    forgejo: Option<ForgeClient>,
+}
+
+impl Forges {
+    /// Whatever `GITHUB_TOKEN` and `FORGEJO_TOKEN`/`FORGEJO_API_URL` configure.
+    pub fn from_env() -> Self {
+        Self {
+            github: ForgeClient::from_env(ForgeKind::Github).ok(),
+            forgejo: ForgeClient::from_env(ForgeKind::Forgejo).ok(),
+        }
+    }
+
+    /// The client for an event's forge, or an error naming what is missing.
+    pub fn for_event(&self, event: &crate::Event) -> Result<ForgeClient, ForgeError> {
+        let (client, var) = match event.kind {
+            crate::SourceKind::Github => (&self.github, "GITHUB_TOKEN"),
+            crate::SourceKind::Forgejo | crate::SourceKind::Gitea => {
+                (&self.forgejo, "FORGEJO_TOKEN")
+            }
+            _ => (
+                &None,
+                "a forge token (this source kind has no forge API here)",
+            ),
+        };
+        client.clone().ok_or_else(|| ForgeError::Config(var.into()))
+    }
+}
+
 fn encode_segment(s: &str) -> String {
     s.bytes()
         .map(|b| match b {

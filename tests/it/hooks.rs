@@ -5,31 +5,11 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
 use serde_json::Value;
-use switchyard::hooks::emf::{Emf, validate};
+use switchyard::hooks::emf::{Emf, MemoryWriter, validate};
 use switchyard::hooks::{Flow, Hooks};
 use switchyard::store::EventStore;
 
 use crate::common::*;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-impl Captured {
-    fn lines(&self) -> Vec<Value> {
-        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-        text.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
 
 #[tokio::test]
 async fn an_event_filter_can_drop_an_event_which_is_recorded_as_filtered() {
@@ -144,7 +124,7 @@ async fn a_context_filter_redacts_what_modules_receive_and_actions_see_each_stag
 
 #[tokio::test]
 async fn pipeline_metrics_are_valid_emf_lines() {
-    let captured = Captured::default();
+    let captured = MemoryWriter::default();
     let hooks = Arc::new(Hooks::default());
     Arc::new(Emf::to_writer("Switchyard", Box::new(captured.clone()))).register(&hooks);
     let app = TestApp::with(

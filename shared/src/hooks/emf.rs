@@ -36,6 +36,34 @@ impl std::fmt::Debug for Emf {
     }
 }
 
+/// An in-memory writer for EMF lines, for tests of custom routers and modules.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for MemoryWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl MemoryWriter {
+    /// Every line written so far, parsed (lines that are not JSON are skipped).
+    pub fn lines(&self) -> Vec<Value> {
+        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
 /// Metric units used here (a subset of CloudWatch's).
 #[derive(Debug, Clone, Copy)]
 pub enum Unit {
@@ -296,32 +324,9 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    /// A writer the test can read back.
-    #[derive(Clone, Default)]
-    struct Captured(pub Arc<Mutex<Vec<u8>>>);
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Captured {
-        fn lines(&self) -> Vec<Value> {
-            String::from_utf8(self.0.lock().unwrap().clone())
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect()
-        }
-    }
-
     #[test]
     fn emitted_lines_follow_the_emf_structure() {
-        let captured = Captured::default();
+        let captured = MemoryWriter::default();
         let emf = Emf::to_writer("Switchyard", Box::new(captured.clone()));
         emf.emit(
             &[("source", "github")],
@@ -367,7 +372,7 @@ mod tests {
 
     #[test]
     fn registered_metrics_emit_on_pipeline_signals() {
-        let captured = Captured::default();
+        let captured = MemoryWriter::default();
         let emf = Arc::new(Emf::to_writer("Switchyard", Box::new(captured.clone())));
         let hooks = Hooks::default();
         emf.register(&hooks);

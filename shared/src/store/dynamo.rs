@@ -185,6 +185,18 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// An UpdateItem on a job item, table and key filled in.
+    fn job_update(
+        &self,
+        job_id: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::job(job_id)))
+            .key("sk", s(keys::JOB_SK))
+    }
+
     /// Moves a queued job to `cancelled`; `true` when it did.
     async fn cancel_if_queued(
         &self,
@@ -192,11 +204,7 @@ impl DynamoStore {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::job(job_id)))
-            .key("sk", s(keys::JOB_SK))
+            .job_update(job_id)
             .update_expression("SET #status = :cancelled, finished_at = :now")
             .condition_expression("#status = :queued")
             .expression_attribute_names("#status", "status")
@@ -898,12 +906,7 @@ impl JobStore for DynamoStore {
         job_id: &str,
         now: OffsetDateTime,
     ) -> Result<StartOutcome, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::job(job_id)))
-            .key("sk", s(keys::JOB_SK))
+        let result = self.job_update(job_id)
             .update_expression("SET #status = :running, started_at = :now")
             .condition_expression("#status = :queued AND (attribute_not_exists(cancel_requested) OR cancel_requested = :no)")
             .expression_attribute_names("#status", "status")
@@ -941,11 +944,7 @@ impl JobStore for DynamoStore {
     async fn append_journal(&self, job_id: &str, line: &str) -> Result<(), StoreError> {
         let line = super::bounded(line, super::JOURNAL_MAX_LINE_BYTES);
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::job(job_id)))
-            .key("sk", s(keys::JOB_SK))
+            .job_update(job_id)
             .update_expression("SET journal = list_append(if_not_exists(journal, :empty), :line)")
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(journal) OR size(journal) < :max)",
@@ -974,11 +973,7 @@ impl JobStore for DynamoStore {
         now: OffsetDateTime,
     ) -> Result<Option<JobStatus>, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::job(job_id)))
-            .key("sk", s(keys::JOB_SK))
+            .job_update(job_id)
             .update_expression("SET cancel_requested = :yes")
             .condition_expression("attribute_exists(pk) AND #status IN (:queued, :running)")
             .expression_attribute_names("#status", "status")
@@ -1024,11 +1019,7 @@ impl JobStore for DynamoStore {
         }
         let status_name = e.name("status");
         let running = e.value("running", s(JobStatus::Running.as_str()));
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(keys::JOB_SK))
+        self.job_update(job_id)
             .update_expression(e.update_expression(""))
             .condition_expression(format!("{status_name} = {running}"))
             .set_expression_attribute_names(Some(e.names))

@@ -5,23 +5,16 @@
 mod triage;
 
 use serde_json::json;
-use switchyard::SourceKind;
-use switchyard::forge::{ForgeClient, ForgeKind};
+use switchyard::forge::Forges;
 use switchyard::module::Job;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let github = ForgeClient::from_env(ForgeKind::Github).ok();
-    let forgejo = ForgeClient::from_env(ForgeKind::Forgejo).ok();
+    let forges = Forges::from_env();
     switchyard::module::run(move |job: Job| {
-        let forge = match job.event().kind {
-            SourceKind::Github => github.clone(),
-            _ => forgejo.clone(),
-        };
+        let forge = forges.for_event(job.event());
         async move {
-            let forge = forge.ok_or_else(|| {
-                anyhow::anyhow!("no forge token configured for {}", job.event().source)
-            })?;
+            let forge = forge?;
             let config: triage::Config = job.config_as()?;
             let issue = &job.event().payload["issue"];
             let (repo, number) = (

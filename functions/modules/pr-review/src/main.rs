@@ -6,21 +6,16 @@
 mod review;
 
 use serde_json::json;
-use switchyard::SourceKind;
-use switchyard::forge::{ForgeClient, ForgeKind};
+use switchyard::forge::Forges;
 use switchyard::module::Job;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let github = ForgeClient::from_env(ForgeKind::Github).ok();
-    let forgejo = ForgeClient::from_env(ForgeKind::Forgejo).ok();
+    let forges = Forges::from_env();
     switchyard::module::run(move |job: Job| {
-        let forge = match job.event().kind {
-            SourceKind::Github => github.clone(),
-            _ => forgejo.clone(),
-        };
+        let forge = forges.for_event(job.event());
         async move {
-            let forge = forge.ok_or_else(|| anyhow::anyhow!("no forge token configured for {}", job.event().source))?;
+            let forge = forge?;
             let config: review::Config = job.config_as()?;
             let pr = &job.event().payload["pull_request"];
             let (repo, number) = (job.event().repository.clone().unwrap_or_default(), pr["number"].as_u64().unwrap_or_default());
