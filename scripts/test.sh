@@ -8,7 +8,7 @@ cd "$root"
 
 # Build exactly what the watch runs (`cargo run --bin X` per function), so its first
 # invoke finds the binaries fresh, then the tests.
-for bin in router scheduler notify pr-review issue-triage; do cargo build --quiet --bin "$bin"; done
+for bin in router api scheduler notify pr-review issue-triage; do cargo build --quiet --bin "$bin"; done
 cargo test --workspace --no-run --quiet
 
 trap stop_all EXIT INT TERM

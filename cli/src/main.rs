@@ -79,6 +79,24 @@ enum Command {
         #[command(subcommand)]
         command: ScheduleCommand,
     },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new token and its SWITCHYARD_API_TOKENS entry (only the hash is configured).
+    New {
+        /// Who holds it.
+        #[arg(long)]
+        name: String,
+        /// Scopes joined by `+`: invoke, read, admin.
+        #[arg(long, default_value = "read")]
+        scopes: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -222,7 +240,7 @@ fn event_headers(kind: SourceKind, event: String) -> Vec<(String, String)> {
         SourceKind::Gitea => vec![("X-Gitea-Event".into(), event)],
         SourceKind::Gitlab => vec![("X-Gitlab-Event".into(), gitlab_hook_name(&event))],
         SourceKind::Hmac => vec![("X-Event-Type".into(), event)],
-        SourceKind::Standard | SourceKind::Schedule => vec![],
+        SourceKind::Standard | SourceKind::Schedule | SourceKind::Api => vec![],
     }
 }
 
@@ -441,6 +459,14 @@ async fn main() -> anyhow::Result<()> {
             for line in schedule_next(&module, count, dir.as_deref(), chrono::Utc::now())? {
                 println!("{line}");
             }
+        }
+        Command::Token {
+            command: TokenCommand::New { name, scopes },
+        } => {
+            let (token, entry) =
+                switchyard::auth::new_token(&name, &scopes).map_err(|e| anyhow::anyhow!(e))?;
+            println!("token: {token}");
+            println!("SWITCHYARD_API_TOKENS entry: {entry}");
         }
         Command::Validate { dir } => match switchyard::manifest::validate_dir(&dir) {
             Ok(registry) => {

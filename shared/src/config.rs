@@ -25,6 +25,8 @@ pub enum SourceKind {
     Hmac,
     /// Internal: ticks made by the scheduler (not configurable as a webhook source).
     Schedule,
+    /// Internal: starts through the HTTP API (not configurable as a webhook source).
+    Api,
 }
 
 impl SourceKind {
@@ -51,6 +53,7 @@ impl SourceKind {
             Self::Standard => "standard",
             Self::Hmac => "hmac",
             Self::Schedule => "schedule",
+            Self::Api => "api",
         }
     }
 }

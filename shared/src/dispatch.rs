@@ -282,7 +282,10 @@ impl Dispatcher {
             return plan;
         };
         if !plan.matched.is_empty()
-            || matches!(event.event_type, EventType::Ping | EventType::Schedule)
+            || matches!(
+                event.event_type,
+                EventType::Ping | EventType::Schedule | EventType::Invoke
+            )
         {
             return plan;
         }

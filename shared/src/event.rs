@@ -28,6 +28,8 @@ pub enum EventType {
     Ping,
     /// A schedule tick (source `schedule`).
     Schedule,
+    /// A start through the HTTP API (source `api`).
+    Invoke,
     /// Any other event name, as sent (normalized to snake case for GitLab hooks).
     Other(String),
 }
@@ -43,6 +45,7 @@ impl EventType {
             "push" => Self::Push,
             "ping" => Self::Ping,
             "schedule" => Self::Schedule,
+            "invoke" => Self::Invoke,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -57,6 +60,7 @@ impl EventType {
             Self::Push => "push",
             Self::Ping => "ping",
             Self::Schedule => "schedule",
+            Self::Invoke => "invoke",
             Self::Other(s) => s,
         }
     }
@@ -201,7 +205,7 @@ fn delivery_id(kind: SourceKind, headers: &http::HeaderMap) -> Option<&str> {
         }
         SourceKind::Standard => header(headers, "webhook-id"),
         SourceKind::Hmac => header(headers, "idempotency-key"),
-        SourceKind::Schedule => None,
+        SourceKind::Schedule | SourceKind::Api => None,
     }
 }
 
@@ -271,6 +275,7 @@ pub fn parse_unverified(
             text(&payload, "action"),
         ),
         SourceKind::Schedule => (Some(EventType::Schedule), None),
+        SourceKind::Api => (Some(EventType::Invoke), None),
     };
     let event_type = event_type.unwrap_or_else(|| EventType::Other("unknown".into()));
 

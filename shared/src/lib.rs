@@ -7,6 +7,8 @@
 //! ([`store::DispatchStore`]), fan out ([`fanout::Fanout`]) and record the outcome.
 //! Module functions run under [`module::run`].
 
+pub mod api;
+pub mod auth;
 pub mod aws;
 pub mod clock;
 pub mod config;

@@ -63,7 +63,20 @@ pub enum Trigger {
     Webhook(WebhookTrigger),
     /// A schedule tick.
     Schedule(ScheduleTrigger),
+    /// A start through the HTTP API (`POST /modules/{name}/invoke`).
+    Invoke(InvokeTrigger),
 }
+
+/// An invoke trigger: the module may be started through the API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvokeTrigger {
+    /// Config merged over the module's `config` for these runs (the request's own `config`
+    /// is merged over this).
+    pub config: Option<Value>,
+}
+
+/// The event type of API starts; invoke triggers are indexed under it.
+pub const INVOKE_EVENT: &str = "invoke";
 
 /// The event type of schedule ticks; schedule triggers are indexed under it.
 pub const SCHEDULE_EVENT: &str = "schedule";
@@ -267,6 +280,15 @@ struct RawTrigger {
     webhook: Option<RawWebhook>,
     #[serde(default)]
     schedule: Option<RawSchedule>,
+    #[serde(default)]
+    invoke: Option<RawInvoke>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInvoke {
+    #[serde(default)]
+    config: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -752,15 +774,26 @@ pub fn parse_manifest(file: &str, text: &str) -> Result<Module, Vec<ManifestErro
     }
     let mut triggers = Vec::new();
     for (i, t) in raw.triggers.into_iter().enumerate() {
+        let kinds = usize::from(t.webhook.is_some())
+            + usize::from(t.schedule.is_some())
+            + usize::from(t.invoke.is_some());
+        if kinds > 1 {
+            c.error(
+                format!("triggers[{i}]"),
+                "a trigger has one kind: split `webhook:`, `schedule:` and `invoke:`",
+            );
+            continue;
+        }
+        if let Some(inv) = t.invoke {
+            triggers.push(Trigger::Invoke(InvokeTrigger { config: inv.config }));
+            continue;
+        }
         match (t.webhook, t.schedule) {
             (None, None) => c.error(
                 format!("triggers[{i}]"),
-                "a trigger needs one kind: `webhook:` or `schedule:`",
+                "a trigger needs one kind: `webhook:`, `schedule:` or `invoke:`",
             ),
-            (Some(_), Some(_)) => c.error(
-                format!("triggers[{i}]"),
-                "a trigger has one kind; split `webhook:` and `schedule:`",
-            ),
+            (Some(_), Some(_)) => c.error(format!("triggers[{i}]"), "a trigger has one kind"),
             (Some(w), None) => {
                 if let Some(w) = c.webhook(&format!("triggers[{i}].webhook"), w) {
                     triggers.push(Trigger::Webhook(w));
@@ -858,6 +891,7 @@ impl Registry {
                 let events: Vec<&str> = match t {
                     Trigger::Webhook(w) => w.events.iter().map(String::as_str).collect(),
                     Trigger::Schedule(_) => vec![SCHEDULE_EVENT],
+                    Trigger::Invoke(_) => vec![INVOKE_EVENT],
                 };
                 for e in events {
                     let list = by_event.entry(e.to_owned()).or_default();
@@ -898,7 +932,7 @@ impl Registry {
                 .enumerate()
                 .filter_map(move |(i, t)| match t {
                     Trigger::Schedule(s) => Some((m, i, s)),
-                    Trigger::Webhook(_) => None,
+                    Trigger::Webhook(_) | Trigger::Invoke(_) => None,
                 })
         })
     }

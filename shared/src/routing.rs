@@ -203,6 +203,9 @@ pub fn match_module(module: &Module, event: &Event, settings: &ScopedSettings) -
     if event.event_type == EventType::Schedule {
         return match_tick(module, event, settings);
     }
+    if event.event_type == EventType::Invoke {
+        return match_invoke(module, event, settings);
+    }
     let mut first_failure: Option<(&'static str, String)> = None;
     let mut not_listening = None;
     let mut matched = None;
@@ -281,6 +284,49 @@ fn disabled(module: &Module, settings: &ScopedSettings) -> Option<Skip> {
                 module.flag
             ),
         }),
+    })
+}
+
+/// An API start names its module in its payload (`{module, payload, config}`); the entity
+/// is the event's.
+fn match_invoke(module: &Module, event: &Event, settings: &ScopedSettings) -> ModuleOutcome {
+    if event
+        .payload
+        .get("module")
+        .and_then(serde_json::Value::as_str)
+        != Some(module.name.as_str())
+    {
+        return ModuleOutcome::NotListening("invoke: the start is for another module".into());
+    }
+    let Some((index, t)) = module
+        .triggers
+        .iter()
+        .enumerate()
+        .find_map(|(i, t)| match t {
+            Trigger::Invoke(t) => Some((i, t)),
+            _ => None,
+        })
+    else {
+        return ModuleOutcome::NotListening("invoke: the module has no invoke trigger".into());
+    };
+    if let Some(skip) = disabled(module, settings) {
+        return ModuleOutcome::Skipped(skip);
+    }
+    let mut base = module.config.clone();
+    if let Some(over) = &t.config {
+        crate::settings::deep_merge(&mut base, over);
+    }
+    if let Some(over) = event.payload.get("config").filter(|c| c.is_object()) {
+        crate::settings::deep_merge(&mut base, over);
+    }
+    ModuleOutcome::Matched(Planned {
+        module: module.name.clone(),
+        function: module.function.clone(),
+        trigger: index,
+        kind: "invoke",
+        entity: event.entity.clone(),
+        cooldown: None,
+        config: settings.config_over(module, base),
     })
 }
 

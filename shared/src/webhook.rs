@@ -56,6 +56,16 @@ pub enum ApiError {
     /// The store is unreachable: nothing was dispatched.
     #[error("storage is unavailable; nothing was dispatched, retry later")]
     Unavailable,
+    /// Any other answer with its own status and stable code (the API's).
+    #[error("{message}")]
+    Problem {
+        /// HTTP status.
+        status: StatusCode,
+        /// Stable code.
+        code: &'static str,
+        /// For people.
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -69,6 +79,7 @@ impl ApiError {
             Self::InProgress(_) => (StatusCode::CONFLICT, "in_progress"),
             Self::DispatchIncomplete(_) => (StatusCode::SERVICE_UNAVAILABLE, "dispatch_incomplete"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Problem { status, code, .. } => (*status, code),
         }
     }
 }

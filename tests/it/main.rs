@@ -4,6 +4,7 @@
 // Test code may panic on what it did not expect; that is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api;
 mod common;
 mod cooldown;
 mod dedupe;

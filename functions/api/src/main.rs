@@ -1,0 +1,33 @@
+//! The API function: start-up reads the config and the token hashes, builds the dispatcher
+//! once, then serves (Lambda, or plain HTTP on `SWITCHYARD_API_LISTEN` outside it).
+
+use std::sync::Arc;
+
+use switchyard::Config;
+use switchyard::api::{ApiState, app};
+use switchyard::auth::Tokens;
+use switchyard::webhook::serve;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = Config::from_env_without_sources()?;
+    let tokens = std::env::var("SWITCHYARD_API_TOKENS")
+        .map_err(|_| "missing required environment variable SWITCHYARD_API_TOKENS")?;
+    let tokens =
+        Tokens::parse(&tokens).map_err(|e| format!("invalid SWITCHYARD_API_TOKENS: {e}"))?;
+    let listen = match std::env::var("SWITCHYARD_API_LISTEN") {
+        Ok(v) => v
+            .parse()
+            .map_err(|_| "invalid SWITCHYARD_API_LISTEN: expected host:port")?,
+        Err(_) => std::net::SocketAddr::from(([127, 0, 0, 1], 3001)),
+    };
+    let (store, dispatcher) = switchyard::runtime::dispatcher(&config).await?;
+    let state = ApiState {
+        dispatcher,
+        jobs: store.clone(),
+        events: store,
+        tokens: Arc::new(tokens),
+    };
+    serve(app(state), listen).await
+}
