@@ -56,6 +56,14 @@ fn app_router(state: ApiState) -> axum::Router {
 }
 
 impl Api {
+    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call("GET", path, token, None, None).await
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call("POST", path, token, None, None).await
+    }
+
     async fn call(
         &self,
         method: &str,
@@ -95,7 +103,7 @@ impl Api {
 #[tokio::test]
 async fn tokens_missing_wrong_wrong_scope_and_right_scope() {
     let api = api(None).await;
-    let (s, b) = api.call("GET", "/modules", None, None, None).await;
+    let (s, b) = api.get("/modules", None).await;
     assert_eq!(
         (s, b["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("unauthorized"))
@@ -104,22 +112,12 @@ async fn tokens_missing_wrong_wrong_scope_and_right_scope() {
         .call("GET", "/modules", Some("sy_not_a_token"), None, None)
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let (s, b) = api
-        .call(
-            "POST",
-            "/modules/manual/invoke",
-            Some(&api.read),
-            None,
-            None,
-        )
-        .await;
+    let (s, b) = api.post("/modules/manual/invoke", Some(&api.read)).await;
     assert_eq!(
         (s, b["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("forbidden"))
     );
-    let (s, b) = api
-        .call("GET", "/modules", Some(&api.read), None, None)
-        .await;
+    let (s, b) = api.get("/modules", Some(&api.read)).await;
     assert_eq!(s, StatusCode::OK);
     let names: Vec<&str> = b["modules"]
         .as_array()
@@ -149,15 +147,7 @@ async fn invoke_answers_202_with_a_job_that_the_module_completes() {
     assert_eq!(b["status_url"], format!("/jobs/{job_id}"));
     let deadline = Instant::now() + Duration::from_secs(60);
     let job = loop {
-        let (s, j) = api
-            .call(
-                "GET",
-                &format!("/jobs/{job_id}"),
-                Some(&api.read),
-                None,
-                None,
-            )
-            .await;
+        let (s, j) = api.get(&format!("/jobs/{job_id}"), Some(&api.read)).await;
         assert_eq!(s, StatusCode::OK);
         if j["status"] == "succeeded" || j["status"] == "failed" || Instant::now() > deadline {
             break j;
@@ -169,12 +159,9 @@ async fn invoke_answers_202_with_a_job_that_the_module_completes() {
     assert_eq!(job["entity"], "acme/widgets");
     assert!(job.get("pk").is_none());
     let (s, e) = api
-        .call(
-            "GET",
+        .get(
             &format!("/events/api:{}", job["event_id"].as_str().unwrap()),
             Some(&api.read),
-            None,
-            None,
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{e}");
@@ -184,27 +171,13 @@ async fn invoke_answers_202_with_a_job_that_the_module_completes() {
 #[tokio::test]
 async fn unknown_not_invokable_switched_off_and_bad_bodies_are_refused() {
     let api = api(None).await;
-    let (s, b) = api
-        .call(
-            "POST",
-            "/modules/nope/invoke",
-            Some(&api.invoke),
-            None,
-            None,
-        )
-        .await;
+    let (s, b) = api.post("/modules/nope/invoke", Some(&api.invoke)).await;
     assert_eq!(
         (s, b["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
     let (s, b) = api
-        .call(
-            "POST",
-            "/modules/reviewer/invoke",
-            Some(&api.invoke),
-            None,
-            None,
-        )
+        .post("/modules/reviewer/invoke", Some(&api.invoke))
         .await;
     assert_eq!(
         (s, b["code"].as_str()),
@@ -238,15 +211,7 @@ async fn unknown_not_invokable_switched_off_and_bad_bodies_are_refused() {
         .put_settings("global", &off, api.app.clock.now())
         .await
         .unwrap();
-    let (s, b) = api
-        .call(
-            "POST",
-            "/modules/manual/invoke",
-            Some(&api.invoke),
-            None,
-            None,
-        )
-        .await;
+    let (s, b) = api.post("/modules/manual/invoke", Some(&api.invoke)).await;
     assert_eq!(
         (s, b["code"].as_str()),
         (StatusCode::CONFLICT, Some("disabled")),
@@ -295,24 +260,8 @@ async fn an_idempotency_key_returns_the_same_job_and_refuses_another_body() {
         (StatusCode::CONFLICT, Some("idempotency_conflict"))
     );
     // Without a key every call is a new job.
-    let (_, d) = api
-        .call(
-            "POST",
-            "/modules/manual/invoke",
-            Some(&api.invoke),
-            None,
-            None,
-        )
-        .await;
-    let (_, e) = api
-        .call(
-            "POST",
-            "/modules/manual/invoke",
-            Some(&api.invoke),
-            None,
-            None,
-        )
-        .await;
+    let (_, d) = api.post("/modules/manual/invoke", Some(&api.invoke)).await;
+    let (_, e) = api.post("/modules/manual/invoke", Some(&api.invoke)).await;
     assert_ne!(d["job_id"], e["job_id"]);
 }
 
@@ -321,34 +270,12 @@ async fn jobs_can_be_read_and_cancelled() {
     let api = api(None).await;
     // The job's function is invoked through the watch, where it finds no job of this table:
     // the job stays queued here, so it can be cancelled.
-    let (_, b) = api
-        .call(
-            "POST",
-            "/modules/manual/invoke",
-            Some(&api.invoke),
-            None,
-            None,
-        )
-        .await;
+    let (_, b) = api.post("/modules/manual/invoke", Some(&api.invoke)).await;
     let job_id = b["job_id"].as_str().unwrap();
-    let (s, j) = api
-        .call(
-            "GET",
-            &format!("/jobs/{job_id}"),
-            Some(&api.read),
-            None,
-            None,
-        )
-        .await;
+    let (s, j) = api.get(&format!("/jobs/{job_id}"), Some(&api.read)).await;
     assert_eq!((s, j["status"].as_str()), (StatusCode::OK, Some("queued")));
     let (s, c) = api
-        .call(
-            "POST",
-            &format!("/jobs/{job_id}/cancel"),
-            Some(&api.invoke),
-            None,
-            None,
-        )
+        .post(&format!("/jobs/{job_id}/cancel"), Some(&api.invoke))
         .await;
     assert_eq!(
         (s, c["status"].as_str()),
@@ -356,28 +283,14 @@ async fn jobs_can_be_read_and_cancelled() {
     );
     // Cancelling again is a no-op that answers the same.
     let (s, c) = api
-        .call(
-            "POST",
-            &format!("/jobs/{job_id}/cancel"),
-            Some(&api.invoke),
-            None,
-            None,
-        )
+        .post(&format!("/jobs/{job_id}/cancel"), Some(&api.invoke))
         .await;
     assert_eq!(
         (s, c["status"].as_str()),
         (StatusCode::OK, Some("cancelled"))
     );
     // A finished job cannot be cancelled.
-    let (_, b) = api
-        .call(
-            "POST",
-            "/modules/manual/invoke",
-            Some(&api.invoke),
-            None,
-            None,
-        )
-        .await;
+    let (_, b) = api.post("/modules/manual/invoke", Some(&api.invoke)).await;
     let done = b["job_id"].as_str().unwrap();
     let now = api.app.clock.now();
     api.app.store.start_job(done, now).await.unwrap();
@@ -387,28 +300,16 @@ async fn jobs_can_be_read_and_cancelled() {
         .await
         .unwrap();
     let (s, c) = api
-        .call(
-            "POST",
-            &format!("/jobs/{done}/cancel"),
-            Some(&api.invoke),
-            None,
-            None,
-        )
+        .post(&format!("/jobs/{done}/cancel"), Some(&api.invoke))
         .await;
     assert_eq!(
         (s, c["code"].as_str()),
         (StatusCode::CONFLICT, Some("already_finished"))
     );
-    let (s, _) = api
-        .call("POST", "/jobs/nope/cancel", Some(&api.invoke), None, None)
-        .await;
+    let (s, _) = api.post("/jobs/nope/cancel", Some(&api.invoke)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = api
-        .call("GET", "/jobs/nope", Some(&api.read), None, None)
-        .await;
+    let (s, _) = api.get("/jobs/nope", Some(&api.read)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = api
-        .call("GET", "/events/no-colon", Some(&api.read), None, None)
-        .await;
+    let (s, _) = api.get("/events/no-colon", Some(&api.read)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
