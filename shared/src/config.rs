@@ -229,6 +229,19 @@ pub fn metrics_namespace<'a>(
     }
 }
 
+/// The function for `module` among `overrides` (keyed by the env spelling of module names),
+/// or `manifest_function`.
+pub fn function_for(
+    overrides: &BTreeMap<String, String>,
+    module: &str,
+    manifest_function: &str,
+) -> String {
+    overrides
+        .get(&env_key(module))
+        .cloned()
+        .unwrap_or_else(|| manifest_function.to_owned())
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -411,10 +424,7 @@ impl Config {
 
     /// The function to invoke for `module`: its override, or the manifest's `function`.
     pub fn function_for(&self, module: &str, manifest_function: &str) -> String {
-        self.function_overrides
-            .get(&env_key(module))
-            .cloned()
-            .unwrap_or_else(|| manifest_function.to_owned())
+        function_for(&self.function_overrides, module, manifest_function)
     }
 }
 

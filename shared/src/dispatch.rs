@@ -12,7 +12,7 @@ use sha2::{Digest as _, Sha256};
 use tracing::{error, info, instrument, warn};
 
 use crate::clock::Clock;
-use crate::config::{Config, env_key};
+use crate::config::Config;
 use crate::event::{Event, EventType};
 use crate::fanout::{Fanout, FanoutError};
 use crate::hooks::{
@@ -93,10 +93,7 @@ impl DispatchSettings {
     }
 
     fn function_for(&self, planned: &Planned) -> String {
-        self.function_overrides
-            .get(&env_key(&planned.module))
-            .cloned()
-            .unwrap_or_else(|| planned.function.clone())
+        crate::config::function_for(&self.function_overrides, &planned.module, &planned.function)
     }
 }
 

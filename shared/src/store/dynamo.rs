@@ -1030,11 +1030,3 @@ impl JobStore for DynamoStore {
         Ok(())
     }
 }
-
-/// Encodes a record as an item (for tools and tests that seed the table).
-pub fn to_item<T: serde::Serialize>(
-    key: &str,
-    record: &T,
-) -> Result<HashMap<String, AttributeValue>, StoreError> {
-    encode(key, record)
-}
