@@ -307,6 +307,18 @@ async fn dynamo(args: &TableArgs) -> aws_sdk_dynamodb::Client {
     switchyard::aws::dynamodb(&loader.load().await)
 }
 
+/// The manifests in `dir`, or the ones built in; every error in one message.
+fn load_registry(dir: Option<&std::path::Path>) -> anyhow::Result<switchyard::Registry> {
+    match dir {
+        Some(d) => switchyard::manifest::validate_dir(d),
+        None => switchyard::Registry::builtin(),
+    }
+    .map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("invalid manifests:\n{}", lines.join("\n"))
+    })
+}
+
 fn explain_file(
     source: &str,
     kind: Option<&str>,
@@ -318,14 +330,7 @@ fn explain_file(
     let kind_name = kind.unwrap_or(source);
     let kind = SourceKind::parse(kind_name)
         .with_context(|| format!("unknown kind `{kind_name}`; pass --kind"))?;
-    let registry = match dir {
-        Some(d) => switchyard::manifest::validate_dir(d),
-        None => switchyard::Registry::builtin(),
-    }
-    .map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("invalid manifests:\n{}", lines.join("\n"))
-    })?;
+    let registry = load_registry(dir)?;
     if let Some(m) = module {
         anyhow::ensure!(registry.get(m).is_some(), "no module named `{m}`");
     }
@@ -365,14 +370,7 @@ fn schedule_next(
     dir: Option<&std::path::Path>,
     after: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<Vec<String>> {
-    let registry = match dir {
-        Some(d) => switchyard::manifest::validate_dir(d),
-        None => switchyard::Registry::builtin(),
-    }
-    .map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("invalid manifests:\n{}", lines.join("\n"))
-    })?;
+    let registry = load_registry(dir)?;
     anyhow::ensure!(registry.get(module).is_some(), "no module named `{module}`");
     let mut lines = Vec::new();
     for (m, index, trigger) in registry.schedules().filter(|(m, _, _)| m.name == module) {

@@ -23,7 +23,7 @@ use switchyard::clock::ManualClock;
 use switchyard::config::{Config, Source, SourceKind};
 use switchyard::dispatch::{DispatchSettings, Dispatcher};
 use switchyard::fanout::LambdaFanout;
-use switchyard::store::{DynamoStore, JobRecord, JobStore};
+use switchyard::store::{DynamoStore, JobRecord, JobStatus, JobStore};
 use switchyard::webhook::{RouterState, app};
 use switchyard::{Registry, signature};
 use time::OffsetDateTime;
@@ -323,4 +323,21 @@ pub fn skipped(resp: &Value) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Waits up to 120 s for a job to exist and reach `succeeded` or `failed` (a module running
+/// through the watch); returns its last state.
+pub async fn finished_job(store: &impl JobStore, job_id: &str) -> JobRecord {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let job = store.get_job(job_id).await.unwrap();
+        match job {
+            Some(j) if matches!(j.status, JobStatus::Succeeded | JobStatus::Failed) => return j,
+            Some(j) if std::time::Instant::now() > deadline => return j,
+            None if std::time::Instant::now() > deadline => {
+                panic!("job {job_id} was never recorded")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
 }

@@ -1,9 +1,9 @@
 //! End to end through `cargo lambda watch`: a signed request to the router's function URL
 //! leads to the notify function running and its job reaching `succeeded`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use switchyard::store::{DynamoStore, JobStatus, JobStore};
+use switchyard::store::{DynamoStore, JobStatus};
 
 use crate::common::*;
 
@@ -48,16 +48,7 @@ async fn a_signed_request_to_the_router_function_url_runs_notify_to_succeeded() 
         dynamo_client(&dynamodb_endpoint(), &Counter::default()).await,
         table,
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let job = loop {
-        let job = store.get_job(&job_id).await.unwrap().expect("job recorded");
-        if matches!(job.status, JobStatus::Succeeded | JobStatus::Failed)
-            || Instant::now() > deadline
-        {
-            break job;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let job = finished_job(&store, &job_id).await;
     assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
     let message = job
         .output

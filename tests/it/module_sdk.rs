@@ -242,15 +242,7 @@ async fn a_handler_panic_fails_the_job_and_notify_reports_the_crash() {
     );
 
     let crash_id = switchyard::store::keys::job_id("crash", &ctx.job_id, "notify");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let notified = loop {
-        let j = app.store.get_job(&crash_id).await.unwrap();
-        match j {
-            Some(j) if j.status == JobStatus::Succeeded || Instant::now() > deadline => break j,
-            None if Instant::now() > deadline => panic!("no crash notification job"),
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    };
+    let notified = finished_job(&app.store, &crash_id).await;
     assert_eq!(notified.status, JobStatus::Succeeded, "{notified:?}");
     let message = notified
         .output
@@ -288,15 +280,7 @@ async fn a_3_mb_payload_travels_by_reference_and_reaches_the_module_intact() {
     assert_eq!(status.as_u16(), 202, "{resp}");
     let job_id = job_ids(&resp)[0].clone();
     // The module through the watch (notify, on this table) loaded it and ran.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let job = loop {
-        let j = app.job(&job_id).await;
-        if matches!(j.status, JobStatus::Succeeded | JobStatus::Failed) || Instant::now() > deadline
-        {
-            break j;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let job = finished_job(&app.store, &job_id).await;
     assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
     // The store splits and checks it: the same 3 MB, stored and loaded directly.
     let json = serde_json::to_vec(&v).unwrap();

@@ -2,26 +2,13 @@
 //! fans out through `cargo lambda watch` to the real module functions, which call a forge
 //! stand-in; the test checks the forge calls and the job records.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
-use switchyard::store::{JobRecord, JobStatus};
+use switchyard::store::JobStatus;
 
 use crate::common::*;
 use crate::forge_standin;
-
-async fn finished(app: &TestApp, job_id: &str) -> JobRecord {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let job = app.job(job_id).await;
-        if matches!(job.status, JobStatus::Succeeded | JobStatus::Failed)
-            || Instant::now() > deadline
-        {
-            return job;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 fn job_of(body: &Value, module: &str) -> String {
     body["jobs"]
@@ -71,7 +58,7 @@ async fn pr_review_and_issue_triage_call_the_forge_and_record_their_jobs() {
         )
         .await;
     assert_eq!(status.as_u16(), 202, "{body}");
-    let job = finished(&app, &job_of(&body, "pr-review")).await;
+    let job = finished_job(&app.store, &job_of(&body, "pr-review")).await;
     assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
     assert_eq!(job.output.as_ref().unwrap()["size"], "S");
     assert_eq!(job.journal, ["2 files, 25 lines: size S"]);
@@ -102,7 +89,7 @@ async fn pr_review_and_issue_triage_call_the_forge_and_record_their_jobs() {
     let (_, body) = app
         .github("pull_request", &format!("{run}-2"), &sync.to_string())
         .await;
-    let job = finished(&app, &job_of(&body, "pr-review")).await;
+    let job = finished_job(&app.store, &job_of(&body, "pr-review")).await;
     assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
     {
         let f = forge.lock().unwrap();
@@ -125,7 +112,7 @@ async fn pr_review_and_issue_triage_call_the_forge_and_record_their_jobs() {
     issue["issue"]["body"] = Value::from("The app crash happens whenever I scroll fast.");
     for delivery in [format!("{run}-3"), format!("{run}-4")] {
         let (_, body) = app.github("issues", &delivery, &issue.to_string()).await;
-        let job = finished(&app, &job_of(&body, "issue-triage")).await;
+        let job = finished_job(&app.store, &job_of(&body, "issue-triage")).await;
         assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
     }
     let f = forge.lock().unwrap();

@@ -53,6 +53,16 @@ fn unavailable<E: std::error::Error + Send + Sync + 'static>(
     }
 }
 
+/// Whether a call failed only because its condition did not hold (an expected outcome for
+/// the conditional writes here, not a store failure).
+fn condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    e: &SdkError<E, R>,
+) -> bool {
+    e.as_service_error()
+        .and_then(aws_sdk_dynamodb::error::ProvideErrorMetadata::code)
+        == Some("ConditionalCheckFailedException")
+}
+
 fn decode<T: serde::de::DeserializeOwned>(
     key: &str,
     item: HashMap<String, AttributeValue>,
@@ -215,12 +225,7 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(unavailable("cancel")(e)),
         }
     }
@@ -740,12 +745,7 @@ impl SchedulerStore for DynamoStore {
         match result {
             Ok(_) => Ok(()),
             // Another invocation got further: nothing to do.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(unavailable("advance_tick")(e)),
         }
     }
@@ -761,12 +761,7 @@ impl SchedulerStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(unavailable("record_skipped_tick")(e)),
         }
     }
@@ -957,12 +952,7 @@ impl JobStore for DynamoStore {
         match result {
             Ok(_) => Ok(()),
             // Full journal (or no such job): the line is dropped, the job goes on.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(unavailable("append_journal")(e)),
         }
     }
@@ -989,12 +979,7 @@ impl JobStore for DynamoStore {
                 }
                 Ok(self.get_job(job_id).await?.map(|j| j.status))
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(self.get_job(job_id).await?.map(|j| j.status))
-            }
+            Err(e) if condition_failed(&e) => Ok(self.get_job(job_id).await?.map(|j| j.status)),
             Err(e) => Err(unavailable("request_cancel")(e)),
         }
     }
