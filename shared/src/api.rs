@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,10 +17,14 @@ use tracing::{error, info, warn};
 
 use crate::auth::{Scope, TokenEntry, Tokens};
 use crate::config::SourceKind;
-use crate::dispatch::{Dispatcher, Outcome};
+use crate::dispatch::{Dispatcher, Outcome, Replay};
 use crate::event::{Event, EventType, Sender};
 use crate::manifest::{Module, Trigger};
-use crate::store::{EventStore, JobStatus, JobStore, keys};
+use crate::registry::{self, PublishError};
+use crate::store::{
+    EventQuery, EventRecord, EventStatus, EventStore, JobQuery, JobStatus, JobStore, ListStore,
+    RegistryStore, SettingsStore, keys,
+};
 use crate::webhook::{ApiError, error_chain};
 
 /// What the API app needs.
@@ -32,8 +36,32 @@ pub struct ApiState {
     pub jobs: Arc<dyn JobStore>,
     /// Events.
     pub events: Arc<dyn EventStore>,
+    /// Listings over the secondary indexes.
+    pub lists: Arc<dyn ListStore>,
+    /// Published registry versions.
+    pub registry: Arc<dyn RegistryStore>,
+    /// Per-scope settings.
+    pub settings: Arc<dyn SettingsStore>,
     /// Configured tokens.
     pub tokens: Arc<Tokens>,
+}
+
+impl ApiState {
+    /// The state over one store that serves every port.
+    pub fn new<S>(dispatcher: Dispatcher, store: Arc<S>, tokens: Tokens) -> Self
+    where
+        S: JobStore + EventStore + ListStore + RegistryStore + SettingsStore + 'static,
+    {
+        Self {
+            dispatcher,
+            jobs: store.clone(),
+            events: store.clone(),
+            lists: store.clone(),
+            registry: store.clone(),
+            settings: store,
+            tokens: Arc::new(tokens),
+        }
+    }
 }
 
 impl std::fmt::Debug for ApiState {
@@ -83,16 +111,45 @@ fn authorize<'t>(
     Ok(entry)
 }
 
+/// Every route of the API app, as (method, path template): the OpenAPI document is checked
+/// against this list.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/modules"),
+    ("POST", "/modules/{name}/invoke"),
+    ("GET", "/jobs"),
+    ("GET", "/jobs/{id}"),
+    ("POST", "/jobs/{id}/cancel"),
+    ("GET", "/events"),
+    ("GET", "/events/{id}"),
+    ("POST", "/events/{id}/replay"),
+    ("POST", "/admin/registry"),
+    ("GET", "/admin/registry/versions"),
+    ("POST", "/admin/registry/rollback/{version}"),
+    ("GET", "/admin/settings/{scope}"),
+    ("PUT", "/admin/settings/{scope}"),
+];
+
 /// The API app.
 pub fn app(state: ApiState) -> Router {
     Router::new()
         .route("/modules", get(modules))
         .route("/modules/{name}/invoke", post(invoke))
+        .route("/jobs", get(list_jobs))
         .route("/jobs/{id}", get(job))
         .route("/jobs/{id}/cancel", post(cancel))
+        .route("/events", get(list_events))
         .route("/events/{id}", get(event))
+        .route("/events/{id}/replay", post(replay))
+        .route("/admin/registry", post(publish))
+        .route("/admin/registry/versions", get(versions))
+        .route("/admin/registry/rollback/{version}", post(rollback))
+        .route(
+            "/admin/settings/{*scope}",
+            get(get_settings).put(put_settings),
+        )
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)
+        .layer(axum::middleware::map_response(crate::webhook::json_errors))
 }
 
 fn respond(result: Result<Response, ApiError>) -> Response {
@@ -113,11 +170,12 @@ fn trigger_json(t: &Trigger) -> Value {
 }
 
 async fn modules(State(st): State<ApiState>, headers: HeaderMap) -> Response {
-    respond((|| {
-        authorize(&st.tokens, &headers, Scope::Read)?;
-        let list: Vec<Value> = st
-            .dispatcher
-            .registry()
+    if let Err(e) = authorize(&st.tokens, &headers, Scope::Read) {
+        return e.into_response();
+    }
+    let active = st.dispatcher.active_registry().await;
+    let list: Vec<Value> = active
+            .registry
             .modules()
             .iter()
             .map(|m| {
@@ -127,8 +185,7 @@ async fn modules(State(st): State<ApiState>, headers: HeaderMap) -> Response {
                 })
             })
             .collect();
-        Ok(axum::Json(json!({ "version": "builtin", "modules": list })).into_response())
-    })())
+    axum::Json(json!({ "version": active.version, "published": active.version.is_some(), "modules": list })).into_response()
 }
 
 #[derive(Deserialize, Default)]
@@ -162,7 +219,7 @@ async fn invoke_inner(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let token = authorize(&st.tokens, headers, Scope::Invoke)?;
-    let registry = st.dispatcher.registry();
+    let registry = st.dispatcher.active_registry().await.registry.clone();
     let Some(module) = registry.get(name) else {
         return Err(problem(
             StatusCode::NOT_FOUND,
@@ -311,14 +368,25 @@ async fn invoke_inner(
 
 fn without_keys(mut v: Value) -> Value {
     if let Some(o) = v.as_object_mut() {
-        o.remove("pk");
-        o.remove("sk");
-        o.remove("lease_token");
+        for k in [
+            "pk",
+            "sk",
+            "lease_token",
+            "gsi1pk",
+            "gsi1sk",
+            "gsi2pk",
+            "gsi2sk",
+        ] {
+            o.remove(k);
+        }
     }
     v
 }
 
 fn store_failure(e: &crate::store::StoreError) -> ApiError {
+    if let crate::store::StoreError::Invalid(message) = e {
+        return problem(StatusCode::BAD_REQUEST, "bad_request", message.clone());
+    }
     error!(error = %error_chain(e), "store failure");
     ApiError::Unavailable
 }
@@ -412,6 +480,474 @@ async fn event(State(st): State<ApiState>, Path(id): Path<String>, headers: Head
                     format!("no event `{id}`"),
                 )),
             }
+        }
+        .await,
+    )
+}
+
+/// Largest page of a listing.
+pub const MAX_LIMIT: usize = 200;
+/// Page size when none is asked for.
+pub const DEFAULT_LIMIT: usize = 50;
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    problem(StatusCode::BAD_REQUEST, "bad_request", message)
+}
+
+/// Query parameters, each at most once, none unknown.
+fn params(
+    raw: Option<String>,
+    allowed: &[&str],
+) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    let mut map = std::collections::BTreeMap::new();
+    let raw = raw.unwrap_or_default();
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        if !allowed.contains(&k.as_ref()) {
+            return Err(bad_request(format!(
+                "unknown query parameter `{}` (known: {})",
+                crate::store::bounded(&k, 64),
+                allowed.join(", ")
+            )));
+        }
+        if v.len() > 2048 {
+            return Err(bad_request(format!("query parameter `{k}` is too long")));
+        }
+        if map.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(bad_request(format!("query parameter `{k}` is given twice")));
+        }
+    }
+    Ok(map)
+}
+
+fn limit_param(p: &std::collections::BTreeMap<String, String>) -> Result<usize, ApiError> {
+    match p.get("limit") {
+        None => Ok(DEFAULT_LIMIT),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| bad_request(format!("`limit` must be 1 to {MAX_LIMIT}"))),
+    }
+}
+
+fn bool_param(
+    p: &std::collections::BTreeMap<String, String>,
+    name: &str,
+) -> Result<bool, ApiError> {
+    match p.get(name).map(String::as_str) {
+        None | Some("false" | "0") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(_) => Err(bad_request(format!("`{name}` must be true or false"))),
+    }
+}
+
+/// `since` (RFC 3339), never earlier than `horizon` (what the TTL keeps).
+fn since_param(
+    p: &std::collections::BTreeMap<String, String>,
+    horizon: time::OffsetDateTime,
+) -> Result<time::OffsetDateTime, ApiError> {
+    match p.get("since") {
+        None => Ok(horizon),
+        Some(v) => time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+            .map(|t| t.max(horizon))
+            .map_err(|_| {
+                bad_request("`since` must be an RFC 3339 time, e.g. 2026-01-31T12:00:00Z")
+            }),
+    }
+}
+
+fn short_param(
+    p: &std::collections::BTreeMap<String, String>,
+    name: &str,
+) -> Result<Option<String>, ApiError> {
+    match p.get(name) {
+        None => Ok(None),
+        Some(v) if !v.is_empty() && v.len() <= 200 && !v.chars().any(char::is_control) => {
+            Ok(Some(v.clone()))
+        }
+        Some(_) => Err(bad_request(format!(
+            "`{name}` must be 1 to 200 printable characters"
+        ))),
+    }
+}
+
+fn horizon(st: &ApiState, ttl: std::time::Duration) -> time::OffsetDateTime {
+    st.dispatcher.clock().now() - ttl
+}
+
+fn event_json(e: &EventRecord) -> Value {
+    let mut v = without_keys(serde_json::to_value(e).unwrap_or_default());
+    v["id"] = json!(format!("{}:{}", e.source, e.event_id));
+    v
+}
+
+async fn list_events(
+    State(st): State<ApiState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            authorize(&st.tokens, &headers, Scope::Read)?;
+            let p = params(
+                raw,
+                &["source", "type", "status", "since", "limit", "cursor"],
+            )?;
+            let status = match p.get("status").map(String::as_str) {
+                None => None,
+                Some("in_progress") => Some(EventStatus::InProgress),
+                Some("completed") => Some(EventStatus::Completed),
+                Some("failed") => Some(EventStatus::Failed),
+                Some(_) => {
+                    return Err(bad_request(
+                        "`status` must be in_progress, completed or failed",
+                    ));
+                }
+            };
+            let query = EventQuery {
+                source: short_param(&p, "source")?,
+                event_type: short_param(&p, "type")?,
+                status,
+                since: since_param(&p, horizon(&st, st.dispatcher.settings().event_ttl))?,
+                limit: limit_param(&p)?,
+                cursor: short_param(&p, "cursor")?,
+            };
+            let page = st
+                .lists
+                .list_events(&query, st.dispatcher.clock().now())
+                .await
+                .map_err(|e| store_failure(&e))?;
+            let items: Vec<Value> = page.items.iter().map(event_json).collect();
+            Ok(
+                axum::Json(json!({ "items": items, "next_cursor": page.next_cursor }))
+                    .into_response(),
+            )
+        }
+        .await,
+    )
+}
+
+async fn list_jobs(
+    State(st): State<ApiState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            authorize(&st.tokens, &headers, Scope::Read)?;
+            let p = params(raw, &["module", "status", "since", "limit", "cursor"])?;
+            let status = match p.get("status").map(String::as_str) {
+                None => None,
+                Some("queued") => Some(JobStatus::Queued),
+                Some("running") => Some(JobStatus::Running),
+                Some("succeeded") => Some(JobStatus::Succeeded),
+                Some("failed") => Some(JobStatus::Failed),
+                Some("cancelled") => Some(JobStatus::Cancelled),
+                Some(_) => {
+                    return Err(bad_request(
+                        "`status` must be queued, running, succeeded, failed or cancelled",
+                    ));
+                }
+            };
+            let query = JobQuery {
+                module: short_param(&p, "module")?,
+                status,
+                since: since_param(&p, horizon(&st, st.dispatcher.settings().job_ttl))?,
+                limit: limit_param(&p)?,
+                cursor: short_param(&p, "cursor")?,
+            };
+            let page = st
+                .lists
+                .list_jobs(&query, st.dispatcher.clock().now())
+                .await
+                .map_err(|e| store_failure(&e))?;
+            let items: Vec<Value> = page
+                .items
+                .into_iter()
+                .map(|j| without_keys(serde_json::to_value(j).unwrap_or_default()))
+                .collect();
+            Ok(
+                axum::Json(json!({ "items": items, "next_cursor": page.next_cursor }))
+                    .into_response(),
+            )
+        }
+        .await,
+    )
+}
+
+/// Splits an API event id, `<source>:<delivery id>`.
+fn event_id(id: &str) -> Result<(&str, &str), ApiError> {
+    id.split_once(':')
+        .filter(|(s, d)| !s.is_empty() && !d.is_empty())
+        .ok_or_else(|| bad_request("event ids are `<source>:<delivery id>`"))
+}
+
+async fn replay(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            let p = params(raw, &["force", "dry_run"])?;
+            let dry_run = bool_param(&p, "dry_run")?;
+            let force = bool_param(&p, "force")?;
+            // A dry run only reads; a replay starts modules.
+            let token = authorize(
+                &st.tokens,
+                &headers,
+                if dry_run { Scope::Read } else { Scope::Invoke },
+            )?;
+            let (source, delivery) = event_id(&id)?;
+            let result = st
+                .dispatcher
+                .replay(source, delivery, force, dry_run)
+                .await
+                .map_err(|e| {
+                    error!(error = %error_chain(&e), "replay failed: nothing dispatched");
+                    ApiError::Unavailable
+                })?;
+            match result {
+                Replay::Missing => Err(problem(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("no event `{id}`"),
+                )),
+                Replay::NotStored => Err(problem(
+                    StatusCode::CONFLICT,
+                    "not_replayable",
+                    format!("event `{id}` has no stored payload"),
+                )),
+                Replay::Planned(plan) => {
+                    let mut body = serde_json::to_value(plan).unwrap_or_default();
+                    body["dry_run"] = json!(true);
+                    Ok(axum::Json(body).into_response())
+                }
+                Replay::Done(Outcome::Dispatched(d)) => {
+                    info!(event = %id, token = %token.name, force, jobs = d.jobs.len(), "event replayed");
+                    Ok((StatusCode::ACCEPTED, axum::Json(d)).into_response())
+                }
+                Replay::Done(Outcome::Incomplete(d)) => Err(ApiError::DispatchIncomplete(
+                    serde_json::to_value(d).unwrap_or_default(),
+                )),
+                Replay::Done(Outcome::InProgress { retry_after }) => {
+                    Err(ApiError::InProgress(retry_after))
+                }
+                Replay::Done(Outcome::Duplicate { .. } | Outcome::Conflict) => {
+                    Err(ApiError::InProgress(1))
+                }
+            }
+        }
+        .await,
+    )
+}
+
+/// Largest registry bundle: manifests and bytes per manifest.
+const MAX_BUNDLE_MANIFESTS: usize = 500;
+const MAX_MANIFEST_BYTES: usize = 64 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Bundle {
+    manifests: std::collections::BTreeMap<String, String>,
+}
+
+fn publish_failure(e: PublishError) -> ApiError {
+    match e {
+        PublishError::Store(e) => store_failure(&e),
+        PublishError::Contended => problem(
+            StatusCode::CONFLICT,
+            "contended",
+            "the registry kept changing under this publish; try again",
+        ),
+        PublishError::NoSuchVersion(v) => problem(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no registry version {v}"),
+        ),
+    }
+}
+
+async fn published(st: &ApiState, report: &crate::registry::Report) -> Response {
+    // This process uses the new version at once; the others within their refresh interval.
+    if let Err(e) = st.dispatcher.registry_source().refresh_now().await {
+        warn!(error = %error_chain(&e), "published, but reloading here failed");
+    }
+    axum::Json(report).into_response()
+}
+
+async fn publish(State(st): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+    let token = match authorize(&st.tokens, &headers, Scope::Admin) {
+        Ok(t) => t.name.clone(),
+        Err(e) => return e.into_response(),
+    };
+    let bundle: Bundle = match serde_json::from_slice::<Value>(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|v| {
+            if v.is_object() {
+                serde_json::from_value(v).map_err(|e| e.to_string())
+            } else {
+                Err("expected a JSON object".into())
+            }
+        }) {
+        Ok(b) => b,
+        Err(e) => {
+            return bad_request(format!(
+                "invalid bundle ({e}); expected {{\"manifests\": {{\"<file>\": \"<YAML or JSON>\"}}}}"
+            ))
+            .into_response();
+        }
+    };
+    if bundle.manifests.len() > MAX_BUNDLE_MANIFESTS
+        || bundle
+            .manifests
+            .iter()
+            .any(|(k, v)| k.is_empty() || k.len() > 200 || v.len() > MAX_MANIFEST_BYTES)
+    {
+        return bad_request(format!(
+            "a bundle holds at most {MAX_BUNDLE_MANIFESTS} manifests, named by 1 to 200 characters, of at most {MAX_MANIFEST_BYTES} bytes each"
+        ))
+        .into_response();
+    }
+    let now = st.dispatcher.clock().now();
+    match registry::publish(st.registry.as_ref(), &bundle.manifests, None, &token, now).await {
+        Ok(report) => published(&st, &report).await,
+        Err(e) => publish_failure(e).into_response(),
+    }
+}
+
+async fn rollback(
+    State(st): State<ApiState>,
+    Path(version): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let token = match authorize(&st.tokens, &headers, Scope::Admin) {
+        Ok(t) => t.name.clone(),
+        Err(e) => return e.into_response(),
+    };
+    let Some(version) = version.parse::<u64>().ok().filter(|v| *v >= 1) else {
+        return bad_request("the version is a positive integer").into_response();
+    };
+    let now = st.dispatcher.clock().now();
+    match registry::publish(
+        st.registry.as_ref(),
+        &std::collections::BTreeMap::new(),
+        Some(version),
+        &token,
+        now,
+    )
+    .await
+    {
+        Ok(report) => published(&st, &report).await,
+        Err(e) => publish_failure(e).into_response(),
+    }
+}
+
+async fn versions(
+    State(st): State<ApiState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            authorize(&st.tokens, &headers, Scope::Admin)?;
+            let p = params(raw, &["limit"])?;
+            let limit = limit_param(&p)?;
+            let (active, list) = tokio::try_join!(
+                st.registry.registry_version(),
+                st.registry.list_registry(limit)
+            )
+            .map_err(|e| store_failure(&e))?;
+            Ok(axum::Json(json!({ "active": active, "versions": list })).into_response())
+        }
+        .await,
+    )
+}
+
+fn scope_of(scope: &str) -> Result<String, ApiError> {
+    let scope = scope.trim_start_matches('/');
+    crate::settings::validate_scope(scope).map_err(bad_request)?;
+    Ok(scope.to_owned())
+}
+
+async fn get_settings(
+    State(st): State<ApiState>,
+    Path(scope): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    respond(
+        async {
+            authorize(&st.tokens, &headers, Scope::Admin)?;
+            let scope = scope_of(&scope)?;
+            let found = st
+                .settings
+                .get_settings(std::slice::from_ref(&scope))
+                .await
+                .map_err(|e| store_failure(&e))?;
+            match found.into_iter().next() {
+                Some((scope, s)) => Ok(axum::Json(
+                    json!({ "scope": scope, "flags": s.flags, "config": s.config }),
+                )
+                .into_response()),
+                None => Err(problem(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("no settings for scope `{scope}`"),
+                )),
+            }
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsBody {
+    #[serde(default)]
+    flags: std::collections::BTreeMap<String, bool>,
+    #[serde(default)]
+    config: std::collections::BTreeMap<String, Value>,
+}
+
+async fn put_settings(
+    State(st): State<ApiState>,
+    Path(scope): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(
+        async {
+            let token = authorize(&st.tokens, &headers, Scope::Admin)?;
+            let scope = scope_of(&scope)?;
+            let value: Value = serde_json::from_slice(&body)
+                .map_err(|e| bad_request(format!("invalid body: {e}")))?;
+            if !value.is_object() {
+                return Err(bad_request(
+                    "expected a JSON object with `flags` and `config`",
+                ));
+            }
+            let parsed: SettingsBody = serde_json::from_value(value)
+                .map_err(|e| bad_request(format!("invalid body: {e}")))?;
+            if parsed.config.values().any(|v| !v.is_object()) {
+                return Err(bad_request(
+                    "each `config` entry is an object (by module name)",
+                ));
+            }
+            let settings = crate::settings::Settings {
+                flags: parsed.flags,
+                config: parsed.config,
+            };
+            st.settings
+                .put_settings(&scope, &settings, st.dispatcher.clock().now())
+                .await
+                .map_err(|e| store_failure(&e))?;
+            info!(scope = %scope, token = %token.name, "settings replaced");
+            Ok(axum::Json(json!({
+                "scope": scope, "flags": settings.flags, "config": settings.config,
+                "effective_within_seconds": st.dispatcher.settings().settings_ttl.as_secs(),
+            }))
+            .into_response())
         }
         .await,
     )

@@ -179,6 +179,9 @@ pub struct Config {
     pub schedule_catch_up: u32,
     /// `SWITCHYARD_FALLBACK_MODULE`: the module that gets events no module claims.
     pub fallback_module: Option<String>,
+    /// `SWITCHYARD_REGISTRY_REFRESH` (seconds, default 15): how often a running function
+    /// looks for a newly published registry version (one small read).
+    pub registry_refresh: Duration,
 }
 
 /// A configuration problem found at start-up, naming the variable.
@@ -410,6 +413,7 @@ impl Config {
             settings_ttl: Duration::from_secs(number("SWITCHYARD_SETTINGS_CACHE_SECONDS", 30)?),
             metrics_namespace: metrics_namespace(&get)?,
             fallback_module: get("SWITCHYARD_FALLBACK_MODULE").map(str::to_owned),
+            registry_refresh: Duration::from_secs(number("SWITCHYARD_REGISTRY_REFRESH", 15)?),
             schedule_catch_up: u32::try_from(number("SWITCHYARD_SCHEDULE_CATCH_UP_MINUTES", 15)?)
                 .map_err(|_| {
                 invalid("SWITCHYARD_SCHEDULE_CATCH_UP_MINUTES", "too large")

@@ -19,12 +19,13 @@ use crate::hooks::{
     EventCompleted, EventGate, EventReceived, Hooks, ModuleDispatched, ModuleSkipped, log_failures,
 };
 use crate::manifest::Registry;
+use crate::registry::{Active, RegistrySource};
 use crate::routing::{self, Planned, Skip};
 use crate::settings::{ScopedSettings, Settings, scopes_for};
 use crate::store::{
-    Claim, ClaimOutcome, DispatchStore, EventRecord, EventStatus, EventStore, Finish, JobRecord,
-    JobRef, JobStatus, PayloadRef, PayloadStore, Reservation, SettingsStore, StoreError, keys,
-    rfc3339,
+    Claim, ClaimOutcome, DispatchStore, Envelope, EventRecord, EventStatus, EventStore, Finish,
+    JobRecord, JobRef, JobStatus, JobStore, PayloadRef, PayloadStore, Reopened, Reservation,
+    SettingsStore, StoreError, keys, rfc3339,
 };
 
 /// Which trigger started a job.
@@ -201,7 +202,8 @@ pub struct Dispatcher {
     settings_cache: Arc<SettingsCache>,
     fanout: Arc<dyn Fanout>,
     clock: Arc<dyn Clock>,
-    registry: Arc<Registry>,
+    jobs: Arc<dyn JobStore>,
+    registry: Arc<RegistrySource>,
     settings: DispatchSettings,
     hooks: Arc<Hooks>,
 }
@@ -209,7 +211,7 @@ pub struct Dispatcher {
 impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dispatcher")
-            .field("modules", &self.registry.modules().len())
+            .field("registry", &self.registry)
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
@@ -229,20 +231,27 @@ impl Dispatcher {
         settings: DispatchSettings,
     ) -> Self
     where
-        S: EventStore + DispatchStore + SettingsStore + PayloadStore + 'static,
+        S: EventStore + DispatchStore + SettingsStore + PayloadStore + JobStore + 'static,
     {
         Self {
             events: store.clone(),
             claims: store.clone(),
             payloads: store.clone(),
+            jobs: store.clone(),
             settings_store: store,
             settings_cache: Arc::new(SettingsCache::default()),
             fanout,
             clock,
-            registry,
+            registry: Arc::new(RegistrySource::fixed(registry)),
             settings,
             hooks: Arc::new(Hooks::default()),
         }
+    }
+
+    /// Takes its registry from `source` (published versions, hot reload).
+    pub fn with_registry_source(mut self, source: Arc<RegistrySource>) -> Self {
+        self.registry = source;
+        self
     }
 
     /// Uses `hooks` for the pipeline's hook points.
@@ -271,6 +280,7 @@ impl Dispatcher {
     /// fallback module, when one is configured and switched on for the event's scope.
     fn with_fallback(
         &self,
+        registry: &Registry,
         mut plan: routing::Plan,
         event: &Event,
         scoped: &ScopedSettings,
@@ -286,7 +296,7 @@ impl Dispatcher {
         {
             return plan;
         }
-        let Some(module) = self.registry.get(name) else {
+        let Some(module) = registry.get(name) else {
             warn!(module = %name, "the fallback module is not in the registry");
             return plan;
         };
@@ -311,9 +321,24 @@ impl Dispatcher {
         plan
     }
 
-    /// The registry it matches against.
-    pub fn registry(&self) -> &Arc<Registry> {
+    /// The registry it matches against now (no I/O; see [`Dispatcher::active_registry`]).
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.snapshot().registry.clone()
+    }
+
+    /// The registry in use, after the periodic check for a newly published version.
+    pub async fn active_registry(&self) -> Arc<Active> {
+        self.registry.current().await
+    }
+
+    /// Where the registry comes from.
+    pub fn registry_source(&self) -> &Arc<RegistrySource> {
         &self.registry
+    }
+
+    /// Its settings.
+    pub fn settings(&self) -> &DispatchSettings {
+        &self.settings
     }
 
     /// The clock it reads.
@@ -362,6 +387,8 @@ impl Dispatcher {
     async fn dispatch_inner(&self, event: &Event) -> Result<(Outcome, bool), DispatchError> {
         let now = self.clock.now();
         let now_s = now.unix_timestamp();
+        let active = self.registry.current().await;
+        let registry = &active.registry;
         let pk = keys::event(&event.source, &event.id);
         let record = EventRecord {
             pk: pk.clone(),
@@ -380,11 +407,11 @@ impl Dispatcher {
             jobs: Vec::new(),
             skipped: Vec::new(),
             expires_at: now_s + secs(self.settings.event_ttl),
+            envelope: Some(self.envelope(event, now_s).await?),
         };
         // Settings are only needed when some module listens for this type; they load
         // concurrently with the reservation (or come from the cache).
-        let listened = self
-            .registry
+        let listened = registry
             .candidates(event.event_type.as_str())
             .next()
             .is_some();
@@ -416,13 +443,51 @@ impl Dispatcher {
                 return Ok((Outcome::InProgress { retry_after }, false));
             }
         };
-
         let scoped = scoped?.unwrap_or_default();
+        let decision = self.decide(registry, event, &scoped);
+        // What an earlier attempt already got out is kept, never sent again.
+        let jobs: Vec<JobRef> = previous
+            .map(|p| p.jobs.into_iter().filter(|j| j.dispatched).collect())
+            .unwrap_or_default();
+        let dropped = decision.dropped.is_some();
+        let outcome = self
+            .execute(&decision.event, &pk, &token, jobs, decision.plan, false)
+            .await?;
+        Ok((outcome, dropped))
+    }
+
+    /// The event as stored for replay: deflated on the event item, or as payload parts
+    /// when too large for it (one extra write, only then).
+    async fn envelope(&self, event: &Event, now_s: i64) -> Result<Envelope, StoreError> {
+        use std::io::Write as _;
+        let json = serde_json::to_vec(event).unwrap_or_default();
+        let mut enc = flate2::write::DeflateEncoder::new(
+            Vec::with_capacity(json.len() / 4),
+            flate2::Compression::fast(),
+        );
+        let deflated = enc.write_all(&json).and_then(|()| enc.finish());
+        match deflated {
+            Ok(bytes) if bytes.len() <= crate::store::ENVELOPE_INLINE_MAX => {
+                Ok(Envelope::Inline(bytes))
+            }
+            _ => {
+                let key = format!("{}#{}#event", event.source, event.id);
+                let reference = self
+                    .payloads
+                    .put_payload(&key, &json, now_s + secs(self.settings.event_ttl))
+                    .await?;
+                Ok(Envelope::Stored(reference))
+            }
+        }
+    }
+
+    /// Filters the event and matches it: the event to dispatch, the plan, and the filter's
+    /// reason when it dropped the event.
+    fn decide(&self, registry: &Registry, event: &Event, scoped: &ScopedSettings) -> Decision {
         // The event filter may replace the event (redaction) or drop it.
-        let filtered_event;
         let mut dropped = None;
-        let event: &Event = if self.hooks.event_filter.is_empty() {
-            event
+        let event = if self.hooks.event_filter.is_empty() {
+            event.clone()
         } else {
             let out = self.hooks.event_filter.apply(EventGate {
                 event: event.clone(),
@@ -432,19 +497,18 @@ impl Dispatcher {
                 warn!(handler = f.handler, failure = ?f.kind, "event filter failed; using the last accepted event");
             }
             dropped = out.value.drop;
-            filtered_event = out.value.event;
-            &filtered_event
+            out.value.event
         };
         let plan = match &dropped {
             None => self.with_fallback(
-                routing::plan(&self.registry, event, &scoped),
-                event,
-                &scoped,
+                registry,
+                routing::plan(registry, &event, scoped),
+                &event,
+                scoped,
             ),
             Some(reason) => routing::Plan {
                 matched: Vec::new(),
-                skipped: self
-                    .registry
+                skipped: registry
                     .candidates(event.event_type.as_str())
                     .map(|m| Skip {
                         module: m.name.clone(),
@@ -454,10 +518,143 @@ impl Dispatcher {
                     .collect(),
             },
         };
-        // What an earlier attempt already got out is kept, never sent again.
-        let mut jobs: Vec<JobRef> = previous
-            .map(|p| p.jobs.into_iter().filter(|j| j.dispatched).collect())
-            .unwrap_or_default();
+        Decision {
+            event,
+            plan,
+            dropped,
+        }
+    }
+
+    /// Re-runs a stored event against the current registry. Modules whose job for the event
+    /// is queued, running, succeeded or cancelled are kept; the others (failed jobs, modules
+    /// that did not match before) are dispatched, cooldowns applying unless `force`. A dry
+    /// run reads only and answers the plan.
+    #[instrument(skip_all, fields(source = %source, event_id = %id))]
+    pub async fn replay(
+        &self,
+        source: &str,
+        id: &str,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<Replay, DispatchError> {
+        let now = self.clock.now();
+        let now_s = now.unix_timestamp();
+        let pk = keys::event(source, id);
+        let Some(record) = self.events.get_event(&pk).await? else {
+            return Ok(Replay::Missing);
+        };
+        if record.expires_at <= now_s {
+            return Ok(Replay::Missing);
+        }
+        let Some(event) = self.events.load_event(&pk).await? else {
+            return Ok(Replay::NotStored);
+        };
+        let active = self.registry.current().await;
+        let registry = &active.registry;
+        let scoped = self.scoped_settings(&event).await?;
+        let decision = self.decide(registry, &event, &scoped);
+        let ids: Vec<String> = record.jobs.iter().map(|j| j.job_id.clone()).collect();
+        let statuses: HashMap<String, JobStatus> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.jobs
+                .get_jobs(&ids)
+                .await?
+                .into_iter()
+                .map(|j| (j.job_id, j.status))
+                .collect()
+        };
+        let kept: Vec<JobRef> = record
+            .jobs
+            .iter()
+            .filter(|j| {
+                statuses.get(&j.job_id).is_some_and(|st| {
+                    matches!(
+                        st,
+                        JobStatus::Queued
+                            | JobStatus::Running
+                            | JobStatus::Succeeded
+                            | JobStatus::Cancelled
+                    )
+                })
+            })
+            .map(|j| JobRef {
+                dispatched: true,
+                ..j.clone()
+            })
+            .collect();
+        if dry_run {
+            let mut plan = decision.plan;
+            let todo: Vec<Planned> = plan
+                .matched
+                .into_iter()
+                .filter(|m| !kept.iter().any(|j| j.module == m.module))
+                .collect();
+            let cooling = if force {
+                vec![None; todo.len()]
+            } else {
+                let pairs: Vec<(String, String)> = todo
+                    .iter()
+                    .map(|m| (m.module.clone(), m.entity.clone()))
+                    .collect();
+                let held = self.claims.cooldowns(&pairs, now).await?;
+                // A cooldown this event's own job set does not hold it back.
+                todo.iter()
+                    .zip(held)
+                    .map(|(m, until)| until.filter(|_| m.cooldown.is_some()))
+                    .collect()
+            };
+            let mut dispatch = Vec::new();
+            for (m, until) in todo.iter().zip(cooling) {
+                match until {
+                    Some(u) => plan.skipped.push(Skip {
+                        module: m.module.clone(),
+                        reason: "cooldown".into(),
+                        detail: Some(format!("cooldown until {u} (unix) for {}", m.entity)),
+                    }),
+                    None => dispatch.push(JobOut {
+                        module: m.module.clone(),
+                        job_id: keys::job_id(source, id, &m.module),
+                    }),
+                }
+            }
+            return Ok(Replay::Planned(ReplayPlan {
+                event_id: id.to_owned(),
+                dispatch,
+                kept: kept.iter().map(JobOut::from).collect(),
+                skipped: plan.skipped,
+            }));
+        }
+        let token = match self
+            .events
+            .reopen(&pk, now_s + secs(self.settings.lease), now)
+            .await?
+        {
+            Reopened::Taken { token, .. } => token,
+            Reopened::Missing => return Ok(Replay::Missing),
+            Reopened::InProgress { retry_after } => {
+                return Ok(Replay::Done(Outcome::InProgress { retry_after }));
+            }
+        };
+        let outcome = self
+            .execute(&decision.event, &pk, &token, kept, decision.plan, force)
+            .await?;
+        Ok(Replay::Done(outcome))
+    }
+
+    /// Claims, invokes and records the outcome of a plan whose reservation `token` holds;
+    /// `jobs` are the event's jobs that are kept as they are.
+    async fn execute(
+        &self,
+        event: &Event,
+        pk: &str,
+        token: &str,
+        mut jobs: Vec<JobRef>,
+        plan: routing::Plan,
+        force: bool,
+    ) -> Result<Outcome, DispatchError> {
+        let now = self.clock.now();
+        let now_s = now.unix_timestamp();
         let todo: Vec<Planned> = plan
             .matched
             .into_iter()
@@ -490,7 +687,11 @@ impl Dispatcher {
                     journal: Vec::new(),
                     expires_at: now_s + secs(self.settings.job_ttl),
                 },
-                cooldown_until: m.cooldown.map(|d| now_s + secs(d)),
+                cooldown_until: if force {
+                    None
+                } else {
+                    m.cooldown.map(|d| now_s + secs(d))
+                },
             })
             .collect();
         let claimed = if claims.is_empty() {
@@ -654,7 +855,7 @@ impl Dispatcher {
             skipped: skipped.clone(),
             failed_jobs,
         };
-        if let Err(e) = self.events.finish(&pk, &token, &finish, now).await {
+        if let Err(e) = self.events.finish(pk, token, &finish, now).await {
             // The invokes went out; answering an error would only make the sender resend
             // what is already running. The event stays in progress until its lease ends.
             error!(error = %e, "recording the outcome failed after fan-out");
@@ -692,8 +893,50 @@ impl Dispatcher {
         } else {
             Outcome::Incomplete(dispatched)
         };
-        Ok((outcome, dropped.is_some()))
+        Ok(outcome)
     }
+}
+
+/// A filtered event and its plan.
+struct Decision {
+    event: Event,
+    plan: routing::Plan,
+    dropped: Option<String>,
+}
+
+impl From<&JobRef> for JobOut {
+    fn from(j: &JobRef) -> Self {
+        Self {
+            module: j.module.clone(),
+            job_id: j.job_id.clone(),
+        }
+    }
+}
+
+/// What a replay would do (dry run).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayPlan {
+    /// The delivery id.
+    pub event_id: String,
+    /// Modules that would be dispatched, with the job ids they would use.
+    pub dispatch: Vec<JobOut>,
+    /// Jobs kept as they are (queued, running, succeeded or cancelled).
+    pub kept: Vec<JobOut>,
+    /// Modules that listen for the event but would not run, with reasons.
+    pub skipped: Vec<Skip>,
+}
+
+/// The answer of [`Dispatcher::replay`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replay {
+    /// No such event (or it expired).
+    Missing,
+    /// The event item has no stored payload (recorded before payloads were kept).
+    NotStored,
+    /// A dry run's plan.
+    Planned(ReplayPlan),
+    /// What the replay dispatched.
+    Done(Outcome),
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod hooks;
 pub mod manifest;
 pub mod module;
 pub mod pattern;
+pub mod registry;
 pub mod routing;
 pub mod runtime;
 pub mod schedule;

@@ -10,6 +10,7 @@ use crate::fanout::LambdaFanout;
 use crate::hooks::Hooks;
 use crate::hooks::emf::Emf;
 use crate::manifest::Registry;
+use crate::registry::RegistrySource;
 use crate::store::DynamoStore;
 
 /// A start-up failure, with the reason in its text.
@@ -34,13 +35,17 @@ pub async fn dispatcher(config: &Config) -> Result<(Arc<DynamoStore>, Dispatcher
     if let Some(namespace) = &config.metrics_namespace {
         Arc::new(Emf::stdout(namespace.clone())).register(&hooks);
     }
+    let registry = Arc::new(registry);
+    let source =
+        RegistrySource::published(registry.clone(), store.clone(), config.registry_refresh);
     let dispatcher = Dispatcher::new(
         store.clone(),
         fanout,
         Arc::new(SystemClock),
-        Arc::new(registry),
+        registry,
         DispatchSettings::from_config(config),
     )
+    .with_registry_source(Arc::new(source))
     .with_hooks(hooks);
     Ok((store, dispatcher))
 }

@@ -149,7 +149,7 @@ impl Scheduler {
         }
         report.from = Some(minute_text(from));
         report.to = Some(minute_text(to));
-        let registry = self.dispatcher.registry().clone();
+        let registry = self.dispatcher.active_registry().await.registry.clone();
         let run_from = (to - self.max_catch_up + 1).max(from);
         if run_from > from {
             warn!(
@@ -236,6 +236,7 @@ impl Scheduler {
                 )),
             }],
             expires_at: now_s + i64::try_from(self.event_ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            envelope: None,
         };
         self.store.record_skipped_tick(&record).await.map(|_| ())
     }

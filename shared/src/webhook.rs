@@ -110,6 +110,38 @@ pub fn app(state: RouterState) -> Router {
         .route("/webhooks/{source}", post(receive))
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)
+        .layer(axum::middleware::map_response(json_errors))
+}
+
+/// Gives the error answers axum itself makes (405, 413 from an extractor, a rejected path
+/// or query) the stable `{code, message}` body.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if status.as_u16() < 400 || is_json {
+        return response;
+    }
+    let code = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let message = status.canonical_reason().unwrap_or("error").to_lowercase();
+    let mut out = (
+        status,
+        axum::Json(json!({ "code": code, "message": message })),
+    )
+        .into_response();
+    if let Some(allow) = response.headers().get(header::ALLOW) {
+        out.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    out
 }
 
 async fn receive(

@@ -37,12 +37,11 @@ async fn api(table: Option<String>) -> Api {
     .await;
     let (invoke, e1) = new_token("ci", "invoke+read").unwrap();
     let (read, e2) = new_token("viewer", "read").unwrap();
-    let state = ApiState {
-        dispatcher: app.dispatcher.clone(),
-        jobs: Arc::new(app.store.clone()),
-        events: Arc::new(app.store.clone()),
-        tokens: Arc::new(Tokens::parse(&format!("{e1},{e2}")).unwrap()),
-    };
+    let state = ApiState::new(
+        app.dispatcher.clone(),
+        Arc::new(app.store.clone()),
+        Tokens::parse(&format!("{e1},{e2}")).unwrap(),
+    );
     Api {
         router: app_router(state),
         app,

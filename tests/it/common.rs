@@ -124,6 +124,8 @@ pub struct Options {
     pub hooks: Option<Arc<switchyard::hooks::Hooks>>,
     /// More configuration variables.
     pub vars: Vec<(String, String)>,
+    /// Use published registry versions, checked this often (the manifests are the baseline).
+    pub registry_refresh: Option<Duration>,
 }
 
 pub struct TestApp {
@@ -196,13 +198,19 @@ impl TestApp {
         let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
         let fanout = LambdaFanout::new(lambda_client(&lambda_endpoint(), &invokes).await);
         let store_arc = Arc::new(store.clone());
-        let dispatcher = Dispatcher::new(
-            store_arc,
+        let registry = Arc::new(registry);
+        let mut dispatcher = Dispatcher::new(
+            store_arc.clone(),
             Arc::new(fanout),
             clock.clone(),
-            Arc::new(registry),
+            registry.clone(),
             DispatchSettings::from_config(&config),
         );
+        if let Some(refresh) = opts.registry_refresh {
+            dispatcher = dispatcher.with_registry_source(Arc::new(
+                switchyard::registry::RegistrySource::published(registry, store_arc, refresh),
+            ));
+        }
         let dispatcher = match opts.hooks {
             Some(h) => dispatcher.with_hooks(h),
             None => dispatcher,

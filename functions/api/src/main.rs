@@ -1,8 +1,6 @@
 //! The API function: start-up reads the config and the token hashes, builds the dispatcher
 //! once, then serves (Lambda, or plain HTTP on `SWITCHYARD_API_LISTEN` outside it).
 
-use std::sync::Arc;
-
 use switchyard::Config;
 use switchyard::api::{ApiState, app};
 use switchyard::auth::Tokens;
@@ -23,11 +21,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         Err(_) => std::net::SocketAddr::from(([127, 0, 0, 1], 3001)),
     };
     let (store, dispatcher) = switchyard::runtime::dispatcher(&config).await?;
-    let state = ApiState {
-        dispatcher,
-        jobs: store.clone(),
-        events: store,
-        tokens: Arc::new(tokens),
-    };
+    let state = ApiState::new(dispatcher, store, tokens);
     serve(app(state), listen).await
 }

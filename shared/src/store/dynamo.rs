@@ -11,9 +11,9 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
-    TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use sha2::Digest as _;
 use time::OffsetDateTime;
@@ -24,6 +24,8 @@ use super::{
     SettingsStore, StartOutcome, StoreError, keys, rfc3339,
 };
 use crate::settings::Settings;
+
+mod listing;
 
 // DynamoDB allows 100 actions per transaction; a claim takes two (job and cooldown).
 const MAX_TRANSACT_ITEMS: usize = 100;
@@ -142,8 +144,14 @@ impl DynamoStore {
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(attr_def("pk")?)
             .attribute_definitions(attr_def("sk")?)
+            .attribute_definitions(attr_def("gsi1pk")?)
+            .attribute_definitions(attr_def("gsi1sk")?)
+            .attribute_definitions(attr_def("gsi2pk")?)
+            .attribute_definitions(attr_def("gsi2sk")?)
             .key_schema(key_elem("pk", KeyType::Hash)?)
             .key_schema(key_elem("sk", KeyType::Range)?)
+            .global_secondary_indexes(index(keys::BY_TIME_INDEX, "gsi1pk", "gsi1sk")?)
+            .global_secondary_indexes(index(keys::BY_MODULE_INDEX, "gsi2pk", "gsi2sk")?)
             .send()
             .await;
         match created {
@@ -230,6 +238,68 @@ impl DynamoStore {
         }
     }
 
+    /// Reads items by partition key (one sort key for all), 100 keys per BatchGetItem,
+    /// unprocessed keys sent again; returns them by partition key.
+    pub(super) async fn batch_get(
+        &self,
+        pks: &[String],
+        sk: &str,
+        operation: &'static str,
+    ) -> Result<HashMap<String, HashMap<String, AttributeValue>>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = HashMap::new();
+        let mut unique: Vec<&String> = pks.iter().collect();
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(100) {
+            let keys: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|pk| HashMap::from([("pk".to_owned(), s(*pk)), ("sk".to_owned(), s(sk))]))
+                .collect();
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(unavailable(operation))?,
+            );
+            let mut attempt = 0u64;
+            while let Some(r) = request.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, r)
+                    .send()
+                    .await
+                    .map_err(unavailable(operation))?;
+                for item in out
+                    .responses
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    if let Some(AttributeValue::S(pk)) = item.get("pk") {
+                        found.insert(pk.clone(), item);
+                    }
+                }
+                request = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+                attempt += 1;
+                if request.is_some() {
+                    if attempt > 5 {
+                        return Err(StoreError::Unavailable {
+                            operation,
+                            source: "keys left unprocessed".into(),
+                        });
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Writes an item as is (tests and tools; the request path uses the traits).
     pub async fn put_raw(&self, item: HashMap<String, AttributeValue>) -> Result<(), StoreError> {
         self.client
@@ -307,6 +377,15 @@ impl DynamoStore {
         ] {
             e.set(attr, v);
         }
+        let created = parse_time(
+            &job.created_at,
+            OffsetDateTime::from_unix_timestamp(now).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        );
+        let sort = keys::time_sort(created, &job.job_id);
+        e.set("gsi1pk", s(keys::jobs_on(&keys::day(created))));
+        e.set("gsi1sk", s(sort.clone()));
+        e.set("gsi2pk", s(keys::jobs_of(&job.module)));
+        e.set("gsi2sk", s(sort));
         let attempts = e.name("attempts");
         let one = e.value("one", n(1));
         let error = e.name("error");
@@ -366,12 +445,46 @@ fn attr_def(name: &str) -> Result<AttributeDefinition, StoreError> {
         .map_err(unavailable("create_table"))
 }
 
+fn index(name: &str, hash: &str, range: &str) -> Result<GlobalSecondaryIndex, StoreError> {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key_elem(hash, KeyType::Hash)?)
+        .key_schema(key_elem(range, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(unavailable("create_table"))
+}
+
+/// The received time of a record (RFC 3339), or `fallback` when it does not parse.
+fn parse_time(text: &str, fallback: OffsetDateTime) -> OffsetDateTime {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap_or(fallback)
+}
+
 fn key_elem(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {
     KeySchemaElement::builder()
         .attribute_name(name)
         .key_type(kind)
         .build()
         .map_err(unavailable("create_table"))
+}
+
+/// An event item with its by-day index keys, for plain puts.
+fn event_item(record: &EventRecord) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    let mut item = encode(&record.pk, record)?;
+    let received_at = parse_time(&record.received_at, OffsetDateTime::UNIX_EPOCH);
+    item.insert("gsi1pk".into(), s(keys::events_on(&keys::day(received_at))));
+    item.insert(
+        "gsi1sk".into(),
+        s(keys::time_sort(
+            received_at,
+            &format!("{}#{}", record.source, record.event_id),
+        )),
+    );
+    Ok(item)
 }
 
 #[async_trait]
@@ -403,11 +516,35 @@ impl EventStore for DynamoStore {
         if let Some(a) = &record.action {
             e.set("action", s(a.clone()));
         }
-        // The first attempt's receive time is kept across takeovers.
-        let received = e.name("received_at");
-        let recv_v = e.value("recv", s(record.received_at.clone()));
-        e.sets
-            .push(format!("{received} = if_not_exists({received}, {recv_v})"));
+        // The first attempt's receive time (and its place in the by-day index) is kept
+        // across takeovers.
+        let received_at = parse_time(&record.received_at, now);
+        for (attr, v) in [
+            ("received_at", s(record.received_at.clone())),
+            ("gsi1pk", s(keys::events_on(&keys::day(received_at)))),
+            (
+                "gsi1sk",
+                s(keys::time_sort(
+                    received_at,
+                    &format!("{}#{}", record.source, record.event_id),
+                )),
+            ),
+        ] {
+            let name = e.name(attr);
+            let value = e.value(&format!("first_{attr}"), v);
+            e.sets
+                .push(format!("{name} = if_not_exists({name}, {value})"));
+        }
+        match &record.envelope {
+            Some(super::Envelope::Inline(bytes)) => e.set(
+                "envelope",
+                AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(bytes.clone())),
+            ),
+            Some(super::Envelope::Stored(reference)) => {
+                e.set("envelope_ref", encode_value(&record.pk, reference)?);
+            }
+            None => {}
+        }
         let attempts = e.name("attempts");
         let one = e.value("one", n(1));
         let now_v = e.value("now", n(now_s));
@@ -536,6 +673,102 @@ impl EventStore for DynamoStore {
             .map(|item| decode(pk, item))
             .transpose()
     }
+
+    async fn load_event(&self, pk: &str) -> Result<Option<crate::event::Event>, StoreError> {
+        use std::io::Read as _;
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(keys::EVENT_SK))
+            .projection_expression("envelope, envelope_ref, expires_at")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("load_event"))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let corrupt = |reason: String| StoreError::Corrupt {
+            key: pk.to_owned(),
+            reason,
+        };
+        let json = match (item.get("envelope"), item.get("envelope_ref")) {
+            (Some(AttributeValue::B(b)), _) => {
+                let mut json = Vec::new();
+                flate2::read::DeflateDecoder::new(b.as_ref())
+                    .read_to_end(&mut json)
+                    .map_err(|e| corrupt(e.to_string()))?;
+                json
+            }
+            (_, Some(r)) => {
+                let reference: PayloadRef = serde_dynamo::from_attribute_value(r.clone())
+                    .map_err(|e| corrupt(e.to_string()))?;
+                self.get_payload(&reference).await?
+            }
+            _ => return Ok(None),
+        };
+        serde_json::from_slice(&json)
+            .map(Some)
+            .map_err(|e| corrupt(e.to_string()))
+    }
+
+    async fn reopen(
+        &self,
+        pk: &str,
+        lease_expires_at: i64,
+        now: OffsetDateTime,
+    ) -> Result<super::Reopened, StoreError> {
+        let now_s = now.unix_timestamp();
+        let token = uuid::Uuid::new_v4().to_string();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(keys::EVENT_SK))
+            .update_expression(
+                "SET #status = :in_progress, lease_token = :token, lease_expires_at = :lease ADD attempts :one",
+            )
+            .condition_expression(
+                "attribute_exists(pk) AND expires_at > :now AND (#status <> :in_progress OR lease_expires_at <= :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", encode_value(pk, &EventStatus::InProgress)?)
+            .expression_attribute_values(":token", s(token.clone()))
+            .expression_attribute_values(":lease", n(lease_expires_at))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now_s))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(super::Reopened::Taken {
+                token,
+                previous: Box::new(decode(pk, out.attributes.unwrap_or_default())?),
+            }),
+            Err(SdkError::ServiceError(se)) => match se.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(c) => match c.item {
+                    Some(item) if !item.is_empty() => {
+                        let existing: EventRecord = decode(pk, item)?;
+                        if existing.expires_at <= now_s {
+                            Ok(super::Reopened::Missing)
+                        } else {
+                            let retry_after = u64::try_from(existing.lease_expires_at - now_s)
+                                .unwrap_or(1)
+                                .max(1);
+                            Ok(super::Reopened::InProgress { retry_after })
+                        }
+                    }
+                    _ => Ok(super::Reopened::Missing),
+                },
+                other => Err(unavailable("reopen")(other)),
+            },
+            Err(other) => Err(unavailable("reopen")(other)),
+        }
+    }
 }
 
 #[async_trait]
@@ -631,58 +864,44 @@ impl DispatchStore for DynamoStore {
             .retain(|i| !outcome.cooling.iter().any(|(c, _)| c == i));
         Ok(outcome)
     }
+
+    async fn cooldowns(
+        &self,
+        pairs: &[(String, String)],
+        now: OffsetDateTime,
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        let now_s = now.unix_timestamp();
+        let pks: Vec<String> = pairs
+            .iter()
+            .map(|(module, entity)| keys::cooldown(module, entity))
+            .collect();
+        let found = self.batch_get(&pks, keys::COOLDOWN_SK, "cooldowns").await?;
+        Ok(pks
+            .iter()
+            .map(|pk| {
+                found
+                    .get(pk)
+                    .and_then(|item| match item.get("expires_at") {
+                        Some(AttributeValue::N(v)) => v.parse::<i64>().ok(),
+                        _ => None,
+                    })
+                    .filter(|until| *until > now_s)
+            })
+            .collect())
+    }
 }
 
 #[async_trait]
 impl SettingsStore for DynamoStore {
     async fn get_settings(&self, scopes: &[String]) -> Result<Vec<(String, Settings)>, StoreError> {
-        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let pks: Vec<String> = scopes.iter().map(|scope| keys::settings(scope)).collect();
         let mut found: HashMap<String, SettingsRecord> = HashMap::new();
-        let mut keys = Vec::new();
-        for scope in scopes {
-            let mut k = HashMap::new();
-            k.insert("pk".to_owned(), s(keys::settings(scope)));
-            k.insert("sk".to_owned(), s(keys::SETTINGS_SK));
-            keys.push(k);
-        }
-        let mut request = Some(
-            KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .build()
-                .map_err(unavailable("get_settings"))?,
-        );
-        // BatchGetItem may leave keys unprocessed under load; ask again a few times.
-        for _ in 0..3 {
-            let Some(req) = request.take() else { break };
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, req)
-                .send()
-                .await
-                .map_err(unavailable("get_settings"))?;
-            for item in out
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                let pk = match item.get("pk") {
-                    Some(AttributeValue::S(pk)) => pk.clone(),
-                    _ => String::new(),
-                };
-                let record: SettingsRecord = decode(&pk, item)?;
-                found.insert(record.scope.clone(), record);
-            }
-            request = out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .filter(|k| !k.keys().is_empty());
-        }
-        if request.is_some() {
-            return Err(StoreError::Unavailable {
-                operation: "get_settings",
-                source: "keys left unprocessed after retries".into(),
-            });
+        for (pk, item) in self
+            .batch_get(&pks, keys::SETTINGS_SK, "get_settings")
+            .await?
+        {
+            let record: SettingsRecord = decode(&pk, item)?;
+            found.insert(record.scope.clone(), record);
         }
         Ok(scopes
             .iter()
@@ -755,7 +974,7 @@ impl SchedulerStore for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(encode(&record.pk, record)?))
+            .set_item(Some(event_item(record)?))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -894,6 +1113,14 @@ impl JobStore for DynamoStore {
             .await?
             .map(|item| decode(&pk, item))
             .transpose()
+    }
+
+    async fn get_jobs(&self, job_ids: &[String]) -> Result<Vec<JobRecord>, StoreError> {
+        let pks: Vec<String> = job_ids.iter().map(|id| keys::job(id)).collect();
+        let mut found = self.batch_get(&pks, keys::JOB_SK, "get_jobs").await?;
+        pks.iter()
+            .filter_map(|pk| found.remove(pk).map(|item| decode(pk, item)))
+            .collect()
     }
 
     async fn start_job(

@@ -64,6 +64,49 @@ pub fn job_id(source: &str, event_id: &str, module: &str) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
+/// Name of the index that lists events and jobs by day, newest first.
+pub const BY_TIME_INDEX: &str = "by_time";
+/// Name of the index that lists a module's jobs, newest first.
+pub const BY_MODULE_INDEX: &str = "by_module";
+
+/// `YYYY-MM-DD` (UTC) of a time: the day partitions of [`BY_TIME_INDEX`].
+pub fn day(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
+/// `EVENTS#{day}`: partition of [`BY_TIME_INDEX`] holding the events received that day.
+pub fn events_on(day: &str) -> String {
+    format!("EVENTS#{day}")
+}
+
+/// `JOBS#{day}`: partition of [`BY_TIME_INDEX`] holding the jobs created that day.
+pub fn jobs_on(day: &str) -> String {
+    format!("JOBS#{day}")
+}
+
+/// `JOBS#{module}`: partition of [`BY_MODULE_INDEX`].
+pub fn jobs_of(module: &str) -> String {
+    format!("JOBS#{module}")
+}
+
+/// Index sort key: milliseconds since the epoch, zero-padded so text order is time order,
+/// then `suffix` to make it unique.
+pub fn time_sort(t: time::OffsetDateTime, suffix: &str) -> String {
+    let ms = t.unix_timestamp_nanos() / 1_000_000;
+    format!("{ms:013}#{suffix}")
+}
+
+/// The registry's items: `REGISTRY` / `CURRENT` and `REGISTRY` / `V#{n:010}`.
+pub const REGISTRY_PK: &str = "REGISTRY";
+/// Sort key of the pointer to the active registry version.
+pub const REGISTRY_CURRENT_SK: &str = "CURRENT";
+
+/// Sort key of registry version `n`.
+pub fn registry_version(n: u64) -> String {
+    format!("V#{n:010}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +125,14 @@ mod tests {
         let long = "x".repeat(5000);
         assert!(cooldown("m", &long).len() < 200);
         assert_eq!(cooldown("m", "a/b#1"), "COOLDOWN#m#a/b#1");
+    }
+
+    #[test]
+    fn index_keys_sort_by_time() {
+        let a = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let b = a + time::Duration::milliseconds(1);
+        assert!(time_sort(a, "z") < time_sort(b, "a"));
+        assert_eq!(day(a), "2023-11-14");
+        assert_eq!(registry_version(12), "V#0000000012");
     }
 }

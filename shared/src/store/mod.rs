@@ -25,6 +25,9 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The caller asked for something that cannot be served (a cursor that is not ours).
+    #[error("{0}")]
+    Invalid(String),
     /// An item did not have the expected shape.
     #[error("item {key} is not a valid record: {reason}")]
     Corrupt {
@@ -128,7 +131,23 @@ pub struct EventRecord {
     pub skipped: Vec<Skip>,
     /// Unix seconds after which the item is garbage (TTL).
     pub expires_at: i64,
+    /// The normalized event as received, kept for replay (written by the reservation, not
+    /// read back with the record: see [`EventStore::load_event`]).
+    #[serde(skip)]
+    pub envelope: Option<Envelope>,
 }
+
+/// Where a delivery's normalized event is kept for replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Envelope {
+    /// Deflated JSON of the event, on the event item itself.
+    Inline(Vec<u8>),
+    /// Too large for the event item: stored as payload parts.
+    Stored(PayloadRef),
+}
+
+/// Largest deflated event kept on the event item itself (the item limit is 400 KB).
+pub const ENVELOPE_INLINE_MAX: usize = 300 * 1024;
 
 /// A job item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -301,6 +320,36 @@ pub trait EventStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Reads an event item.
     async fn get_event(&self, pk: &str) -> Result<Option<EventRecord>, StoreError>;
+    /// The normalized event kept with an event item, for replay; `None` when the item or
+    /// its envelope is gone.
+    async fn load_event(&self, pk: &str) -> Result<Option<crate::event::Event>, StoreError>;
+    /// Takes the reservation of an existing, unexpired event again for a replay (one
+    /// conditional write); refuses while another attempt holds its lease.
+    async fn reopen(
+        &self,
+        pk: &str,
+        lease_expires_at: i64,
+        now: OffsetDateTime,
+    ) -> Result<Reopened, StoreError>;
+}
+
+/// What [`EventStore::reopen`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reopened {
+    /// The reservation is ours again.
+    Taken {
+        /// Fencing token for [`EventStore::finish`].
+        token: String,
+        /// The item before the replay.
+        previous: Box<EventRecord>,
+    },
+    /// No such event (or it expired).
+    Missing,
+    /// Another attempt holds it.
+    InProgress {
+        /// Seconds until its lease expires.
+        retry_after: u64,
+    },
 }
 
 /// Cooldowns and job creation, in as few transactions as the batch allows.
@@ -313,6 +362,13 @@ pub trait DispatchStore: Send + Sync {
         claims: &[Claim],
         now: OffsetDateTime,
     ) -> Result<ClaimOutcome, StoreError>;
+    /// For each (module, entity), the Unix second until which an unexpired cooldown holds
+    /// it, if one does (reads only: dry runs).
+    async fn cooldowns(
+        &self,
+        pairs: &[(String, String)],
+        now: OffsetDateTime,
+    ) -> Result<Vec<Option<i64>>, StoreError>;
 }
 
 /// The settings item of one scope.
@@ -367,6 +423,8 @@ pub trait SchedulerStore: Send + Sync {
 pub trait JobStore: Send + Sync {
     /// Reads a job.
     async fn get_job(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError>;
+    /// Reads several jobs (batched); missing ones are left out.
+    async fn get_jobs(&self, job_ids: &[String]) -> Result<Vec<JobRecord>, StoreError>;
     /// Moves a `queued` job to `running`, or to `cancelled` when a cancel was requested.
     async fn start_job(
         &self,
@@ -391,6 +449,102 @@ pub trait JobStore: Send + Sync {
         output: Option<&serde_json::Value>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
+}
+
+/// A page of a listing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    /// The items, newest first.
+    pub items: Vec<T>,
+    /// Opaque cursor of the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What `GET /events` asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventQuery {
+    /// Only this source.
+    pub source: Option<String>,
+    /// Only this event type.
+    pub event_type: Option<String>,
+    /// Only this status.
+    pub status: Option<EventStatus>,
+    /// Nothing received before this time (and never past the event lifetime).
+    pub since: OffsetDateTime,
+    /// Page size.
+    pub limit: usize,
+    /// Where the previous page stopped.
+    pub cursor: Option<String>,
+}
+
+/// What `GET /jobs` asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobQuery {
+    /// Only this module's jobs (served by [`keys::BY_MODULE_INDEX`]).
+    pub module: Option<String>,
+    /// Only jobs in this status.
+    pub status: Option<JobStatus>,
+    /// Nothing created before this time (the job lifetime, for the by-day listing).
+    pub since: OffsetDateTime,
+    /// Page size.
+    pub limit: usize,
+    /// Where the previous page stopped.
+    pub cursor: Option<String>,
+}
+
+/// Listings served by the secondary indexes (queries, never scans).
+#[async_trait]
+pub trait ListStore: Send + Sync {
+    /// Events, newest first.
+    async fn list_events(
+        &self,
+        query: &EventQuery,
+        now: OffsetDateTime,
+    ) -> Result<Page<EventRecord>, StoreError>;
+    /// Jobs, newest first.
+    async fn list_jobs(
+        &self,
+        query: &JobQuery,
+        now: OffsetDateTime,
+    ) -> Result<Page<JobRecord>, StoreError>;
+}
+
+/// One published registry version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistryVersion {
+    /// Version number, from 1, consecutive.
+    pub version: u64,
+    /// RFC 3339 publish time.
+    pub published_at: String,
+    /// Token name of the publisher.
+    pub published_by: String,
+    /// Manifest text by module name (the last good one for modules whose new one failed).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub manifests: std::collections::BTreeMap<String, String>,
+    /// The module names, for listings that do not load the manifests.
+    #[serde(default)]
+    pub modules: Vec<String>,
+    /// The publish report (`added`, `refreshed`, `removed`, `failed`, `rolled_back_to`).
+    #[serde(default)]
+    pub report: serde_json::Value,
+}
+
+/// Published registry versions (kept, no TTL).
+#[async_trait]
+pub trait RegistryStore: Send + Sync {
+    /// The active version number, if any was published (one small read).
+    async fn registry_version(&self) -> Result<Option<u64>, StoreError>;
+    /// A version with its manifests.
+    async fn get_registry(&self, version: u64) -> Result<Option<RegistryVersion>, StoreError>;
+    /// Writes `next` and makes it active if the active version is still `expected`
+    /// (one transaction); `false` when another publish got there first.
+    async fn put_registry(
+        &self,
+        expected: Option<u64>,
+        next: &RegistryVersion,
+    ) -> Result<bool, StoreError>;
+    /// Versions, newest first, without their manifests.
+    async fn list_registry(&self, limit: usize) -> Result<Vec<RegistryVersion>, StoreError>;
 }
 
 /// RFC 3339 text of a time, as stored.
