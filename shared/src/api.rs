@@ -560,13 +560,15 @@ fn short_param(
     p: &std::collections::BTreeMap<String, String>,
     name: &str,
 ) -> Result<Option<String>, ApiError> {
+    // Cursors carry index keys (a few hundred characters); names are short.
+    let max = if name == "cursor" { 2048 } else { 200 };
     match p.get(name) {
         None => Ok(None),
-        Some(v) if !v.is_empty() && v.len() <= 200 && !v.chars().any(char::is_control) => {
+        Some(v) if !v.is_empty() && v.len() <= max && !v.chars().any(char::is_control) => {
             Ok(Some(v.clone()))
         }
         Some(_) => Err(bad_request(format!(
-            "`{name}` must be 1 to 200 printable characters"
+            "`{name}` must be 1 to {max} printable characters"
         ))),
     }
 }

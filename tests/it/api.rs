@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
-use switchyard::api::{ApiState, app};
+use switchyard::api::ApiState;
 use switchyard::auth::{Tokens, new_token};
 use switchyard::clock::Clock as _;
 use switchyard::settings::Settings;
@@ -17,11 +17,12 @@ use tower::ServiceExt as _;
 
 use crate::common::*;
 
-struct Api {
-    app: TestApp,
-    router: axum::Router,
-    invoke: String,
-    read: String,
+pub(crate) struct Api {
+    pub(crate) app: TestApp,
+    pub(crate) router: axum::Router,
+    pub(crate) invoke: String,
+    pub(crate) read: String,
+    pub(crate) admin: String,
 }
 
 const MANUAL: &str = "name: manual\ndescription: started by hand\nfunction: notify\ntriggers:\n  - invoke: { config: { source: api } }\n";
@@ -35,35 +36,39 @@ async fn api(table: Option<String>) -> Api {
         },
     )
     .await;
-    let (invoke, e1) = new_token("ci", "invoke+read").unwrap();
-    let (read, e2) = new_token("viewer", "read").unwrap();
-    let state = ApiState::new(
-        app.dispatcher.clone(),
-        Arc::new(app.store.clone()),
-        Tokens::parse(&format!("{e1},{e2}")).unwrap(),
-    );
-    Api {
-        router: app_router(state),
-        app,
-        invoke,
-        read,
-    }
-}
-
-fn app_router(state: ApiState) -> axum::Router {
-    app(state)
+    Api::over(app)
 }
 
 impl Api {
-    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+    /// The API app over `app`'s dispatcher and table, with three tokens: `ci` (invoke and
+    /// read), `viewer` (read) and `ops` (admin and read).
+    pub(crate) fn over(app: TestApp) -> Self {
+        let (invoke, e1) = new_token("ci", "invoke+read").unwrap();
+        let (read, e2) = new_token("viewer", "read").unwrap();
+        let (admin, e3) = new_token("ops", "admin+read+invoke").unwrap();
+        let state = ApiState::new(
+            app.dispatcher.clone(),
+            Arc::new(app.store.clone()),
+            Tokens::parse(&format!("{e1},{e2},{e3}")).unwrap(),
+        );
+        Self {
+            router: switchyard::api::app(state),
+            app,
+            invoke,
+            read,
+            admin,
+        }
+    }
+
+    pub(crate) async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
         self.call("GET", path, token, None, None).await
     }
 
-    async fn post(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+    pub(crate) async fn post(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
         self.call("POST", path, token, None, None).await
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         path: &str,

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod api_admin;
 mod common;
 mod cooldown;
 mod dedupe;
