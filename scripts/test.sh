@@ -32,6 +32,7 @@ export SWITCHYARD_TEST_DYNAMODB="$AWS_ENDPOINT_URL_DYNAMODB"
 export SWITCHYARD_TEST_LAMBDA="$AWS_ENDPOINT_URL_LAMBDA"
 export SWITCHYARD_TEST_E2E_TABLE="$SWITCHYARD_TABLE"
 export SWITCHYARD_TEST_E2E_SECRET="$SWITCHYARD_SECRET_GITHUB"
+export SWITCHYARD_TEST_CLI="${CARGO_TARGET_DIR:-$root/target}/debug/switchyard"
 if ! cargo test --workspace "$@"; then
   echo "tests failed; the functions' log (cargo lambda watch) ends with:" >&2
   tail -n 60 "$state_dir/watch.log" >&2 || true

@@ -9,6 +9,8 @@ use secrecy::SecretString;
 use switchyard::config::{Encoding, Source, SourceKind};
 use switchyard::store::{DynamoStore, JobStore, SettingsStore};
 
+mod remote;
+
 #[derive(Parser)]
 #[command(
     name = "switchyard",
@@ -83,6 +85,53 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Start a module with an `invoke` trigger through the API; prints the job.
+    Invoke {
+        #[command(flatten)]
+        api: remote::ApiArgs,
+        /// The module.
+        module: String,
+        /// The payload: JSON, or @FILE.
+        #[arg(long)]
+        payload: Option<String>,
+        /// The entity (cooldown scope), e.g. owner/repo.
+        #[arg(long)]
+        entity: Option<String>,
+        /// Config overrides: JSON, or @FILE.
+        #[arg(long)]
+        config: Option<String>,
+        /// The same key and body give the same job (24 hours).
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Jobs through the API.
+    Jobs {
+        #[command(subcommand)]
+        command: remote::JobsCommand,
+    },
+    /// Events through the API.
+    Events {
+        #[command(subcommand)]
+        command: remote::EventsCommand,
+    },
+    /// Re-run an event (`<source>:<delivery id>`) against the current registry.
+    Replay {
+        #[command(flatten)]
+        api: remote::ApiArgs,
+        /// The event id.
+        id: String,
+        /// Print what would be dispatched; dispatch nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Ignore cooldowns.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Publish, list and roll back registry versions through the API.
+    Registry {
+        #[command(subcommand)]
+        command: remote::RegistryCommand,
     },
 }
 
@@ -552,6 +601,33 @@ async fn main() -> anyhow::Result<()> {
                 .context("writing settings")?;
             println!("{}", serde_json::to_string_pretty(&settings)?);
         }
+        Command::Invoke {
+            api,
+            module,
+            payload,
+            entity,
+            config,
+            idempotency_key,
+        } => {
+            remote::invoke(
+                &api,
+                &module,
+                payload.as_deref(),
+                entity,
+                config.as_deref(),
+                idempotency_key,
+            )
+            .await?;
+        }
+        Command::Jobs { command } => remote::jobs(command).await?,
+        Command::Events { command } => remote::events(command).await?,
+        Command::Replay {
+            api,
+            id,
+            dry_run,
+            force,
+        } => remote::replay(&api, &id, dry_run, force).await?,
+        Command::Registry { command } => remote::registry(command).await?,
         Command::Job {
             command: JobCommand::Get { table, id },
         } => {

@@ -6,6 +6,7 @@
 
 mod api;
 mod api_admin;
+mod cli;
 mod common;
 mod cooldown;
 mod dedupe;
