@@ -97,10 +97,9 @@ impl Api {
             .unwrap();
         let status = resp.status();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        crate::openapi::check(method, path, status.as_u16(), &body);
+        (status, body)
     }
 }
 

@@ -237,10 +237,12 @@ impl TestApp {
     }
 
     pub async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
+        let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        crate::openapi::check(&method, &path, status.as_u16(), &json);
         (status, json)
     }
 

@@ -17,6 +17,7 @@ mod forge_standin;
 mod hooks;
 mod module_sdk;
 mod modules;
+mod openapi;
 mod round_trips;
 mod routing;
 mod scheduler;
