@@ -62,6 +62,8 @@ stop_pid() { # pid
 }
 
 stop_all() {
+  local pid
+  for pid in ${EXTRA_PIDS:-}; do stop_pid "$pid"; done
   stop_pid "${WATCH_PID:-}"
   stop_pid "${DYNAMODB_PID:-}"
 }

@@ -4,7 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$root"
-"$root/scripts/setup.sh"
+"$root/scripts/setup.sh" api-fuzz
 
 # Build exactly what the watch runs (`cargo run --bin X` per function), so its first
 # invoke finds the binaries fresh, then the tests.
@@ -37,4 +37,24 @@ if ! cargo test --workspace "$@"; then
   echo "tests failed; the functions' log (cargo lambda watch) ends with:" >&2
   tail -n 60 "$state_dir/watch.log" >&2 || true
   exit 1
+fi
+
+# The API in serve mode against its OpenAPI document: schemathesis generates valid and
+# invalid requests for every operation; any 5xx, undocumented status or off-schema body
+# fails. Skipped when a test filter was given.
+if [ "$#" -eq 0 ]; then
+  bin="${CARGO_TARGET_DIR:-$root/target}/debug"
+  tokens="$("$bin/switchyard" token new --name fuzz --scopes admin+read+invoke)"
+  token="$(sed -n 's/^token: //p' <<<"$tokens")"
+  api_port="$(free_port)"
+  SWITCHYARD_API_TOKENS="$(sed -n 's/^SWITCHYARD_API_TOKENS entry: //p' <<<"$tokens")" \
+    SWITCHYARD_API_LISTEN="127.0.0.1:$api_port" SWITCHYARD_METRICS=off RUST_LOG=warn \
+    "$bin/api" >"$state_dir/api-fuzz.log" 2>&1 &
+  EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+  wait_for_port "$api_port" 30 api-fuzz
+  schemathesis run docs/openapi.yaml --url "http://127.0.0.1:$api_port" \
+    -H "Authorization: Bearer $token" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+    --exclude-path '/webhooks/{source}' -n "${SWITCHYARD_FUZZ_EXAMPLES:-25}" --seed 1 \
+    --no-color --generation-database none --max-time 180
 fi

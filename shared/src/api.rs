@@ -903,6 +903,33 @@ async fn get_settings(
     )
 }
 
+/// Largest settings body (the item also holds the scope; DynamoDB's item limit is 400 KB).
+const MAX_SETTINGS_BYTES: usize = 64 * 1024;
+
+/// Whether DynamoDB can store a JSON value: numbers within its range (magnitude 1e-130 to
+/// 9.99e125) and at most 32 levels of nesting.
+fn storable(v: &Value, depth: usize) -> Result<(), String> {
+    if depth > 30 {
+        return Err("config nests deeper than 30 levels".into());
+    }
+    match v {
+        Value::Number(n) => match n.as_f64() {
+            Some(x) if x == 0.0 || (1e-130..1e125).contains(&x.abs()) => Ok(()),
+            _ => Err(format!(
+                "the number {n} is outside the range the store keeps (1e-130 to 1e125)"
+            )),
+        },
+        Value::Array(items) => items.iter().try_for_each(|i| storable(i, depth + 1)),
+        Value::Object(map) => map.iter().try_for_each(|(k, i)| {
+            if k.is_empty() {
+                return Err("config keys must not be empty".into());
+            }
+            storable(i, depth + 1)
+        }),
+        _ => Ok(()),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SettingsBody {
@@ -931,6 +958,24 @@ async fn put_settings(
             }
             let parsed: SettingsBody = serde_json::from_value(value)
                 .map_err(|e| bad_request(format!("invalid body: {e}")))?;
+            if body.len() > MAX_SETTINGS_BYTES {
+                return Err(problem(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("settings are at most {MAX_SETTINGS_BYTES} bytes"),
+                ));
+            }
+            if parsed
+                .flags
+                .keys()
+                .chain(parsed.config.keys())
+                .any(|k| k.is_empty() || k.len() > 200)
+            {
+                return Err(bad_request("flag and module names are 1 to 200 characters"));
+            }
+            for v in parsed.config.values() {
+                storable(v, 1).map_err(bad_request)?;
+            }
             if parsed.config.values().any(|v| !v.is_object()) {
                 return Err(bad_request(
                     "each `config` entry is an object (by module name)",
