@@ -728,6 +728,21 @@ fn serde_error(file: &str, e: &serde_yaml::Error) -> ManifestError {
     }
 }
 
+/// A Lambda function name, or a function ARN (with an optional version or alias), so a
+/// module deployed elsewhere, in any language, can be named by a published manifest.
+fn valid_function(text: &str) -> bool {
+    static PATTERN: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    PATTERN
+        .get_or_init(|| {
+            regex::Regex::new(
+                r"^([A-Za-z0-9_-]{1,64}|arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]{1,128})?)$",
+            )
+            .ok()
+        })
+        .as_ref()
+        .is_some_and(|re| re.is_match(text))
+}
+
 /// Parses and validates one manifest; `file` names it in errors. Every error found is
 /// returned (a type error stops the first pass, so it comes alone).
 pub fn parse_manifest(file: &str, text: &str) -> Result<Module, Vec<ManifestError>> {
@@ -757,9 +772,14 @@ pub fn parse_manifest(file: &str, text: &str) -> Result<Module, Vec<ManifestErro
     if raw.triggers.is_empty() {
         c.error("triggers", "at least one trigger is required");
     }
+    // A default function (the name) is checked as the name.
+    let explicit = raw.function.is_some();
     let function = raw.function.unwrap_or_else(|| raw.name.clone());
-    if function.trim().is_empty() {
-        c.error("function", "must not be empty");
+    if explicit && !valid_function(&function) {
+        c.error(
+            "function",
+            format!("`{function}` must be a function name (letters, digits, `-`, `_`, up to 64) or a Lambda function ARN"),
+        );
     }
     let flag = raw.feature_flag.unwrap_or_else(|| raw.name.clone());
     if flag.is_empty()
@@ -1215,5 +1235,25 @@ config: { max_files: 50 }
     fn builtin_manifests_are_valid() {
         let r = Registry::builtin().unwrap();
         assert!(r.get("notify").is_some());
+    }
+
+    #[test]
+    fn functions_are_names_or_lambda_arns() {
+        for ok in [
+            "notify",
+            "pr_review-2",
+            "arn:aws:lambda:eu-west-1:123456789012:function:triage",
+            "arn:aws-cn:lambda:cn-north-1:123456789012:function:triage:live",
+        ] {
+            assert!(valid_function(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "has space",
+            "arn:aws:s3:::bucket",
+            "arn:aws:lambda:eu-west-1:12345:function:x",
+        ] {
+            assert!(!valid_function(bad), "{bad}");
+        }
     }
 }
