@@ -41,7 +41,7 @@ fi
 
 # The API in serve mode against its OpenAPI document: schemathesis generates valid and
 # invalid requests for every operation; any 5xx, undocumented status or off-schema body
-# fails. Skipped when a test filter was given.
+# fails. Bounded by SWITCHYARD_FUZZ_SECONDS (default 60). Skipped when a test filter was given.
 if [ "$#" -eq 0 ]; then
   bin="${CARGO_TARGET_DIR:-$root/target}/debug"
   tokens="$("$bin/switchyard" token new --name fuzz --scopes admin+read+invoke)"
@@ -56,5 +56,5 @@ if [ "$#" -eq 0 ]; then
     -H "Authorization: Bearer $token" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --exclude-path '/webhooks/{source}' -n "${SWITCHYARD_FUZZ_EXAMPLES:-25}" --seed 1 \
-    --no-color --generation-database none --max-time 180
+    --no-color --generation-database none --max-time "${SWITCHYARD_FUZZ_SECONDS:-60}"
 fi
