@@ -236,6 +236,12 @@ async fn list(
     Ok(())
 }
 
+/// One call without a body, its answer printed.
+async fn show(api: &ApiArgs, method: reqwest::Method, path: &str) -> anyhow::Result<()> {
+    let (status, body) = call(api, method, path, None, &[]).await?;
+    print(status, &body)
+}
+
 /// Parses `JSON`, or reads `@FILE`.
 pub fn json_arg(text: &str) -> anyhow::Result<Value> {
     let text = match text.strip_prefix('@') {
@@ -306,26 +312,20 @@ pub async fn jobs(command: JobsCommand) -> anyhow::Result<()> {
             .await
         }
         JobsCommand::Get { api, id } => {
-            let (s, b) = call(
+            show(
                 &api,
                 reqwest::Method::GET,
                 &format!("/jobs/{}", encode(&id)),
-                None,
-                &[],
             )
-            .await?;
-            print(s, &b)
+            .await
         }
         JobsCommand::Cancel { api, id } => {
-            let (s, b) = call(
+            show(
                 &api,
                 reqwest::Method::POST,
                 &format!("/jobs/{}/cancel", encode(&id)),
-                None,
-                &[],
             )
-            .await?;
-            print(s, &b)
+            .await
         }
     }
 }
@@ -357,15 +357,12 @@ pub async fn events(command: EventsCommand) -> anyhow::Result<()> {
             .await
         }
         EventsCommand::Get { api, id } => {
-            let (s, b) = call(
+            show(
                 &api,
                 reqwest::Method::GET,
                 &format!("/events/{}", encode(&id)),
-                None,
-                &[],
             )
-            .await?;
-            print(s, &b)
+            .await
         }
     }
 }
@@ -376,15 +373,12 @@ pub async fn replay(api: &ApiArgs, id: &str, dry_run: bool, force: bool) -> anyh
         ("dry_run", dry_run.then(|| "true".to_owned())),
         ("force", force.then(|| "true".to_owned())),
     ]);
-    let (s, b) = call(
+    show(
         api,
         reqwest::Method::POST,
         &format!("/events/{}/replay{q}", encode(id)),
-        None,
-        &[],
     )
-    .await?;
-    print(s, &b)
+    .await
 }
 
 /// `switchyard registry`.
@@ -407,26 +401,15 @@ pub async fn registry(command: RegistryCommand) -> anyhow::Result<()> {
             Ok(())
         }
         RegistryCommand::Versions { api } => {
-            let (s, b) = call(
-                &api,
-                reqwest::Method::GET,
-                "/admin/registry/versions",
-                None,
-                &[],
-            )
-            .await?;
-            print(s, &b)
+            show(&api, reqwest::Method::GET, "/admin/registry/versions").await
         }
         RegistryCommand::Rollback { api, version } => {
-            let (s, b) = call(
+            show(
                 &api,
                 reqwest::Method::POST,
                 &format!("/admin/registry/rollback/{version}"),
-                None,
-                &[],
             )
-            .await?;
-            print(s, &b)
+            .await
         }
     }
 }

@@ -26,6 +26,19 @@ async fn publishing(manifests: &[String]) -> Api {
     )
 }
 
+/// Publishes a bundle of (file, manifest) through the API with the admin token.
+async fn publish(api: &Api, items: Vec<(&'static str, String)>) -> (StatusCode, Value) {
+    let body = bundle(&items);
+    api.call(
+        "POST",
+        "/admin/registry",
+        Some(&api.admin),
+        None,
+        Some(body),
+    )
+    .await
+}
+
 /// A module on GitHub pull requests that invokes `function`.
 fn module_fn(name: &str, function: &str, extra: &str) -> String {
     module(name, extra).replace("function: notify", &format!("function: {function}"))
@@ -270,20 +283,7 @@ async fn replay_respects_cooldowns_unless_forced() {
 #[tokio::test]
 async fn a_broken_manifest_keeps_its_last_good_version() {
     let api = publishing(&[]).await;
-    let publish = |items: Vec<(&'static str, String)>| {
-        let body = bundle(&items);
-        let api = &api;
-        async move {
-            api.call(
-                "POST",
-                "/admin/registry",
-                Some(&api.admin),
-                None,
-                Some(body),
-            )
-            .await
-        }
-    };
+    let publish = |items: Vec<(&'static str, String)>| publish(&api, items);
     let (s, v1) = publish(vec![
         ("a/module.yaml", module("a", "")),
         ("b/module.yaml", module("b", "      cooldown: 1m\n")),
@@ -371,20 +371,7 @@ async fn a_running_router_picks_up_a_publish_within_the_refresh_interval() {
     assert_eq!(job_ids(&b).len(), 1);
     assert_eq!(b["jobs"][0]["module"], "old");
 
-    let publish = |items: Vec<(&'static str, String)>| {
-        let body = bundle(&items);
-        let api = &api;
-        async move {
-            api.call(
-                "POST",
-                "/admin/registry",
-                Some(&api.admin),
-                None,
-                Some(body),
-            )
-            .await
-        }
-    };
+    let publish = |items: Vec<(&'static str, String)>| publish(&api, items);
     // Two concurrent publishes make two consecutive versions, not a lost update.
     let ((s1, r1), (s2, r2)) = tokio::join!(
         publish(vec![("new/module.yaml", module("new", ""))]),
