@@ -28,11 +28,15 @@ if [ ! -f "$local_dir/dynamodb/DynamoDBLocal.jar" ]; then
   rm -rf "$tmp"
 fi
 
-# Optional extras, by name: `lint` (cfn-lint), `deploy` (the SAM CLI), `api-fuzz` (schemathesis).
+# Optional extras, by name: `lint` and `deploy` (the SAM CLI, which brings cfn-lint),
+# `api-fuzz` (schemathesis).
 for extra in "$@"; do
   case "$extra" in
-    lint) [ -x "$local_dir/venv/bin/cfn-lint" ] || "$local_dir/venv/bin/pip" install --quiet --disable-pip-version-check cfn-lint ;;
-    deploy) [ -x "$local_dir/venv/bin/sam" ] || "$local_dir/venv/bin/pip" install --quiet --disable-pip-version-check aws-sam-cli ;;
+    lint | deploy)
+      if [ ! -x "$local_dir/venv/bin/sam" ] || [ ! -x "$local_dir/venv/bin/cfn-lint" ]; then
+        echo "setup: installing the SAM CLI and cfn-lint into .local/venv" >&2
+        "$local_dir/venv/bin/pip" install --quiet --disable-pip-version-check aws-sam-cli cfn-lint
+      fi ;;
     api-fuzz) [ -x "$local_dir/venv/bin/schemathesis" ] || "$local_dir/venv/bin/pip" install --quiet --disable-pip-version-check schemathesis ;;
     *) echo "setup: unknown extra $extra" >&2; exit 2 ;;
   esac

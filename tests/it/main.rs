@@ -22,4 +22,5 @@ mod round_trips;
 mod routing;
 mod scheduler;
 mod serve;
+mod template;
 mod triggers;

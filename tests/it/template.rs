@@ -1,0 +1,323 @@
+//! `template.yaml` against the workspace: every function binary deployed, every API route
+//! wired, policies scoped to the table, its indexes and module functions, module failures
+//! kept, and secrets only through Secrets Manager dynamic references.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_yaml::Value;
+use serde_yaml::value::TaggedValue;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    serde_yaml::from_str(&text).unwrap()
+}
+
+/// The `[[bin]]` names of the crates under `dir` (one level), read from their Cargo.toml.
+fn binaries_under(dir: &Path) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let manifest = entry.unwrap().path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let mut in_bin = false;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                in_bin = line == "[[bin]]";
+            } else if in_bin && let Some(rest) = line.strip_prefix("name") {
+                let name = rest
+                    .trim_start()
+                    .trim_start_matches('=')
+                    .trim()
+                    .trim_matches('"');
+                names.insert(name.to_owned());
+            }
+        }
+    }
+    names
+}
+
+fn resources(t: &Value) -> &serde_yaml::Mapping {
+    t["Resources"].as_mapping().unwrap()
+}
+
+/// Function resources by the binary they build.
+fn functions_by_binary(t: &Value) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (name, res) in resources(t) {
+        if res["Type"] == "AWS::Serverless::Function" {
+            assert_eq!(
+                res["Metadata"]["BuildMethod"], "rust-cargolambda",
+                "{name:?} is not built by cargo-lambda"
+            );
+            let binary = res["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name:?} names no binary"));
+            out.insert(binary.to_owned(), name.as_str().unwrap().to_owned());
+        }
+    }
+    out
+}
+
+fn tag<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    match v {
+        Value::Tagged(t) if t.tag == name => Some(&t.value),
+        _ => None,
+    }
+}
+
+/// The logical id a `!GetAtt X.Arn` or `!Sub "${X.Arn}..."` refers to, or the parameter of a
+/// `!Ref P`; `None` for anything else (a literal ARN, `*`).
+fn referent(v: &Value) -> Option<String> {
+    if let Some(Value::String(s)) = tag(v, "GetAtt") {
+        return s.strip_suffix(".Arn").map(str::to_owned);
+    }
+    if let Some(Value::String(s)) = tag(v, "Sub") {
+        let inner = s.strip_prefix("${")?;
+        return inner.split_once(".Arn}").map(|(id, _)| id.to_owned());
+    }
+    if let Some(Value::String(s)) = tag(v, "Ref") {
+        return Some(format!("param:{s}"));
+    }
+    None
+}
+
+/// Every policy statement of every function, with `!If` branches flattened.
+fn statements(res: &Value) -> Vec<Value> {
+    fn flatten(v: &Value, out: &mut Vec<Value>) {
+        if let Some(Value::Sequence(args)) = tag(v, "If") {
+            for branch in args.iter().skip(1) {
+                flatten(branch, out);
+            }
+        } else if v.is_mapping() {
+            out.push(v.clone());
+        }
+    }
+    let mut out = Vec::new();
+    for policy in res["Properties"]["Policies"].as_sequence().unwrap() {
+        for s in policy["Statement"].as_sequence().unwrap() {
+            flatten(s, &mut out);
+        }
+    }
+    out
+}
+
+fn as_list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Sequence(items) => items.clone(),
+        other => vec![other.clone()],
+    }
+}
+
+#[test]
+fn every_function_binary_has_a_resource_and_every_resource_a_binary() {
+    let t = template();
+    let deployed: BTreeSet<String> = functions_by_binary(&t).into_keys().collect();
+    let mut binaries = binaries_under(&root().join("functions"));
+    binaries.extend(binaries_under(&root().join("functions/modules")));
+    assert!(binaries.len() >= 6, "{binaries:?}");
+    assert_eq!(deployed, binaries);
+}
+
+#[test]
+fn policies_name_the_table_its_indexes_or_module_functions_never_a_wildcard() {
+    let t = template();
+    let by_binary = functions_by_binary(&t);
+    let modules: BTreeSet<String> = binaries_under(&root().join("functions/modules"))
+        .iter()
+        .map(|b| by_binary[b].clone())
+        .collect();
+    let mut checked = 0;
+    for (name, res) in resources(&t) {
+        if res["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let name = name.as_str().unwrap();
+        for statement in statements(res) {
+            assert_eq!(statement["Effect"], "Allow", "{name}: {statement:?}");
+            let actions: Vec<String> = as_list(&statement["Action"])
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned())
+                .collect();
+            let resources = as_list(&statement["Resource"]);
+            assert!(!resources.is_empty(), "{name}: statement without resource");
+            for r in &resources {
+                assert_ne!(r.as_str(), Some("*"), "{name}: wildcard resource");
+                let id = referent(r).unwrap_or_else(|| panic!("{name}: literal resource {r:?}"));
+                for action in &actions {
+                    assert!(!action.contains('*'), "{name}: wildcard action {action}");
+                    if action.starts_with("dynamodb:") {
+                        assert_eq!(id, "Table", "{name}: {action} on {r:?}");
+                        if let Some(Value::String(s)) = tag(r, "Sub") {
+                            let index = s.strip_prefix("${Table.Arn}/index/").unwrap();
+                            assert!(["by_time", "by_module"].contains(&index), "{s}");
+                        }
+                    } else if action == "lambda:InvokeFunction" {
+                        assert!(
+                            modules.contains(&id) || id == "param:ExternalModuleFunctionArns",
+                            "{name}: invoke on {id}, not a module function"
+                        );
+                    } else {
+                        panic!("{name}: unexpected action {action}");
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 20, "only {checked} action/resource pairs");
+}
+
+#[test]
+fn every_module_function_sends_failures_to_the_dead_letter_queue() {
+    let t = template();
+    let by_binary = functions_by_binary(&t);
+    for binary in binaries_under(&root().join("functions/modules")) {
+        let name = &by_binary[&binary];
+        let props = &t["Resources"][name.as_str()]["Properties"];
+        let config = &props["EventInvokeConfig"];
+        assert!(
+            !config["MaximumRetryAttempts"].is_null(),
+            "{name}: unbounded retries"
+        );
+        assert!(
+            !config["MaximumEventAgeInSeconds"].is_null(),
+            "{name}: no maximum event age"
+        );
+        let failure = &config["DestinationConfig"]["OnFailure"];
+        assert_eq!(failure["Type"], "SQS", "{name}");
+        assert_eq!(
+            referent(&failure["Destination"]).as_deref(),
+            Some("ModuleDeadLetterQueue"),
+            "{name}"
+        );
+        assert!(
+            !props["ReservedConcurrentExecutions"].is_null(),
+            "{name}: reserved concurrency is not a parameter"
+        );
+    }
+}
+
+#[test]
+fn secrets_come_from_secrets_manager_references_never_from_plain_parameters() {
+    let t = template();
+    let secret_vars = |k: &str| {
+        k.starts_with("SWITCHYARD_SECRET_")
+            || k.ends_with("_TOKEN")
+            || k.ends_with("_TOKENS")
+            || k.ends_with("_WEBHOOK_URL")
+    };
+    let mut seen = 0;
+    for (name, res) in resources(&t) {
+        let vars = &res["Properties"]["Environment"]["Variables"];
+        let Some(vars) = vars.as_mapping() else {
+            continue;
+        };
+        for (k, v) in vars {
+            let k = k.as_str().unwrap();
+            if !secret_vars(k) {
+                continue;
+            }
+            // `!If [HasX, !Sub "{{resolve:secretsmanager:${XRef}}}", !Ref AWS::NoValue]` or
+            // the `!Sub` alone.
+            let value = match tag(v, "If") {
+                Some(Value::Sequence(args)) => {
+                    assert_eq!(args[2], Value::Tagged(Box::new(no_value())), "{name:?} {k}");
+                    args[1].clone()
+                }
+                _ => v.clone(),
+            };
+            let Some(Value::String(sub)) = tag(&value, "Sub") else {
+                panic!("{name:?}: {k} is not a dynamic reference: {v:?}");
+            };
+            assert!(
+                sub.starts_with("{{resolve:secretsmanager:${") && sub.ends_with("Ref}}}"),
+                "{name:?}: {k} = {sub}"
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 8, "only {seen} secret variables");
+    for (name, p) in t["Parameters"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        if name.contains("Secret") || name.contains("Token") {
+            assert!(
+                name.ends_with("Ref") || name == "SecretsRevision",
+                "parameter {name} looks like a secret value"
+            );
+            assert!(
+                p["NoEcho"].is_null(),
+                "{name} holds a reference, not a secret"
+            );
+        }
+    }
+}
+
+fn no_value() -> TaggedValue {
+    TaggedValue {
+        tag: serde_yaml::value::Tag::new("Ref"),
+        value: Value::String("AWS::NoValue".into()),
+    }
+}
+
+#[test]
+fn every_api_route_is_wired_to_the_api_function() {
+    let t = template();
+    let events = t["Resources"]["ApiFunction"]["Properties"]["Events"]
+        .as_mapping()
+        .unwrap();
+    let wired: BTreeSet<(String, String)> = events
+        .values()
+        .filter(|e| e["Type"] == "HttpApi")
+        .map(|e| {
+            let path = e["Properties"]["Path"].as_str().unwrap();
+            // API Gateway's greedy `{scope+}` is axum's `{*scope}`, documented as `{scope}`.
+            (
+                e["Properties"]["Method"].as_str().unwrap().to_owned(),
+                path.replace("{scope+}", "{scope}"),
+            )
+        })
+        .collect();
+    let routes: BTreeSet<(String, String)> = switchyard::api::ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(wired, routes);
+}
+
+#[test]
+fn alarms_cover_the_queue_router_signatures_and_modules_and_notify_the_topic() {
+    let t = template();
+    let alarms: Vec<(&str, &Value)> = resources(&t)
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|(n, r)| (n.as_str().unwrap(), &r["Properties"]))
+        .collect();
+    let text = serde_yaml::to_string(&alarms.iter().map(|(_, p)| *p).collect::<Vec<_>>()).unwrap();
+    for needle in [
+        "ApproximateNumberOfMessagesVisible",
+        "5xx",
+        "SignatureFailures",
+        "AWS/Lambda",
+        "JobsFinished",
+    ] {
+        assert!(text.contains(needle), "no alarm reads {needle}");
+    }
+    for (name, props) in alarms {
+        for key in ["AlarmActions", "OKActions"] {
+            let Some(Value::Sequence(args)) = tag(&props[key], "If") else {
+                panic!("{name}: {key} does not depend on the topic parameter");
+            };
+            assert_eq!(args[0], "HasAlarmTopic", "{name}");
+        }
+    }
+}
