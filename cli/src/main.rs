@@ -289,7 +289,9 @@ fn event_headers(kind: SourceKind, event: String) -> Vec<(String, String)> {
         SourceKind::Gitea => vec![("X-Gitea-Event".into(), event)],
         SourceKind::Gitlab => vec![("X-Gitlab-Event".into(), gitlab_hook_name(&event))],
         SourceKind::Hmac => vec![("X-Event-Type".into(), event)],
-        SourceKind::Standard | SourceKind::Schedule | SourceKind::Api => vec![],
+        SourceKind::Standard | SourceKind::Schedule | SourceKind::Api | SourceKind::Internal => {
+            vec![]
+        }
     }
 }
 

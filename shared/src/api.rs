@@ -23,7 +23,7 @@ use crate::manifest::{Module, Trigger};
 use crate::registry::{self, PublishError};
 use crate::store::{
     EventQuery, EventRecord, EventStatus, EventStore, JobQuery, JobStatus, JobStore, ListStore,
-    RegistryStore, SettingsStore, keys,
+    PayloadStore, RegistryStore, SettingsStore, WorkQueue, keys,
 };
 use crate::webhook::{ApiError, error_chain};
 
@@ -42,6 +42,10 @@ pub struct ApiState {
     pub registry: Arc<dyn RegistryStore>,
     /// Per-scope settings.
     pub settings: Arc<dyn SettingsStore>,
+    /// Pull jobs' queues and leases.
+    pub queue: Arc<dyn WorkQueue>,
+    /// Large payloads (inlined into leased pull jobs' contexts).
+    pub payloads: Arc<dyn PayloadStore>,
     /// Configured tokens.
     pub tokens: Arc<Tokens>,
 }
@@ -50,10 +54,19 @@ impl ApiState {
     /// The state over one store that serves every port.
     pub fn new<S>(dispatcher: Dispatcher, store: Arc<S>, tokens: Tokens) -> Self
     where
-        S: JobStore + EventStore + ListStore + RegistryStore + SettingsStore + 'static,
+        S: JobStore
+            + EventStore
+            + ListStore
+            + RegistryStore
+            + SettingsStore
+            + WorkQueue
+            + PayloadStore
+            + 'static,
     {
         Self {
             dispatcher,
+            queue: store.clone(),
+            payloads: store.clone(),
             jobs: store.clone(),
             events: store.clone(),
             lists: store.clone(),
@@ -70,7 +83,11 @@ impl std::fmt::Debug for ApiState {
     }
 }
 
-fn problem(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+pub(crate) fn problem(
+    status: StatusCode,
+    code: &'static str,
+    message: impl Into<String>,
+) -> ApiError {
     ApiError::Problem {
         status,
         code,
@@ -79,7 +96,7 @@ fn problem(status: StatusCode, code: &'static str, message: impl Into<String>) -
 }
 
 /// Checks the bearer token and its scope: 401 without a valid token, 403 without the scope.
-fn authorize<'t>(
+pub(crate) fn authorize<'t>(
     tokens: &'t Tokens,
     headers: &HeaderMap,
     scope: Scope,
@@ -127,6 +144,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/registry/rollback/{version}"),
     ("GET", "/admin/settings/{scope}"),
     ("PUT", "/admin/settings/{scope}"),
+    ("POST", "/workers/lease"),
+    ("POST", "/jobs/{id}/heartbeat"),
+    ("POST", "/jobs/{id}/finish"),
+    ("POST", "/events"),
 ];
 
 /// The API app.
@@ -137,7 +158,7 @@ pub fn app(state: ApiState) -> Router {
         .route("/jobs", get(list_jobs))
         .route("/jobs/{id}", get(job))
         .route("/jobs/{id}/cancel", post(cancel))
-        .route("/events", get(list_events))
+        .route("/events", get(list_events).post(crate::workers::emit))
         .route("/events/{id}", get(event))
         .route("/events/{id}/replay", post(replay))
         .route("/admin/registry", post(publish))
@@ -147,12 +168,15 @@ pub fn app(state: ApiState) -> Router {
             "/admin/settings/{*scope}",
             get(get_settings).put(put_settings),
         )
+        .route("/workers/lease", post(crate::workers::lease))
+        .route("/jobs/{id}/heartbeat", post(crate::workers::heartbeat))
+        .route("/jobs/{id}/finish", post(crate::workers::finish))
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)
         .layer(axum::middleware::map_response(crate::webhook::json_errors))
 }
 
-fn respond(result: Result<Response, ApiError>) -> Response {
+pub(crate) fn respond(result: Result<Response, ApiError>) -> Response {
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
@@ -366,7 +390,7 @@ async fn invoke_inner(
     }
 }
 
-fn without_keys(mut v: Value) -> Value {
+pub(crate) fn without_keys(mut v: Value) -> Value {
     if let Some(o) = v.as_object_mut() {
         for k in [
             "pk",
@@ -383,7 +407,7 @@ fn without_keys(mut v: Value) -> Value {
     v
 }
 
-fn store_failure(e: &crate::store::StoreError) -> ApiError {
+pub(crate) fn store_failure(e: &crate::store::StoreError) -> ApiError {
     if let crate::store::StoreError::Invalid(message) = e {
         return problem(StatusCode::BAD_REQUEST, "bad_request", message.clone());
     }
@@ -908,7 +932,7 @@ const MAX_SETTINGS_BYTES: usize = 64 * 1024;
 
 /// Whether DynamoDB can store a JSON value: numbers within its range (magnitude 1e-130 to
 /// 9.99e125) and at most 32 levels of nesting.
-fn storable(v: &Value, depth: usize) -> Result<(), String> {
+pub(crate) fn storable(v: &Value, depth: usize) -> Result<(), String> {
     if depth > 30 {
         return Err("config nests deeper than 30 levels".into());
     }

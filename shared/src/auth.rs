@@ -1,5 +1,5 @@
 //! API tokens: `SWITCHYARD_API_TOKENS` lists `name:scopes:sha256hex` entries (scopes
-//! `invoke`, `read`, `admin` joined by `+`). A bearer token is hashed and compared with
+//! `invoke`, `read`, `admin`, `work`, `emit` joined by `+`). A bearer token is hashed and compared with
 //! every entry in constant time; only hashes are configured, never tokens.
 
 use sha2::{Digest, Sha256};
@@ -14,6 +14,10 @@ pub enum Scope {
     Read,
     /// Change the registry and settings.
     Admin,
+    /// Lease pull jobs, heartbeat and finish them (workers).
+    Work,
+    /// Send internal events (`POST /events`).
+    Emit,
 }
 
 impl Scope {
@@ -22,6 +26,8 @@ impl Scope {
             "invoke" => Self::Invoke,
             "read" => Self::Read,
             "admin" => Self::Admin,
+            "work" => Self::Work,
+            "emit" => Self::Emit,
             _ => return None,
         })
     }

@@ -27,6 +27,8 @@ pub enum SourceKind {
     Schedule,
     /// Internal: starts through the HTTP API (not configurable as a webhook source).
     Api,
+    /// Internal: events sent by services through `POST /events` (not a webhook source).
+    Internal,
 }
 
 impl SourceKind {
@@ -54,6 +56,7 @@ impl SourceKind {
             Self::Hmac => "hmac",
             Self::Schedule => "schedule",
             Self::Api => "api",
+            Self::Internal => "internal",
         }
     }
 }

@@ -25,7 +25,7 @@ use crate::settings::{ScopedSettings, Settings, scopes_for};
 use crate::store::{
     Claim, ClaimOutcome, DispatchStore, Envelope, EventRecord, EventStatus, EventStore, Finish,
     JobRecord, JobRef, JobStatus, JobStore, PayloadRef, PayloadStore, Reopened, Reservation,
-    SettingsStore, StoreError, keys, rfc3339,
+    SettingsStore, StoreError, WorkQueue, keys, rfc3339,
 };
 
 /// Which trigger started a job.
@@ -203,6 +203,7 @@ pub struct Dispatcher {
     fanout: Arc<dyn Fanout>,
     clock: Arc<dyn Clock>,
     jobs: Arc<dyn JobStore>,
+    queue: Arc<dyn WorkQueue>,
     registry: Arc<RegistrySource>,
     settings: DispatchSettings,
     hooks: Arc<Hooks>,
@@ -216,6 +217,9 @@ impl std::fmt::Debug for Dispatcher {
             .finish_non_exhaustive()
     }
 }
+
+/// The `function` recorded on pull jobs: no function is invoked, workers lease them.
+pub const PULL_FUNCTION: &str = "pull";
 
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)
@@ -231,13 +235,20 @@ impl Dispatcher {
         settings: DispatchSettings,
     ) -> Self
     where
-        S: EventStore + DispatchStore + SettingsStore + PayloadStore + JobStore + 'static,
+        S: EventStore
+            + DispatchStore
+            + SettingsStore
+            + PayloadStore
+            + JobStore
+            + WorkQueue
+            + 'static,
     {
         Self {
             events: store.clone(),
             claims: store.clone(),
             payloads: store.clone(),
             jobs: store.clone(),
+            queue: store.clone(),
             settings_store: store,
             settings_cache: Arc::new(SettingsCache::default()),
             fanout,
@@ -317,6 +328,7 @@ impl Dispatcher {
             entity: event.entity.clone(),
             cooldown: None,
             config: scoped.config(module),
+            pull: module.pull,
         });
         plan
     }
@@ -671,7 +683,10 @@ impl Dispatcher {
                     sk: keys::JOB_SK.into(),
                     job_id: keys::job_id(&event.source, &event.id, &m.module),
                     module: m.module.clone(),
-                    function: self.settings.function_for(m),
+                    function: match m.pull {
+                        Some(_) => PULL_FUNCTION.into(),
+                        None => self.settings.function_for(m),
+                    },
                     event_source: event.source.clone(),
                     event_id: event.id.clone(),
                     entity: m.entity.clone(),
@@ -685,6 +700,9 @@ impl Dispatcher {
                     output: None,
                     cancel_requested: false,
                     journal: Vec::new(),
+                    lease_holder: None,
+                    lease_expires_at: None,
+                    max_attempts: m.pull.map(|p| p.max_attempts),
                     expires_at: now_s + secs(self.settings.job_ttl),
                 },
                 cooldown_until: if force {
@@ -799,10 +817,21 @@ impl Dispatcher {
         }
         let invokes = prepared.into_iter().map(|(i, context, bytes)| {
             let context = Arc::new(context);
+            let pull = todo[i].pull;
+            let job = &claims[i].job;
             async move {
-                let result = match bytes {
-                    Ok(bytes) => self.fanout.invoke(&context.function, bytes).await,
-                    Err(e) => Err(e),
+                let result = match (bytes, pull) {
+                    // A pull module's "invoke" is putting the job in its queue for workers.
+                    (Ok(bytes), Some(pull)) => self
+                        .queue
+                        .enqueue(job, &bytes, pull, now)
+                        .await
+                        .map_err(|e| FanoutError::Invoke {
+                            function: PULL_FUNCTION.into(),
+                            message: format!("queueing the job failed: {e}"),
+                        }),
+                    (Ok(bytes), None) => self.fanout.invoke(&context.function, bytes).await,
+                    (Err(e), _) => Err(e),
                 };
                 (i, result, context)
             }

@@ -205,7 +205,7 @@ fn delivery_id(kind: SourceKind, headers: &http::HeaderMap) -> Option<&str> {
         }
         SourceKind::Standard => header(headers, "webhook-id"),
         SourceKind::Hmac => header(headers, "idempotency-key"),
-        SourceKind::Schedule | SourceKind::Api => None,
+        SourceKind::Schedule | SourceKind::Api | SourceKind::Internal => None,
     }
 }
 
@@ -276,6 +276,10 @@ pub fn parse_unverified(
         ),
         SourceKind::Schedule => (Some(EventType::Schedule), None),
         SourceKind::Api => (Some(EventType::Invoke), None),
+        SourceKind::Internal => (
+            text(&payload, "type").map(|t| EventType::from_name(&t)),
+            text(&payload, "action"),
+        ),
     };
     let event_type = event_type.unwrap_or_else(|| EventType::Other("unknown".into()));
 

@@ -31,6 +31,7 @@ pub mod settings;
 pub mod signature;
 pub mod store;
 pub mod webhook;
+pub mod workers;
 
 pub use config::{Config, Source, SourceKind};
 pub use dispatch::{Dispatcher, ModuleContext};

@@ -39,7 +39,11 @@ pub struct Module {
     /// What it does, for people.
     pub description: String,
     /// The function to invoke (binary name, function name or ARN); defaults to `name`.
+    /// Empty for a pull module.
     pub function: String,
+    /// Set for a pull module: its jobs wait in a queue for workers (`POST /workers/lease`)
+    /// instead of invoking a function.
+    pub pull: Option<PullTarget>,
     /// The setting that switches it on or off per scope (`feature_flag`, default: `name`).
     pub flag: String,
     /// Whether it runs where no setting says otherwise (`enabled`, default true).
@@ -55,6 +59,20 @@ pub struct Module {
     /// The manifest file it came from.
     pub file: String,
 }
+
+/// How a pull module's jobs are leased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PullTarget {
+    /// How long a lease lasts without a heartbeat (`lease`, default 5m, 10s to 12h).
+    pub lease: Duration,
+    /// Leases a job gets before it fails (`max_attempts`, default 3, 1 to 20).
+    pub max_attempts: u32,
+}
+
+/// Default lease of a pull module.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
+/// Default number of leases of a pull job.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
 /// One way a module is started.
 #[derive(Debug, Clone, PartialEq)]
@@ -259,6 +277,8 @@ struct RawManifest {
     #[serde(default)]
     function: Option<String>,
     #[serde(default)]
+    pull: Option<RawPull>,
+    #[serde(default)]
     feature_flag: Option<String>,
     #[serde(default)]
     enabled: Option<bool>,
@@ -282,6 +302,15 @@ struct RawTrigger {
     schedule: Option<RawSchedule>,
     #[serde(default)]
     invoke: Option<RawInvoke>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPull {
+    #[serde(default)]
+    lease: Option<String>,
+    #[serde(default)]
+    max_attempts: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -774,7 +803,38 @@ pub fn parse_manifest(file: &str, text: &str) -> Result<Module, Vec<ManifestErro
     }
     // A default function (the name) is checked as the name.
     let explicit = raw.function.is_some();
-    let function = raw.function.unwrap_or_else(|| raw.name.clone());
+    if explicit && raw.pull.is_some() {
+        c.error(
+            "pull",
+            "a module either names a `function` or is pulled by workers (`pull:`), not both",
+        );
+    }
+    let pull = raw.pull.map(|p| {
+        let lease = match p.lease.as_deref().map(parse_duration) {
+            None => DEFAULT_LEASE,
+            Some(Ok(d)) if (10..=43_200).contains(&d.as_secs()) => d,
+            Some(Ok(_)) => {
+                c.error("pull.lease", "a lease lasts from 10s to 12h");
+                DEFAULT_LEASE
+            }
+            Some(Err(e)) => {
+                c.error("pull.lease", e);
+                DEFAULT_LEASE
+            }
+        };
+        let max_attempts = p.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+        if !(1..=20).contains(&max_attempts) {
+            c.error("pull.max_attempts", "max_attempts is 1 to 20");
+        }
+        PullTarget {
+            lease,
+            max_attempts,
+        }
+    });
+    let function = match (&pull, raw.function) {
+        (Some(_), _) => String::new(),
+        (None, f) => f.unwrap_or_else(|| raw.name.clone()),
+    };
     if explicit && !valid_function(&function) {
         c.error(
             "function",
@@ -851,6 +911,7 @@ pub fn parse_manifest(file: &str, text: &str) -> Result<Module, Vec<ManifestErro
         name: raw.name,
         description: raw.description,
         function,
+        pull,
         flag,
         enabled: raw.enabled.unwrap_or(true),
         allow_bots: raw.allow_bots.unwrap_or(false),

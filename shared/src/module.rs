@@ -170,6 +170,9 @@ impl CrashNotifier {
             output: None,
             cancel_requested: false,
             journal: Vec::new(),
+            lease_holder: None,
+            lease_expires_at: None,
+            max_attempts: None,
             expires_at: now_s + i64::try_from(self.job_ttl.as_secs()).unwrap_or(i64::MAX / 2),
         };
         let claim = Claim {

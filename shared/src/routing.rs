@@ -27,6 +27,8 @@ pub struct Planned {
     pub cooldown: Option<Duration>,
     /// The module's config after per-scope overrides.
     pub config: serde_json::Value,
+    /// Set when workers pull the module's jobs instead of a function being invoked.
+    pub pull: Option<crate::manifest::PullTarget>,
 }
 
 /// Why a module that listens for the event's type did not run.
@@ -264,6 +266,7 @@ pub fn match_module(module: &Module, event: &Event, settings: &ScopedSettings) -
     ModuleOutcome::Matched(Planned {
         module: module.name.clone(),
         function: module.function.clone(),
+        pull: module.pull,
         trigger: i,
         kind: "webhook",
         entity,
@@ -322,6 +325,7 @@ fn match_invoke(module: &Module, event: &Event, settings: &ScopedSettings) -> Mo
     ModuleOutcome::Matched(Planned {
         module: module.name.clone(),
         function: module.function.clone(),
+        pull: module.pull,
         trigger: index,
         kind: "invoke",
         entity: event.entity.clone(),
@@ -371,6 +375,7 @@ fn match_tick(module: &Module, event: &Event, settings: &ScopedSettings) -> Modu
     ModuleOutcome::Matched(Planned {
         module: module.name.clone(),
         function: module.function.clone(),
+        pull: module.pull,
         trigger: index,
         kind: "schedule",
         entity,

@@ -175,7 +175,9 @@ pub fn verify<'a>(
         }
         SourceKind::Standard => verify_standard(source, headers, body, now)?,
         // Ticks are made by the scheduler, never received: nothing verifies as one.
-        SourceKind::Schedule | SourceKind::Api => return Err(SignatureError::NoSecret),
+        SourceKind::Schedule | SourceKind::Api | SourceKind::Internal => {
+            return Err(SignatureError::NoSecret);
+        }
         SourceKind::Hmac => {
             let scheme = &source.hmac;
             let name = scheme.header.as_str();
@@ -332,7 +334,9 @@ pub fn sign(
                 ),
             ]
         }
-        SourceKind::Schedule | SourceKind::Api => return Err(SignatureError::NoSecret),
+        SourceKind::Schedule | SourceKind::Api | SourceKind::Internal => {
+            return Err(SignatureError::NoSecret);
+        }
         SourceKind::Hmac => {
             let sig = mac_of(raw, &[body])?;
             let encoded = match source.hmac.encoding {

@@ -209,7 +209,17 @@ async fn handle(
             format!("unusable body after a valid signature: {e}"),
         )
     })?;
-    match state.dispatcher.dispatch(&event).await {
+    dispatch_answer(state.dispatcher.dispatch(&event).await, &event)
+}
+
+/// The router's answer to a dispatch (also `POST /events`): 202 with the jobs, 200 for a
+/// duplicate, 409 for a reused id or an attempt in progress, 502 when some invokes failed,
+/// 503 when the store failed (nothing dispatched).
+pub(crate) fn dispatch_answer(
+    result: Result<Outcome, DispatchError>,
+    event: &crate::event::Event,
+) -> Result<Response, ApiError> {
+    match result {
         Ok(Outcome::Dispatched(d)) => Ok((StatusCode::ACCEPTED, axum::Json(d)).into_response()),
         Ok(Outcome::Incomplete(d)) => Err(ApiError::DispatchIncomplete(
             serde_json::to_value(d).unwrap_or_default(),
@@ -222,7 +232,7 @@ async fn handle(
         Ok(Outcome::Conflict) => Err(ApiError::Conflict),
         Ok(Outcome::InProgress { retry_after }) => Err(ApiError::InProgress(retry_after)),
         Err(DispatchError::Store(e)) => {
-            error!(source = source_id, event_id = %event.id, error = %error_chain(&e), "store failure: nothing dispatched");
+            error!(source = %event.source, event_id = %event.id, error = %error_chain(&e), "store failure: nothing dispatched");
             Err(ApiError::Unavailable)
         }
     }

@@ -51,6 +51,9 @@ async fn queued_context(app: &TestApp, delivery: &str) -> ModuleContext {
         output: None,
         cancel_requested: false,
         journal: Vec::new(),
+        lease_holder: None,
+        lease_expires_at: None,
+        max_attempts: None,
         expires_at: now.unix_timestamp() + 3600,
     };
     let outcome = app

@@ -53,6 +53,11 @@ pub fn job(id: &str) -> String {
     format!("JOB#{id}")
 }
 
+/// `QUEUE#{module}`: a pull module's waiting and leased jobs (sort key `<created>#<job id>`).
+pub fn queue(module: &str) -> String {
+    format!("QUEUE#{module}")
+}
+
 /// A job id that is the same for the same (source, delivery, module): a resumed delivery
 /// finds the job an earlier attempt wrote instead of creating a second one.
 pub fn job_id(source: &str, event_id: &str, module: &str) -> String {

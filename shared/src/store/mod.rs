@@ -77,6 +77,11 @@ impl JobStatus {
             Self::Cancelled => "cancelled",
         }
     }
+
+    /// Whether nothing moves the job any more (succeeded, failed or cancelled).
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
 }
 
 /// A module's job as recorded on its event.
@@ -195,6 +200,15 @@ pub struct JobRecord {
     /// Log lines the module appended (bounded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub journal: Vec<String>,
+    /// Pull jobs: the worker holding (or last holding) the lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_holder: Option<String>,
+    /// Pull jobs: when the lease ends unless a heartbeat extends it (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_expires_at: Option<String>,
+    /// Pull jobs: how many leases the job may get before it fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
     /// Unix seconds (TTL).
     pub expires_at: i64,
 }
@@ -449,6 +463,75 @@ pub trait JobStore: Send + Sync {
         output: Option<&serde_json::Value>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
+}
+
+/// A pull job handed to a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leased {
+    /// The job as it stands after the lease (status `running`, attempts raised).
+    pub job: JobRecord,
+    /// The module context (JSON), as a function would have received it.
+    pub context: serde_json::Value,
+    /// The fencing token: heartbeats and the finish must present it.
+    pub lease_token: String,
+    /// When the lease ends unless a heartbeat extends it.
+    pub lease_expires_at: OffsetDateTime,
+}
+
+/// What a heartbeat found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heartbeat {
+    /// The lease is extended.
+    Extended {
+        /// Someone asked to cancel the job: stop and finish it `cancelled`.
+        cancel_requested: bool,
+        /// The new end of the lease.
+        lease_expires_at: OffsetDateTime,
+    },
+    /// The token is not the job's current lease (expired and taken, or finished).
+    Stale,
+    /// No such job.
+    Missing,
+}
+
+/// Pull jobs: a queue per module, leases with fencing tokens.
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    /// Puts a claimed (queued) pull job in its module's queue with its context (one write).
+    async fn enqueue(
+        &self,
+        job: &JobRecord,
+        context: &[u8],
+        pull: crate::manifest::PullTarget,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Leases the oldest available job of one of `modules` to `holder`: a queued job, or a
+    /// running one whose lease expired (raising its attempts; past `max_attempts` it fails
+    /// instead). Conditional writes: two workers never both win a job.
+    async fn lease(
+        &self,
+        modules: &[String],
+        holder: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Leased>, StoreError>;
+    /// Extends the lease held with `token`.
+    async fn heartbeat(
+        &self,
+        job_id: &str,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<Heartbeat, StoreError>;
+    /// Records the outcome of a leased job and removes it from the queue; `Ok(false)` (and
+    /// nothing written) when `token` is not the current lease.
+    async fn finish_leased(
+        &self,
+        job_id: &str,
+        token: &str,
+        status: JobStatus,
+        error: Option<&str>,
+        output: Option<&serde_json::Value>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A page of a listing.

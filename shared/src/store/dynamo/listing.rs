@@ -285,14 +285,14 @@ impl ListStore for DynamoStore {
     }
 }
 
-fn deflate(bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
+pub(super) fn deflate(bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
     use std::io::Write as _;
     let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(bytes).map_err(unavailable("registry"))?;
     enc.finish().map_err(unavailable("registry"))
 }
 
-fn inflate(key: &str, bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
+pub(super) fn inflate(key: &str, bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
     use std::io::Read as _;
     let mut out = Vec::new();
     flate2::read::DeflateDecoder::new(bytes)

@@ -1,0 +1,580 @@
+//! Pull jobs: one queue partition per module (`QUEUE#<module>`, sort key `<created>#<job>`),
+//! leased with a visibility time and a fencing token. Every lease, heartbeat and finish is a
+//! transaction over the queue item and the job item, each conditioned on what was read, so
+//! two workers never both win a job and a worker that lost its lease changes nothing.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use time::OffsetDateTime;
+
+use super::listing::{deflate, inflate};
+use super::{DynamoStore, Expr, decode, encode_value, n, s, unavailable};
+use crate::manifest::PullTarget;
+use crate::store::{
+    Heartbeat, JobRecord, JobStatus, Leased, StoreError, WorkQueue, bounded, keys, rfc3339,
+};
+
+/// What a lease attempt reads of a queue item (never the context).
+#[derive(Debug)]
+struct Candidate {
+    sk: String,
+    job_id: String,
+    visible_at: i64,
+    attempts: u32,
+    max_attempts: u32,
+    lease_seconds: i64,
+}
+
+fn num(item: &HashMap<String, AttributeValue>, key: &str) -> i64 {
+    item.get(key)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn text(item: &HashMap<String, AttributeValue>, key: &str) -> String {
+    item.get(key)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Outcome of a transaction whose conditions may fail: which items' conditions failed.
+enum Tx {
+    Done,
+    Refused(Vec<bool>),
+}
+
+impl DynamoStore {
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        op: &'static str,
+    ) -> Result<Tx, StoreError> {
+        let count = items.len();
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Tx::Done),
+            Err(SdkError::ServiceError(se)) => match se.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    let reasons = c.cancellation_reasons();
+                    if reasons
+                        .iter()
+                        .any(|r| r.code() == Some("TransactionConflict"))
+                    {
+                        // Another writer was on the same items: as good as losing the race.
+                        return Ok(Tx::Refused(vec![true; count]));
+                    }
+                    Ok(Tx::Refused(
+                        (0..count)
+                            .map(|i| {
+                                reasons.get(i).and_then(|r| r.code())
+                                    == Some("ConditionalCheckFailed")
+                            })
+                            .collect(),
+                    ))
+                }
+                other => Err(unavailable(op)(other)),
+            },
+            Err(e) => Err(unavailable(op)(e)),
+        }
+    }
+
+    fn queue_update(
+        &self,
+        module: &str,
+        sk: &str,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::queue(module)))
+            .key("sk", s(sk))
+    }
+
+    fn job_tx_update(&self, job_id: &str) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::job(job_id)))
+            .key("sk", s(keys::JOB_SK))
+    }
+
+    fn queue_delete(
+        &self,
+        module: &str,
+        sk: &str,
+    ) -> aws_sdk_dynamodb::types::builders::DeleteBuilder {
+        Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::queue(module)))
+            .key("sk", s(sk))
+    }
+
+    /// Queue items of `module` visible at `now`, oldest first (keys and counters only).
+    async fn candidates(
+        &self,
+        module: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .filter_expression("visible_at <= :now AND expires_at > :now_s")
+            .projection_expression("sk, job_id, visible_at, attempts, max_attempts, lease_seconds")
+            .expression_attribute_values(":pk", s(keys::queue(module)))
+            .expression_attribute_values(":now", n(ms(now)))
+            .expression_attribute_values(":now_s", n(now.unix_timestamp()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("queue_query"))?;
+        Ok(out
+            .items()
+            .iter()
+            .map(|item| Candidate {
+                sk: text(item, "sk"),
+                job_id: text(item, "job_id"),
+                visible_at: num(item, "visible_at"),
+                attempts: u32::try_from(num(item, "attempts")).unwrap_or(0),
+                max_attempts: u32::try_from(num(item, "max_attempts")).unwrap_or(1),
+                lease_seconds: num(item, "lease_seconds").max(1),
+            })
+            .collect())
+    }
+
+    /// Removes a queue item whose job cannot be leased any more (finished, cancelled),
+    /// unless someone leased it meanwhile; ends a running job whose cancel was requested.
+    async fn retire(
+        &self,
+        module: &str,
+        c: &Candidate,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let Some(job) = self.job_record(&c.job_id).await? else {
+            return self.drop_item(module, c).await;
+        };
+        if job.status == JobStatus::Running && job.cancel_requested {
+            let mut e = Expr::default();
+            e.set("status", s(JobStatus::Cancelled.as_str()));
+            e.set("finished_at", s(rfc3339(now)));
+            e.set("error", s("cancelled while its lease had expired"));
+            let status = e.name("status");
+            let running = e.value("running", s(JobStatus::Running.as_str()));
+            let update = self
+                .job_tx_update(&c.job_id)
+                .update_expression(e.update_expression(""))
+                .condition_expression(format!("{status} = {running}"))
+                .set_expression_attribute_names(Some(e.names))
+                .set_expression_attribute_values(Some(e.values))
+                .build()
+                .map_err(unavailable("queue_retire"))?;
+            let delete = self
+                .queue_delete(module, &c.sk)
+                .condition_expression("visible_at = :seen")
+                .expression_attribute_values(":seen", n(c.visible_at))
+                .build()
+                .map_err(unavailable("queue_retire"))?;
+            self.transact(
+                vec![
+                    TransactWriteItem::builder().update(update).build(),
+                    TransactWriteItem::builder().delete(delete).build(),
+                ],
+                "queue_retire",
+            )
+            .await?;
+            return Ok(());
+        }
+        if job.status.is_final() {
+            return self.drop_item(module, c).await;
+        }
+        Ok(())
+    }
+
+    async fn drop_item(&self, module: &str, c: &Candidate) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::queue(module)))
+            .key("sk", s(&c.sk))
+            .condition_expression("visible_at = :seen")
+            .expression_attribute_values(":seen", n(c.visible_at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if super::condition_failed(&e) => Ok(()),
+            Err(e) => Err(unavailable("queue_drop")(e)),
+        }
+    }
+
+    async fn job_record(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let pk = keys::job(job_id);
+        self.get_raw(&pk, keys::JOB_SK)
+            .await?
+            .map(|item| decode(&pk, item))
+            .transpose()
+    }
+
+    /// A job whose last lease expired: fails it (and removes it from the queue).
+    async fn exhaust(
+        &self,
+        module: &str,
+        c: &Candidate,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut e = Expr::default();
+        e.set("status", s(JobStatus::Failed.as_str()));
+        e.set("finished_at", s(rfc3339(now)));
+        e.set(
+            "error",
+            s(format!(
+                "lease expired {} time(s) without a finish (max_attempts {})",
+                c.attempts, c.max_attempts
+            )),
+        );
+        let status = e.name("status");
+        let running = e.value("running", s(JobStatus::Running.as_str()));
+        let update = self
+            .job_tx_update(&c.job_id)
+            .update_expression(e.update_expression(""))
+            .condition_expression(format!("{status} = {running}"))
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values))
+            .build()
+            .map_err(unavailable("queue_exhaust"))?;
+        let delete = self
+            .queue_delete(module, &c.sk)
+            .condition_expression("visible_at = :seen")
+            .expression_attribute_values(":seen", n(c.visible_at))
+            .build()
+            .map_err(unavailable("queue_exhaust"))?;
+        match self
+            .transact(
+                vec![
+                    TransactWriteItem::builder().update(update).build(),
+                    TransactWriteItem::builder().delete(delete).build(),
+                ],
+                "queue_exhaust",
+            )
+            .await?
+        {
+            Tx::Done => {
+                tracing::warn!(job_id = %c.job_id, attempts = c.attempts, "pull job failed: its leases expired");
+                Ok(())
+            }
+            // The job is no longer running (finished by its last holder just now): only
+            // the queue item is left to remove.
+            Tx::Refused(failed) if failed.first() == Some(&true) => self.drop_item(module, c).await,
+            Tx::Refused(_) => Ok(()),
+        }
+    }
+
+    /// Tries to lease one candidate; `None` when the race was lost or the job is done.
+    async fn try_lease(
+        &self,
+        module: &str,
+        c: &Candidate,
+        holder: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Leased>, StoreError> {
+        let token = uuid::Uuid::new_v4().to_string();
+        let attempts = c.attempts + 1;
+        let until = now + time::Duration::seconds(c.lease_seconds);
+        let queue = self
+            .queue_update(module, &c.sk)
+            .update_expression(
+                "SET visible_at = :until, attempts = :attempts, lease_token = :token, holder = :holder",
+            )
+            .condition_expression("visible_at = :seen")
+            .expression_attribute_values(":until", n(ms(until)))
+            .expression_attribute_values(":attempts", n(i64::from(attempts)))
+            .expression_attribute_values(":token", s(&token))
+            .expression_attribute_values(":holder", s(holder))
+            .expression_attribute_values(":seen", n(c.visible_at))
+            .build()
+            .map_err(unavailable("lease"))?;
+        let job = self
+            .job_tx_update(&c.job_id)
+            .update_expression(
+                "SET #status = :running, started_at = if_not_exists(started_at, :now), \
+                 attempts = :attempts, lease_token = :token, lease_holder = :holder, \
+                 lease_expires_at = :until_text REMOVE finished_at, #error",
+            )
+            .condition_expression(
+                "#status = :queued OR (#status = :running AND cancel_requested = :no)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_values(":running", s(JobStatus::Running.as_str()))
+            .expression_attribute_values(":queued", s(JobStatus::Queued.as_str()))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":attempts", n(i64::from(attempts)))
+            .expression_attribute_values(":token", s(&token))
+            .expression_attribute_values(":holder", s(holder))
+            .expression_attribute_values(":until_text", s(rfc3339(until)))
+            .build()
+            .map_err(unavailable("lease"))?;
+        match self
+            .transact(
+                vec![
+                    TransactWriteItem::builder().update(queue).build(),
+                    TransactWriteItem::builder().update(job).build(),
+                ],
+                "lease",
+            )
+            .await?
+        {
+            Tx::Done => {}
+            Tx::Refused(failed) => {
+                // The queue item's condition failing means another worker won it; the job's
+                // failing means it is done or cancelled: clear its queue item.
+                if failed.first() != Some(&true) && failed.get(1) == Some(&true) {
+                    self.retire(module, c, now).await?;
+                }
+                return Ok(None);
+            }
+        }
+        let queue_pk = keys::queue(module);
+        let item = self
+            .get_raw(&queue_pk, &c.sk)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
+                key: queue_pk.clone(),
+                reason: "queue item vanished after its lease".into(),
+            })?;
+        let context = match item.get("context").and_then(|v| v.as_b().ok()) {
+            Some(blob) => {
+                let json = inflate(&queue_pk, blob.as_ref())?;
+                serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt {
+                    key: queue_pk.clone(),
+                    reason: e.to_string(),
+                })?
+            }
+            None => serde_json::Value::Null,
+        };
+        let Some(job) = self.job_record(&c.job_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Leased {
+            job,
+            context,
+            lease_token: token,
+            lease_expires_at: until,
+        }))
+    }
+}
+
+#[async_trait]
+impl WorkQueue for DynamoStore {
+    async fn enqueue(
+        &self,
+        job: &JobRecord,
+        context: &[u8],
+        pull: PullTarget,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let sk = format!("{}#{}", rfc3339(now), job.job_id);
+        let lease_seconds = i64::try_from(pull.lease.as_secs()).unwrap_or(300);
+        let mut item = HashMap::new();
+        item.insert("pk".to_owned(), s(keys::queue(&job.module)));
+        item.insert("sk".to_owned(), s(&sk));
+        item.insert("job_id".to_owned(), s(&job.job_id));
+        item.insert("module".to_owned(), s(&job.module));
+        item.insert("visible_at".to_owned(), n(ms(now)));
+        item.insert("attempts".to_owned(), n(0));
+        item.insert("max_attempts".to_owned(), n(i64::from(pull.max_attempts)));
+        item.insert("lease_seconds".to_owned(), n(lease_seconds));
+        item.insert(
+            "context".to_owned(),
+            AttributeValue::B(Blob::new(deflate(context)?)),
+        );
+        item.insert("expires_at".to_owned(), n(job.expires_at));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(unavailable("enqueue"))?;
+        let update = self
+            .job_tx_update(&job.job_id)
+            .update_expression(
+                "SET queue_sk = :sk, lease_seconds = :lease, max_attempts = :max, attempts = :zero",
+            )
+            .condition_expression("#status = :queued")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":sk", s(&sk))
+            .expression_attribute_values(":lease", n(lease_seconds))
+            .expression_attribute_values(":max", n(i64::from(pull.max_attempts)))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":queued", s(JobStatus::Queued.as_str()))
+            .build()
+            .map_err(unavailable("enqueue"))?;
+        match self
+            .transact(
+                vec![
+                    TransactWriteItem::builder().put(put).build(),
+                    TransactWriteItem::builder().update(update).build(),
+                ],
+                "enqueue",
+            )
+            .await?
+        {
+            Tx::Done => Ok(()),
+            Tx::Refused(_) => Err(StoreError::Corrupt {
+                key: keys::job(&job.job_id),
+                reason: "the job left `queued` before it reached its queue".into(),
+            }),
+        }
+    }
+
+    async fn lease(
+        &self,
+        modules: &[String],
+        holder: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Leased>, StoreError> {
+        for module in modules {
+            for c in self.candidates(module, now).await? {
+                if c.attempts >= c.max_attempts {
+                    self.exhaust(module, &c, now).await?;
+                    continue;
+                }
+                if let Some(leased) = self.try_lease(module, &c, holder, now).await? {
+                    return Ok(Some(leased));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn heartbeat(
+        &self,
+        job_id: &str,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<Heartbeat, StoreError> {
+        let pk = keys::job(job_id);
+        let Some(item) = self.get_raw(&pk, keys::JOB_SK).await? else {
+            return Ok(Heartbeat::Missing);
+        };
+        if text(&item, "lease_token") != token
+            || text(&item, "status") != JobStatus::Running.as_str()
+        {
+            return Ok(Heartbeat::Stale);
+        }
+        let job: JobRecord = decode(&pk, item.clone())?;
+        let until = now + time::Duration::seconds(num(&item, "lease_seconds").max(1));
+        let sk = text(&item, "queue_sk");
+        let queue = self
+            .queue_update(&job.module, &sk)
+            .update_expression("SET visible_at = :until")
+            .condition_expression("lease_token = :token")
+            .expression_attribute_values(":until", n(ms(until)))
+            .expression_attribute_values(":token", s(token))
+            .build()
+            .map_err(unavailable("heartbeat"))?;
+        let update = self
+            .job_tx_update(job_id)
+            .update_expression("SET lease_expires_at = :until")
+            .condition_expression("lease_token = :token AND #status = :running")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":until", s(rfc3339(until)))
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":running", s(JobStatus::Running.as_str()))
+            .build()
+            .map_err(unavailable("heartbeat"))?;
+        Ok(
+            match self
+                .transact(
+                    vec![
+                        TransactWriteItem::builder().update(queue).build(),
+                        TransactWriteItem::builder().update(update).build(),
+                    ],
+                    "heartbeat",
+                )
+                .await?
+            {
+                Tx::Done => Heartbeat::Extended {
+                    cancel_requested: job.cancel_requested,
+                    lease_expires_at: until,
+                },
+                Tx::Refused(_) => Heartbeat::Stale,
+            },
+        )
+    }
+
+    async fn finish_leased(
+        &self,
+        job_id: &str,
+        token: &str,
+        status: JobStatus,
+        error: Option<&str>,
+        output: Option<&serde_json::Value>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let pk = keys::job(job_id);
+        let Some(item) = self.get_raw(&pk, keys::JOB_SK).await? else {
+            return Ok(false);
+        };
+        if text(&item, "lease_token") != token {
+            return Ok(false);
+        }
+        let module = text(&item, "module");
+        let sk = text(&item, "queue_sk");
+        let mut e = Expr::default();
+        e.set("status", s(status.as_str()));
+        e.set("finished_at", s(rfc3339(now)));
+        if let Some(err) = error {
+            e.set("error", s(bounded(err, 1024)));
+        }
+        if let Some(out) = output {
+            e.set("output", encode_value(&pk, out)?);
+        }
+        let status_name = e.name("status");
+        let running = e.value("running", s(JobStatus::Running.as_str()));
+        let token_value = e.value("token", s(token));
+        let update = self
+            .job_tx_update(job_id)
+            .update_expression(e.update_expression(""))
+            .condition_expression(format!(
+                "{status_name} = {running} AND lease_token = {token_value}"
+            ))
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values))
+            .build()
+            .map_err(unavailable("finish_leased"))?;
+        let delete = self
+            .queue_delete(&module, &sk)
+            .condition_expression("lease_token = :token")
+            .expression_attribute_values(":token", s(token))
+            .build()
+            .map_err(unavailable("finish_leased"))?;
+        Ok(matches!(
+            self.transact(
+                vec![
+                    TransactWriteItem::builder().update(update).build(),
+                    TransactWriteItem::builder().delete(delete).build(),
+                ],
+                "finish_leased",
+            )
+            .await?,
+            Tx::Done
+        ))
+    }
+}

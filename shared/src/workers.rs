@@ -1,0 +1,424 @@
+//! Pull workers and internal events, served by the API app: `POST /workers/lease` (long
+//! poll), `POST /jobs/{id}/heartbeat`, `POST /jobs/{id}/finish` (scope `work`, fenced by
+//! the lease token), and `POST /events` (scope `emit`), which dispatches a service's event
+//! exactly like a webhook.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tracing::{info, warn};
+
+use crate::api::{ApiState, authorize, problem, respond, store_failure, without_keys};
+use crate::auth::Scope;
+use crate::config::SourceKind;
+use crate::event::{Event, EventType, Sender};
+use crate::hooks::JobFinished;
+use crate::store::{Heartbeat, JobStatus, PayloadRef, rfc3339};
+use crate::webhook::ApiError;
+
+/// Longest `wait_seconds` of a lease request: below API Gateway's 30 s integration limit,
+/// with room for the last lease attempt.
+pub const MAX_WAIT_SECONDS: u64 = 20;
+/// How often a waiting lease request looks at the queues again.
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// Largest `output` a finish may record (its JSON), like a module's bounded output.
+pub const MAX_OUTPUT_BYTES: usize = 16 * 1024;
+/// Source names `POST /events` refuses: they belong to switchyard itself or to forges, so an
+/// `emit` token cannot pass an event off as a signed webhook, a tick or an API start.
+pub const RESERVED_SOURCES: &[&str] = &[
+    "api", "schedule", "github", "gitlab", "gitea", "forgejo", "standard", "hmac",
+];
+
+fn bad(message: impl Into<String>) -> ApiError {
+    problem(StatusCode::BAD_REQUEST, "bad_request", message)
+}
+
+/// A JSON object body into `T` (strict: unknown fields are refused where `T` says so).
+fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("invalid body: {e}")))?;
+    if !value.is_object() {
+        return Err(bad("invalid body: expected a JSON object"));
+    }
+    serde_json::from_value(value).map_err(|e| bad(format!("invalid body: {e}")))
+}
+
+fn printable(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.chars().all(|c| c.is_ascii_graphic())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeaseRequest {
+    modules: Vec<String>,
+    #[serde(default)]
+    wait_seconds: u64,
+    #[serde(default)]
+    worker: Option<String>,
+}
+
+/// `POST /workers/lease`: a job of one of the modules with its context and lease, or 204
+/// when none came within `wait_seconds`.
+pub async fn lease(State(st): State<ApiState>, headers: HeaderMap, bytes: Bytes) -> Response {
+    respond(lease_inner(&st, &headers, &bytes).await)
+}
+
+async fn lease_inner(
+    st: &ApiState,
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<Response, ApiError> {
+    let token = authorize(&st.tokens, headers, Scope::Work)?;
+    let request: LeaseRequest = body(bytes)?;
+    if request.modules.is_empty() || request.modules.len() > 20 {
+        return Err(bad("`modules` lists 1 to 20 pull modules"));
+    }
+    if request.wait_seconds > MAX_WAIT_SECONDS {
+        return Err(bad(format!("`wait_seconds` is 0 to {MAX_WAIT_SECONDS}")));
+    }
+    if request
+        .worker
+        .as_deref()
+        .is_some_and(|w| !printable(w, 100))
+    {
+        return Err(bad("`worker` must be 1 to 100 visible ASCII characters"));
+    }
+    let registry = st.dispatcher.active_registry().await.registry.clone();
+    for name in &request.modules {
+        match registry.get(name) {
+            None => {
+                return Err(problem(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("no module named `{name}`"),
+                ));
+            }
+            Some(m) if m.pull.is_none() => {
+                return Err(problem(
+                    StatusCode::CONFLICT,
+                    "not_pull",
+                    format!("module `{name}` is invoked as a function, not pulled"),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let holder = match &request.worker {
+        Some(w) => format!("{}/{w}", token.name),
+        None => token.name.clone(),
+    };
+    let clock = st.dispatcher.clock();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(request.wait_seconds);
+    loop {
+        let leased = st
+            .queue
+            .lease(&request.modules, &holder, clock.now())
+            .await
+            .map_err(|e| store_failure(&e))?;
+        if let Some(mut leased) = leased {
+            inline_payload(st, &mut leased.context).await?;
+            info!(job_id = %leased.job.job_id, module = %leased.job.module, holder = %holder, attempts = leased.job.attempts, "pull job leased");
+            let answer = json!({
+                "job": without_keys(serde_json::to_value(&leased.job).unwrap_or_default()),
+                "context": leased.context,
+                "lease_token": leased.lease_token,
+                "lease_expires_at": rfc3339(leased.lease_expires_at),
+            });
+            return Ok(axum::Json(answer).into_response());
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        tokio::time::sleep(POLL_INTERVAL.min(deadline - now)).await;
+    }
+}
+
+/// A context whose payload was stored apart (too large to travel inline) gets it back:
+/// workers cannot read the table.
+async fn inline_payload(st: &ApiState, context: &mut Value) -> Result<(), ApiError> {
+    let Some(reference) = context.get("payload_ref").filter(|r| !r.is_null()) else {
+        return Ok(());
+    };
+    let reference: PayloadRef = serde_json::from_value(reference.clone()).map_err(|e| {
+        store_failure(&crate::store::StoreError::Corrupt {
+            key: "payload_ref".into(),
+            reason: e.to_string(),
+        })
+    })?;
+    let json = st
+        .payloads
+        .get_payload(&reference)
+        .await
+        .map_err(|e| store_failure(&e))?;
+    let payload: Value = serde_json::from_slice(&json).unwrap_or(Value::Null);
+    if let Some(obj) = context.as_object_mut() {
+        obj.remove("payload_ref");
+        if let Some(event) = obj.get_mut("event").and_then(Value::as_object_mut) {
+            event.insert("payload".into(), payload);
+        }
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeartbeatRequest {
+    lease_token: String,
+}
+
+fn lease_lost(id: &str) -> ApiError {
+    problem(
+        StatusCode::CONFLICT,
+        "lease_lost",
+        format!(
+            "the lease token is not job `{id}`'s current lease (expired and taken, or finished)"
+        ),
+    )
+}
+
+/// `POST /jobs/{id}/heartbeat`: extends the lease; says whether a cancel was requested.
+pub async fn heartbeat(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    respond(
+        async {
+            authorize(&st.tokens, &headers, Scope::Work)?;
+            let request: HeartbeatRequest = body(&bytes)?;
+            let now = st.dispatcher.clock().now();
+            match st
+                .queue
+                .heartbeat(&id, &request.lease_token, now)
+                .await
+                .map_err(|e| store_failure(&e))?
+            {
+                Heartbeat::Extended {
+                    cancel_requested,
+                    lease_expires_at,
+                } => Ok(axum::Json(json!({
+                    "job_id": id,
+                    "cancel_requested": cancel_requested,
+                    "lease_expires_at": rfc3339(lease_expires_at),
+                }))
+                .into_response()),
+                Heartbeat::Stale => {
+                    warn!(job_id = %id, "heartbeat with a stale lease token");
+                    Err(lease_lost(&id))
+                }
+                Heartbeat::Missing => Err(problem(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("no job `{id}`"),
+                )),
+            }
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FinishRequest {
+    lease_token: String,
+    status: String,
+    #[serde(default)]
+    output: Option<Value>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// `POST /jobs/{id}/finish`: records the outcome of a leased job (fenced by its token).
+pub async fn finish(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    respond(
+        async {
+            authorize(&st.tokens, &headers, Scope::Work)?;
+            let request: FinishRequest = body(&bytes)?;
+            let status = match request.status.as_str() {
+                "succeeded" => JobStatus::Succeeded,
+                "failed" => JobStatus::Failed,
+                "cancelled" => JobStatus::Cancelled,
+                other => {
+                    return Err(bad(format!(
+                        "`status` is succeeded, failed or cancelled, not `{other}`"
+                    )));
+                }
+            };
+            if let Some(out) = &request.output {
+                let size = serde_json::to_vec(out).map_or(usize::MAX, |v| v.len());
+                if size > MAX_OUTPUT_BYTES {
+                    return Err(bad(format!(
+                        "`output` is {size} bytes of JSON; at most {MAX_OUTPUT_BYTES}"
+                    )));
+                }
+                crate::api::storable(out, 0).map_err(bad)?;
+            }
+            let now = st.dispatcher.clock().now();
+            let job = st.jobs.get_job(&id).await.map_err(|e| store_failure(&e))?;
+            let Some(job) = job else {
+                return Err(problem(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("no job `{id}`"),
+                ));
+            };
+            let recorded = st
+                .queue
+                .finish_leased(
+                    &id,
+                    &request.lease_token,
+                    status,
+                    request.error.as_deref(),
+                    request.output.as_ref(),
+                    now,
+                )
+                .await
+                .map_err(|e| store_failure(&e))?;
+            if !recorded {
+                warn!(job_id = %id, "finish with a stale lease token refused");
+                return Err(lease_lost(&id));
+            }
+            let duration = job
+                .started_at
+                .as_deref()
+                .and_then(|t| {
+                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .map(|t| (now - t).unsigned_abs())
+                .unwrap_or_default();
+            crate::hooks::log_failures(st.dispatcher.hooks().job_finished.dispatch(
+                &JobFinished {
+                    module: job.module.clone(),
+                    job_id: id.clone(),
+                    status,
+                    duration,
+                },
+            ));
+            info!(job_id = %id, module = %job.module, status = status.as_str(), "pull job finished");
+            Ok(axum::Json(json!({"job_id": id, "status": status.as_str()})).into_response())
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmitRequest {
+    id: String,
+    source: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    entity: Option<String>,
+    #[serde(default)]
+    payload: Option<Value>,
+}
+
+fn name_like(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'))
+}
+
+/// `POST /events`: an internal event through the dispatcher, answered as the router answers.
+pub async fn emit(State(st): State<ApiState>, headers: HeaderMap, bytes: Bytes) -> Response {
+    respond(emit_inner(&st, &headers, &bytes).await)
+}
+
+async fn emit_inner(
+    st: &ApiState,
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<Response, ApiError> {
+    let token = authorize(&st.tokens, headers, Scope::Emit)?;
+    let request: EmitRequest = body(bytes)?;
+    if !name_like(&request.source, 64) || request.source.contains('.') {
+        return Err(bad(
+            "`source` is 1 to 64 lower-case letters, digits, `_` or `-`",
+        ));
+    }
+    if RESERVED_SOURCES.contains(&request.source.as_str()) {
+        return Err(bad(format!(
+            "`source` `{}` is reserved (webhook kinds, `api`, `schedule`); name your service",
+            request.source
+        )));
+    }
+    if !name_like(&request.event_type, 100) {
+        return Err(bad(
+            "`type` is 1 to 100 lower-case letters, digits, `_`, `-` or `.`",
+        ));
+    }
+    if request
+        .action
+        .as_deref()
+        .is_some_and(|a| !name_like(a, 100))
+    {
+        return Err(bad(
+            "`action` is 1 to 100 lower-case letters, digits, `_`, `-` or `.`",
+        ));
+    }
+    if !printable(&request.id, 200) {
+        return Err(bad("`id` is 1 to 200 visible ASCII characters"));
+    }
+    if request
+        .entity
+        .as_deref()
+        .is_some_and(|e| e.is_empty() || e.len() > 512)
+    {
+        return Err(bad("`entity` is 1 to 512 characters"));
+    }
+    let payload = request.payload.unwrap_or_else(|| json!({}));
+    if !payload.is_object() {
+        return Err(bad("`payload` must be a JSON object"));
+    }
+    // The id de-duplicates; the rest of the request tells a resend from a reused id.
+    let canonical = json!({
+        "source": request.source, "type": request.event_type, "action": request.action,
+        "entity": request.entity, "payload": payload,
+    });
+    let repository = payload
+        .get("repository")
+        .and_then(|r| {
+            r.as_str()
+                .or_else(|| r.get("full_name").and_then(Value::as_str))
+        })
+        .map(str::to_owned);
+    let event = Event {
+        id: request.id,
+        entity: request.entity.unwrap_or_else(|| request.source.clone()),
+        source: request.source,
+        kind: SourceKind::Internal,
+        event_type: EventType::from_name(&request.event_type),
+        action: request.action,
+        repository,
+        received_at: st.dispatcher.clock().now(),
+        body_sha256: hex::encode(Sha256::digest(canonical.to_string().as_bytes())),
+        git_ref: None,
+        changed_paths: None,
+        sender: Some(Sender {
+            login: token.name.clone(),
+            bot: false,
+        }),
+        payload,
+    };
+    info!(source = %event.source, event_id = %event.id, event_type = event.event_type.as_str(), token = %token.name, "internal event");
+    crate::webhook::dispatch_answer(st.dispatcher.dispatch(&event).await, &event)
+}
