@@ -10,6 +10,7 @@ use switchyard::config::{Encoding, Source, SourceKind};
 use switchyard::store::{DynamoStore, JobStore, SettingsStore};
 
 mod remote;
+mod worker;
 
 #[derive(Parser)]
 #[command(
@@ -133,6 +134,9 @@ enum Command {
         #[command(subcommand)]
         command: remote::RegistryCommand,
     },
+    /// Lease jobs of pull modules and run a command for each:
+    /// `switchyard worker --module NAME -- COMMAND [ARGS]`.
+    Worker(worker::WorkerArgs),
 }
 
 #[derive(Subcommand)]
@@ -630,6 +634,7 @@ async fn main() -> anyhow::Result<()> {
             force,
         } => remote::replay(&api, &id, dry_run, force).await?,
         Command::Registry { command } => remote::registry(command).await?,
+        Command::Worker(args) => worker::run(args).await?,
         Command::Job {
             command: JobCommand::Get { table, id },
         } => {

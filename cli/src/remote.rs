@@ -152,7 +152,7 @@ pub fn bundle_from_dir(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
 }
 
 /// One call: the status and the JSON body (or the text, as a JSON string).
-async fn call(
+pub(crate) async fn call(
     api: &ApiArgs,
     method: reqwest::Method,
     path: &str,

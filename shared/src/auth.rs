@@ -94,7 +94,8 @@ impl Tokens {
 /// A new random token and its configuration entry.
 pub fn new_token(name: &str, scopes: &str) -> Result<(String, String), String> {
     for s in scopes.split('+') {
-        Scope::parse(s).ok_or_else(|| format!("unknown scope `{s}` (invoke, read, admin)"))?;
+        Scope::parse(s)
+            .ok_or_else(|| format!("unknown scope `{s}` (invoke, read, admin, work, emit)"))?;
     }
     if name.is_empty() || name.contains([':', ',']) {
         return Err("the name must not be empty or contain `:` or `,`".into());

@@ -117,9 +117,10 @@ async fn lease_inner(
     let clock = st.dispatcher.clock();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(request.wait_seconds);
     loop {
+        let now = clock.now();
         let leased = st
             .queue
-            .lease(&request.modules, &holder, clock.now())
+            .lease(&request.modules, &holder, now)
             .await
             .map_err(|e| store_failure(&e))?;
         if let Some(mut leased) = leased {
@@ -130,6 +131,7 @@ async fn lease_inner(
                 "context": leased.context,
                 "lease_token": leased.lease_token,
                 "lease_expires_at": rfc3339(leased.lease_expires_at),
+                "lease_seconds": (leased.lease_expires_at - now).whole_seconds(),
             });
             return Ok(axum::Json(answer).into_response());
         }

@@ -24,3 +24,4 @@ mod scheduler;
 mod serve;
 mod template;
 mod triggers;
+mod workers;

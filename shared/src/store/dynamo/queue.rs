@@ -317,7 +317,8 @@ impl DynamoStore {
                  lease_expires_at = :until_text REMOVE finished_at, #error",
             )
             .condition_expression(
-                "#status = :queued OR (#status = :running AND cancel_requested = :no)",
+                "#status = :queued OR (#status = :running AND \
+                 (attribute_not_exists(cancel_requested) OR cancel_requested = :no))",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#error", "error")
