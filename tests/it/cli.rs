@@ -8,8 +8,8 @@ use serde_json::Value;
 use crate::api::Api;
 use crate::common::*;
 
-struct Served {
-    url: String,
+pub(crate) struct Served {
+    pub(crate) url: String,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -19,7 +19,7 @@ impl Drop for Served {
     }
 }
 
-async fn serve(router: axum::Router) -> Served {
+pub(crate) async fn serve(router: axum::Router) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let task = tokio::spawn(async move {

@@ -473,3 +473,215 @@ async fn lease_requests_are_checked() {
         (StatusCode::BAD_REQUEST, Some("bad_request"))
     );
 }
+
+/// The command the reference worker runs in these tests: records its environment and stdin,
+/// appends its job id to `runs.log`, prints `loud` bytes, exits with the payload's `exit`.
+const SCRIPT: &str = r#"
+import json, os, sys
+ctx = json.load(sys.stdin)
+out = sys.argv[1]
+env = {k: v for k, v in os.environ.items() if k.startswith(("SWITCHYARD_", "GITHUB_"))}
+with open(os.path.join(out, ctx["job_id"] + ".json"), "w") as f:
+    json.dump({"env": env, "ctx": ctx}, f)
+with open(os.path.join(out, "runs.log"), "a") as f:
+    f.write(ctx["job_id"] + "\n")
+payload = ctx["event"]["payload"]
+sys.stdout.write("x" * payload.get("loud", 0) + "\nthe end\n")
+sys.stdout.flush()
+if payload.get("sleep"):
+    import time
+    time.sleep(payload["sleep"])
+sys.exit(payload.get("exit", 0))
+"#;
+
+fn spawn_worker(
+    url: &str,
+    token: &str,
+    name: &str,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> tokio::process::Child {
+    let bin = std::env::var("SWITCHYARD_TEST_CLI").expect("set by make test");
+    tokio::process::Command::new(bin)
+        .args([
+            "worker", "--module", "builder", "--wait", "1", "--name", name,
+        ])
+        .args(extra)
+        .args(["--", "python3", "-c", SCRIPT])
+        .arg(dir)
+        .env("SWITCHYARD_API_URL", url)
+        .env("SWITCHYARD_API_TOKEN", token)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+async fn stop_worker(mut child: tokio::process::Child) {
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "worker exited {status:?}");
+}
+
+async fn until_final(p: &Pull, id: &str, within: Duration) -> switchyard::store::JobRecord {
+    let started = Instant::now();
+    loop {
+        let job = p.app.store.get_job(id).await.unwrap().unwrap();
+        if job.status.is_final() {
+            return job;
+        }
+        assert!(
+            started.elapsed() < within,
+            "job {id} still {:?}",
+            job.status
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_reference_worker_runs_each_job_once_with_the_event_and_reports_the_outcome() {
+    let p = pull().await;
+    let served = crate::cli::serve(p.router.clone()).await;
+    let dir = std::env::temp_dir().join(format!("switchyard-worker-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let mut ids = Vec::new();
+    for (id, payload) in [
+        ("ok-1", json!({"exit": 0})),
+        ("fails-1", json!({"exit": 3})),
+        ("loud-1", json!({"loud": 2_000_000})),
+        ("ok-2", json!({})),
+        ("ok-3", json!({})),
+        ("ok-4", json!({})),
+    ] {
+        let (s, b) = p
+            .call("POST", "/events", &p.emit, json!({"id": id, "source": "ci", "type": "build", "entity": "ci/main", "payload": payload}))
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        ids.push((id, b["jobs"][0]["job_id"].as_str().unwrap().to_owned()));
+    }
+    // Two workers long-polling the same module.
+    let w1 = spawn_worker(&served.url, &p.work, "w1", &dir, &[]);
+    let w2 = spawn_worker(&served.url, &p.work, "w2", &dir, &[]);
+    let mut jobs = std::collections::BTreeMap::new();
+    for (name, id) in &ids {
+        jobs.insert(*name, until_final(&p, id, Duration::from_secs(60)).await);
+    }
+    stop_worker(w1).await;
+    stop_worker(w2).await;
+
+    // Each job ran exactly once.
+    let runs = std::fs::read_to_string(dir.join("runs.log")).unwrap();
+    let mut ran: Vec<&str> = runs.lines().collect();
+    ran.sort_unstable();
+    let mut expected: Vec<&str> = ids.iter().map(|(_, id)| id.as_str()).collect();
+    expected.sort_unstable();
+    assert_eq!(ran, expected);
+
+    // Exit codes map to statuses; the output tail is bounded.
+    assert_eq!(jobs["ok-1"].status, JobStatus::Succeeded);
+    assert_eq!(jobs["fails-1"].status, JobStatus::Failed);
+    assert!(
+        jobs["fails-1"]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("status 3"),
+        "{:?}",
+        jobs["fails-1"].error
+    );
+    let loud = &jobs["loud-1"];
+    assert_eq!(loud.status, JobStatus::Succeeded);
+    let output = loud.output.clone().unwrap();
+    assert_eq!(output["exit_code"], 0);
+    assert!(
+        output["output_bytes"].as_u64().unwrap() > 2_000_000,
+        "{}",
+        output["output_bytes"]
+    );
+    let tail = output["output_tail"].as_str().unwrap();
+    assert!(
+        tail.len() <= 4096 && tail.ends_with("the end\n"),
+        "{} bytes",
+        tail.len()
+    );
+    assert!(
+        loud.lease_holder
+            .as_deref()
+            .is_some_and(|h| h == "buildbox/w1" || h == "buildbox/w2")
+    );
+
+    // The command saw the event in its environment and the context on stdin.
+    let (_, ok_id) = &ids[0];
+    let seen: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{ok_id}.json"))).unwrap())
+            .unwrap();
+    let env = &seen["env"];
+    assert_eq!(env["SWITCHYARD_EVENT_TYPE"], "build");
+    assert_eq!(env["GITHUB_EVENT_NAME"], "build");
+    assert_eq!(env["SWITCHYARD_SOURCE"], "ci");
+    assert_eq!(env["SWITCHYARD_ENTITY"], "ci/main");
+    assert_eq!(env["SWITCHYARD_JOB_ID"], ok_id.as_str());
+    assert_eq!(env["GITHUB_ACTOR"], "ci");
+    assert!(env.get("SWITCHYARD_ACTION").is_none(), "{env}");
+    assert_eq!(seen["ctx"]["job_id"], ok_id.as_str());
+    assert_eq!(seen["ctx"]["event"]["payload"]["exit"], 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_cancel_stops_the_command_within_one_heartbeat() {
+    let p = pull().await;
+    let served = crate::cli::serve(p.router.clone()).await;
+    let dir = std::env::temp_dir().join(format!("switchyard-worker-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_, b) = p
+        .call(
+            "POST",
+            "/events",
+            &p.emit,
+            json!({"id": "long-1", "source": "ci", "type": "build", "payload": {"sleep": 120}}),
+        )
+        .await;
+    let id = b["jobs"][0]["job_id"].as_str().unwrap().to_owned();
+    let worker = spawn_worker(
+        &served.url,
+        &p.work,
+        "w1",
+        &dir,
+        &["--heartbeat", "1", "--grace", "2"],
+    );
+    // Wait until the command runs.
+    let started = Instant::now();
+    while !dir.join("runs.log").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the command never started"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let asked = Instant::now();
+    let (s, _) = p
+        .call(
+            "POST",
+            &format!("/jobs/{id}/cancel"),
+            &p.invoke,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let job = until_final(&p, &id, Duration::from_secs(10)).await;
+    let took = asked.elapsed();
+    assert_eq!(job.status, JobStatus::Cancelled, "{:?}", job.error);
+    // One heartbeat (1 s) plus the command's exit on SIGTERM.
+    assert!(took < Duration::from_secs(4), "cancel took {took:?}");
+    stop_worker(worker).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
