@@ -44,7 +44,7 @@ fi
 # fails. Bounded by SWITCHYARD_FUZZ_SECONDS (default 60). Skipped when a test filter was given.
 if [ "$#" -eq 0 ]; then
   bin="${CARGO_TARGET_DIR:-$root/target}/debug"
-  tokens="$("$bin/switchyard" token new --name fuzz --scopes admin+read+invoke)"
+  tokens="$("$bin/switchyard" token new --name fuzz --scopes admin+read+invoke+emit)"
   token="$(sed -n 's/^token: //p' <<<"$tokens")"
   api_port="$(free_port)"
   SWITCHYARD_API_TOKENS="$(sed -n 's/^SWITCHYARD_API_TOKENS entry: //p' <<<"$tokens")" \
