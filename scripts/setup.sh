@@ -29,13 +29,26 @@ if [ ! -f "$local_dir/dynamodb/DynamoDBLocal.jar" ]; then
 fi
 
 # Optional extras, by name: `lint` and `deploy` (the SAM CLI, which brings cfn-lint),
-# `api-fuzz` (schemathesis).
+# `api-fuzz` (schemathesis), `browser` (chromium and playwright-core).
 for extra in "$@"; do
   case "$extra" in
     lint | deploy)
       if [ ! -x "$local_dir/venv/bin/sam" ] || [ ! -x "$local_dir/venv/bin/cfn-lint" ]; then
         echo "setup: installing the SAM CLI and cfn-lint into .local/venv" >&2
         "$local_dir/venv/bin/pip" install --quiet --disable-pip-version-check aws-sam-cli cfn-lint
+      fi ;;
+    browser)
+      # Debian's chromium (driven headless by playwright-core; no browser download).
+      if ! command -v chromium >/dev/null 2>&1; then
+        echo "setup: installing chromium (apt)" >&2
+        if [ "$(id -u)" = 0 ]; then apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+        elif command -v sudo >/dev/null 2>&1; then sudo apt-get install -y -qq chromium >/dev/null
+        else echo "setup: chromium is missing; install it (apt-get install chromium)" >&2; exit 1; fi
+      fi
+      if [ ! -d "$local_dir/browser/node_modules/playwright-core" ]; then
+        echo "setup: installing playwright-core into .local/browser" >&2
+        mkdir -p "$local_dir/browser"
+        npm install --silent --no-audit --no-fund --prefix "$local_dir/browser" playwright-core@1 >/dev/null
       fi ;;
     api-fuzz) [ -x "$local_dir/venv/bin/schemathesis" ] || "$local_dir/venv/bin/pip" install --quiet --disable-pip-version-check schemathesis ;;
     *) echo "setup: unknown extra $extra" >&2; exit 2 ;;

@@ -39,6 +39,11 @@ if ! cargo test --workspace "$@"; then
   exit 1
 fi
 
+# The dashboard in chromium (playwright-core), against the api and router in serve mode.
+if [ "$#" -eq 0 ]; then
+  "$root/scripts/browser-test.sh"
+fi
+
 # The API in serve mode against its OpenAPI document: schemathesis generates valid and
 # invalid requests for every operation; any 5xx, undocumented status or off-schema body
 # fails. Bounded by SWITCHYARD_FUZZ_SECONDS (default 60). Skipped when a test filter was given.

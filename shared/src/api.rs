@@ -148,6 +148,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/jobs/{id}/heartbeat"),
     ("POST", "/jobs/{id}/finish"),
     ("POST", "/events"),
+    ("GET", "/whoami"),
+    ("GET", "/dashboard"),
+    ("GET", "/dashboard/{asset}"),
 ];
 
 /// The API app.
@@ -168,6 +171,9 @@ pub fn app(state: ApiState) -> Router {
             "/admin/settings/{*scope}",
             get(get_settings).put(put_settings),
         )
+        .route("/whoami", get(whoami))
+        .route("/dashboard", get(crate::dashboard::page))
+        .route("/dashboard/{asset}", get(crate::dashboard::asset))
         .route("/workers/lease", post(crate::workers::lease))
         .route("/jobs/{id}/heartbeat", post(crate::workers::heartbeat))
         .route("/jobs/{id}/finish", post(crate::workers::finish))
@@ -180,11 +186,39 @@ pub(crate) fn respond(result: Result<Response, ApiError>) -> Response {
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// `GET /whoami`: the calling token's name and scopes (any valid token), so clients such
+/// as the dashboard show only what the token may do.
+async fn whoami(State(st): State<ApiState>, headers: HeaderMap) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match bearer.and_then(|t| st.tokens.check(t)) {
+        Some(entry) => {
+            let scopes: Vec<String> = entry
+                .scopes
+                .iter()
+                .map(|s| format!("{s:?}").to_lowercase())
+                .collect();
+            axum::Json(json!({"name": entry.name, "scopes": scopes})).into_response()
+        }
+        None => problem(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required",
+        )
+        .into_response(),
+    }
+}
+
 fn trigger_json(t: &Trigger) -> Value {
     match t {
         Trigger::Webhook(w) => json!({
             "kind": "webhook", "sources": w.sources, "events": w.events, "actions": w.actions,
             "cooldown_seconds": w.cooldown.map(|d| d.as_secs()),
+            "branches": w.branches.as_ref().map(|b| json!({"patterns": b.globs.patterns(), "ignore": b.ignore})),
+            "paths": w.paths.as_ref().map(|b| json!({"patterns": b.globs.patterns(), "ignore": b.ignore})),
         }),
         Trigger::Schedule(s) => {
             json!({"kind": "schedule", "cron": s.expression, "timezone": s.timezone})
@@ -476,10 +510,26 @@ async fn cancel(
     )
 }
 
-async fn event(State(st): State<ApiState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn event(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     respond(
         async {
             authorize(&st.tokens, &headers, Scope::Read)?;
+            let p = params(raw, &["include"])?;
+            let with_payload = match p.get("include").map(String::as_str) {
+                None => false,
+                Some("payload") => true,
+                Some(other) => {
+                    return Err(bad_request(format!(
+                        "`include` is `payload`, not `{}`",
+                        crate::store::bounded(other, 64)
+                    )));
+                }
+            };
             // Event ids in the API are `<source>:<delivery id>`.
             let Some((source, delivery)) = id.split_once(':') else {
                 return Err(problem(
@@ -494,10 +544,21 @@ async fn event(State(st): State<ApiState>, Path(id): Path<String>, headers: Head
                 .await
                 .map_err(|e| store_failure(&e))?
             {
-                Some(e) => Ok(axum::Json(without_keys(
-                    serde_json::to_value(e).unwrap_or_default(),
-                ))
-                .into_response()),
+                Some(e) => {
+                    let mut v = without_keys(serde_json::to_value(e).unwrap_or_default());
+                    if with_payload {
+                        // The normalized event kept for replay (payload included), or null
+                        // when it was not kept (skipped schedule ticks).
+                        let pk = keys::event(source, delivery);
+                        let event = st
+                            .events
+                            .load_event(&pk)
+                            .await
+                            .map_err(|e| store_failure(&e))?;
+                        v["event"] = serde_json::to_value(event).unwrap_or_default();
+                    }
+                    Ok(axum::Json(v).into_response())
+                }
                 None => Err(problem(
                     StatusCode::NOT_FOUND,
                     "not_found",

@@ -123,6 +123,11 @@ impl Glob {
 pub struct GlobList(Vec<Glob>);
 
 impl GlobList {
+    /// The patterns as written.
+    pub fn patterns(&self) -> Vec<&str> {
+        self.0.iter().map(|g| g.text.as_str()).collect()
+    }
+
     /// Compiles every pattern; the first error is returned with its pattern.
     pub fn parse(patterns: &[String]) -> Result<Self, String> {
         if patterns.is_empty() {

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod dispatch;
 pub mod event;
 pub mod explain;
