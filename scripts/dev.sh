@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$root"
 "$root/scripts/setup.sh"
-for bin in router scheduler notify pr-review issue-triage switchyard; do cargo build --quiet --bin "$bin"; done
+for bin in router api scheduler notify pr-review issue-triage switchyard; do cargo build --quiet --bin "$bin"; done
 cli="${CARGO_TARGET_DIR:-$root/target}/debug/switchyard"
 
 trap 'echo; echo "stopping"; stop_all' EXIT
@@ -40,11 +40,23 @@ if [ -n "$job_id" ]; then
   echo "==> job $job_id"
   echo "$job"
 fi
+# The API and its dashboard in serve mode, with a development token printed below.
+tokens="$("$cli" token new --name dev --scopes admin+read+invoke+work+emit)"
+dev_token="$(sed -n 's/^token: //p' <<<"$tokens")"
+api_port="$(free_port)"
+SWITCHYARD_API_TOKENS="$(sed -n 's/^SWITCHYARD_API_TOKENS entry: //p' <<<"$tokens")" \
+  SWITCHYARD_API_LISTEN="127.0.0.1:$api_port" \
+  "${CARGO_TARGET_DIR:-$root/target}/debug/api" >"$state_dir/api.log" 2>&1 &
+EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+wait_for_port "$api_port" 30 api
+
 cat <<INFO
 
 Running. DynamoDB Local: $AWS_ENDPOINT_URL_DYNAMODB   functions: $AWS_ENDPOINT_URL_LAMBDA
 Send more:  $cli send --url $url --kind github --secret switchyard-dev-secret events/github-issues-opened.json
-Logs:       $state_dir/watch.log
+Dashboard:  http://127.0.0.1:$api_port/dashboard   (token: $dev_token)
+API:        SWITCHYARD_API_URL=http://127.0.0.1:$api_port SWITCHYARD_API_TOKEN=$dev_token $cli events list
+Logs:       $state_dir/watch.log, $state_dir/api.log
 Ctrl-C stops everything this started.
 INFO
 while kill -0 "$WATCH_PID" 2>/dev/null && kill -0 "$DYNAMODB_PID" 2>/dev/null; do sleep 1; done
