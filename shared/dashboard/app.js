@@ -7,6 +7,7 @@ const TOKEN_KEY = "switchyard.token";
 const REFRESH_MS = 5000;
 let me = null;          // {name, scopes}
 let timer = null;       // live refresh of the current view
+let generation = 0;     // bumped by each navigation: late answers of a left view are dropped
 const newer = [];       // cursors of the pages before the current one (Deliveries, Jobs)
 
 // ---- small helpers -------------------------------------------------------------------
@@ -141,6 +142,7 @@ function stopRefresh() { if (timer) { clearInterval(timer); timer = null; } }
 
 function route() {
   if (!me) return;
+  generation += 1;
   stopRefresh();
   flash("");
   const hash = location.hash.replace(/^#\/?/, "") || "deliveries";
@@ -163,8 +165,9 @@ function route() {
 
 window.addEventListener("hashchange", () => { newer.length = 0; route(); });
 
-function setView(...nodes) {
-  document.getElementById("view").replaceChildren(...nodes);
+function setView(gen, ...nodes) {
+  if (gen !== generation) return;
+  document.getElementById("view").replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
 }
 
 // ---- Deliveries ----------------------------------------------------------------------
@@ -179,6 +182,7 @@ function outcome(e) {
 }
 
 async function deliveries(params, cursor) {
+  const gen = generation;
   const form = el("form", { class: "filters", onsubmit: (ev) => {
     ev.preventDefault();
     const f = new FormData(ev.target);
@@ -206,7 +210,7 @@ async function deliveries(params, cursor) {
     const pager = el("div", { class: "pager" },
       el("button", { type: "button", disabled: !newer.length, text: "← Newer", onclick: () => deliveries(params, newer.pop()).catch((e) => flash(e.message)) }),
       el("button", { type: "button", disabled: !page.next_cursor, text: "Older →", onclick: () => { newer.push(cursor); deliveries(params, page.next_cursor).catch((e) => flash(e.message)); } }));
-    setView(el("h1", { text: "Deliveries" }), form, table, pager,
+    setView(gen, el("h1", { text: "Deliveries" }), form, table, pager,
       el("p", { class: "muted", text: cursor ? "Paged view: not refreshing." : `Refreshes every ${REFRESH_MS / 1000} s.` }));
   };
   stopRefresh();
@@ -222,6 +226,7 @@ function facts(pairs) {
 }
 
 async function delivery(id) {
+  const gen = generation;
   const e = await api("GET", `/events/${encodeURIComponent(id)}?include=payload`);
   const ev = e.event || {};
   const ref = ev.git_ref ? `${ev.git_ref.kind} ${ev.git_ref.name}` : null;
@@ -249,7 +254,7 @@ async function delivery(id) {
       }
     } catch (err) { flash(err.message); }
   };
-  setView(
+  setView(gen,
     el("p", {}, el("a", { href: "#/deliveries", text: "← Deliveries" })),
     el("h1", { text: `${e.event_type}${e.action ? ` ${e.action}` : ""} from ${e.source}` }),
     facts([["delivery id", e.event_id], ["received", when(e.received_at)], ["outcome", outcome(e)],
@@ -273,6 +278,7 @@ function statusBadge(s) {
 }
 
 async function jobs(params, cursor) {
+  const gen = generation;
   const form = el("form", { class: "filters", onsubmit: (ev) => {
     ev.preventDefault();
     const f = new FormData(ev.target);
@@ -288,7 +294,7 @@ async function jobs(params, cursor) {
     el("td", { text: when(j.created_at) }), el("td", { text: j.module }), el("td", {}, statusBadge(j.status)),
     el("td", { text: j.entity }), el("td", { text: j.attempts }),
     el("td", {}, el("a", { href: `#/jobs/${encodeURIComponent(j.job_id)}`, text: j.job_id.slice(0, 12) }))));
-  setView(el("h1", { text: "Jobs" }), form,
+  setView(gen, el("h1", { text: "Jobs" }), form,
     el("table", {}, el("thead", {}, el("tr", {}, ["Created", "Module", "Status", "Entity", "Attempts", "Job"].map((h) => el("th", { scope: "col", text: h })))),
       el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: "6", class: "muted", text: "No jobs match." })))),
     el("div", { class: "pager" },
@@ -297,17 +303,18 @@ async function jobs(params, cursor) {
 }
 
 async function job(id) {
+  const gen = generation;
   const j = await api("GET", `/jobs/${encodeURIComponent(id)}`);
   const active = j.status === "queued" || j.status === "running";
   const cancel = async () => {
     if (!confirm(`Cancel job ${id}?`)) return;
     try {
       const r = await api("POST", `/jobs/${encodeURIComponent(id)}/cancel`);
-      flash(r.status === "cancelled" ? "Job cancelled." : "Cancel requested; the job stops at its next check.", "info");
       await job(id);
+      flash(r.status === "cancelled" ? "Job cancelled." : "Cancel requested; the job stops at its next check.", "info");
     } catch (e) { flash(e.message); }
   };
-  setView(
+  setView(gen,
     el("p", {}, el("a", { href: "#/jobs", text: "← Jobs" })),
     el("h1", { text: `Job ${j.job_id}` }),
     facts([["module", j.module], ["status", statusBadge(j.status)], ["function", j.function], ["trigger", j.trigger],
@@ -338,6 +345,7 @@ function triggerWords(t) {
 }
 
 async function modules() {
+  const gen = generation;
   const reg = await api("GET", "/modules");
   const invokeBox = el("div", { "data-testid": "invoke-box" });
   const openInvoke = (name) => {
@@ -387,7 +395,7 @@ async function modules() {
           el("td", {}, v.version === versions.active ? el("span", { class: "muted", text: "active" }) : el("button", { type: "button", "data-testid": `rollback-${v.version}`, onclick: () => rollback(v.version), text: "Roll back" }))))))
         : el("p", { class: "muted", text: "Nothing published yet." }));
   }
-  setView(...nodes);
+  setView(gen, ...nodes);
 }
 
 start();

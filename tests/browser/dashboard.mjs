@@ -81,6 +81,7 @@ try {
   await page.getByTestId("cancel").click();
   await page.getByText("Job cancelled.").waitFor();
   assert.equal(await page.getByTestId("job-status").innerText(), "cancelled");
+  assert.doesNotMatch(await page.locator("#view").innerText(), /\bnull\b|undefined|\[object/);
 
   step("Jobs lists it");
   await page.locator("#nav a[data-view=jobs]").click();
