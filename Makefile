@@ -23,7 +23,7 @@ build:
 	./scripts/deploy.sh build $(ARCH)
 
 # `sam build` into a scratch directory and the zipped size of each function (x86_64 when
-# this machine lacks the aarch64 Rust target). Not part of `make test`: about 6 minutes.
+# this machine lacks the aarch64 Rust target). Not part of `make test`: about 10 minutes cold on 2 cores.
 build-check:
 	./scripts/deploy.sh build-check
 

@@ -253,14 +253,25 @@ impl TestApp {
     /// Every item of the table whose partition key starts with `prefix`.
     pub async fn items(&self, prefix: &str) -> Vec<HashMap<String, AttributeValue>> {
         let client = dynamo_client(&dynamodb_endpoint(), &Counter::default()).await;
-        let out = client.scan().table_name(&self.table).send().await.unwrap();
-        out.items()
-            .iter()
-            .filter(
-                |i| matches!(i.get("pk"), Some(AttributeValue::S(pk)) if pk.starts_with(prefix)),
-            )
-            .cloned()
-            .collect()
+        // Every page: a scan answers at most 1 MB at a time.
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = client
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            found.extend(out.items().iter().filter(|i| {
+                matches!(i.get("pk"), Some(AttributeValue::S(pk)) if pk.starts_with(prefix))
+            }).cloned());
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                return found;
+            }
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod api;
 mod api_admin;
 mod cli;
 mod common;
+mod concurrency;
 mod cooldown;
 mod dedupe;
 mod e2e;

@@ -594,6 +594,15 @@ impl EventStore for DynamoStore {
             Err(SdkError::ServiceError(se)) => match se.into_err() {
                 UpdateItemError::ConditionalCheckFailedException(c) => {
                     let existing: EventRecord = decode(&record.pk, c.item.unwrap_or_default())?;
+                    if existing.lease_token.as_deref() == Some(token.as_str()) {
+                        // Our own write: the SDK retried it after an attempt timed out with
+                        // the write applied. This attempt holds the reservation; resume from
+                        // the item as it stands (jobs of earlier attempts are on it).
+                        return Ok(Reservation::Resumed {
+                            token,
+                            previous: Box::new(existing),
+                        });
+                    }
                     if existing.body_sha256 != record.body_sha256 {
                         Ok(Reservation::Conflict)
                     } else if existing.status == EventStatus::Completed {
