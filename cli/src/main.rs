@@ -146,7 +146,7 @@ enum TokenCommand {
         /// Who holds it.
         #[arg(long)]
         name: String,
-        /// Scopes joined by `+`: invoke, read, admin.
+        /// Scopes joined by `+`: invoke, read, admin, work (pull workers), emit (POST /events).
         #[arg(long, default_value = "read")]
         scopes: String,
     },
