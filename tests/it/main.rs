@@ -14,6 +14,7 @@ mod dedupe;
 mod e2e;
 mod events;
 mod failures;
+mod faults;
 mod forge_standin;
 mod hooks;
 mod module_sdk;

@@ -1,0 +1,210 @@
+//! Fault injection between the router and DynamoDB Local: a TCP proxy that passes, refuses
+//! (the store stopped: connections reset) or stalls (the store slow) on command, and drops
+//! the connections it holds when the mode changes, so pooled connections see it too.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use switchyard::store::DynamoStore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::common::*;
+
+const PASS: u8 = 0;
+const DOWN: u8 = 1;
+const STALL: u8 = 2;
+
+struct FaultProxy {
+    url: String,
+    mode: Arc<AtomicU8>,
+    changed: watch::Sender<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultProxy {
+    async fn start(upstream: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let mode = Arc::new(AtomicU8::new(PASS));
+        let (changed, _) = watch::channel(0u64);
+        let (m, tx) = (mode.clone(), changed.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                let mode = m.load(Ordering::SeqCst);
+                let mut cut = tx.subscribe();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    match mode {
+                        DOWN => drop(inbound),
+                        STALL => {
+                            // Hold the connection, answer nothing, until the mode changes.
+                            let _ = cut.changed().await;
+                        }
+                        _ => {
+                            let Ok(mut out) = TcpStream::connect(upstream).await else {
+                                return;
+                            };
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut inbound, &mut out) => {}
+                                _ = cut.changed() => {}
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            url,
+            mode,
+            changed,
+            task,
+        }
+    }
+
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
+        self.changed.send_modify(|n| *n += 1);
+    }
+}
+
+async fn app_behind(proxy: &FaultProxy) -> TestApp {
+    let table = unique_table();
+    let direct = dynamo_client(&dynamodb_endpoint(), &Counter::default()).await;
+    DynamoStore::create_table(&direct, &table).await.unwrap();
+    TestApp::with(
+        &[module("reviewer", "")],
+        Options {
+            dynamodb: Some(proxy.url.clone()),
+            table: Some(table),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_store_stopping_mid_stream_answers_503_dispatches_nothing_and_loses_nothing() {
+    let proxy = FaultProxy::start(dynamodb_endpoint().replace("http://", "")).await;
+    let app = app_behind(&proxy).await;
+    for i in 0..5 {
+        let (s, b) = app
+            .github(
+                "pull_request",
+                &format!("before-{i}"),
+                &pr_payload("opened", i),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    }
+    assert_eq!(app.invokes.get(), 5);
+
+    // The store goes away: every delivery answers 503 within the SDK's limits (3 s per
+    // attempt, 10 s per operation) and nothing is invoked without a record.
+    proxy.set(DOWN);
+    for i in 0..3 {
+        let started = Instant::now();
+        let (s, b) = app
+            .github(
+                "pull_request",
+                &format!("during-{i}"),
+                &pr_payload("opened", 10 + i),
+            )
+            .await;
+        assert_eq!(
+            (s, b["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
+            "{b}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(11),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(app.invokes.get(), 5);
+
+    // It comes back: what was accepted before is intact, the refused deliveries go through
+    // when redelivered, each once.
+    proxy.set(PASS);
+    for i in 0..3 {
+        let (s, b) = app
+            .github(
+                "pull_request",
+                &format!("during-{i}"),
+                &pr_payload("opened", 10 + i),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    }
+    for i in 0..5 {
+        let (s, b) = app
+            .github(
+                "pull_request",
+                &format!("before-{i}"),
+                &pr_payload("opened", i),
+            )
+            .await;
+        assert_eq!(
+            (s, b["duplicate"].as_bool()),
+            (StatusCode::OK, Some(true)),
+            "{b}"
+        );
+    }
+    assert_eq!(app.items("EVENT#").await.len(), 8);
+    assert_eq!(app.items("JOB#").await.len(), 8);
+    assert_eq!(app.invokes.get(), 8);
+}
+
+#[tokio::test]
+async fn a_stalled_store_times_out_and_no_request_hangs_past_the_limit() {
+    let proxy = FaultProxy::start(dynamodb_endpoint().replace("http://", "")).await;
+    let app = app_behind(&proxy).await;
+    proxy.set(STALL);
+    let started = Instant::now();
+    let answers = futures::future::join_all((0..5).map(|i| {
+        let app = &app;
+        async move {
+            app.github(
+                "pull_request",
+                &format!("slow-{i}"),
+                &pr_payload("opened", i),
+            )
+            .await
+        }
+    }))
+    .await;
+    let took = started.elapsed();
+    for (s, b) in &answers {
+        assert_eq!(
+            (*s, b["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
+            "{b}"
+        );
+    }
+    // Operation timeout 10 s (attempts of 3 s): nothing waits on the stalled store longer.
+    assert!(
+        took >= Duration::from_secs(3),
+        "answered before any timeout: {took:?}"
+    );
+    assert!(took < Duration::from_secs(12), "a request hung: {took:?}");
+    assert_eq!(app.invokes.get(), 0);
+
+    // Once the store answers again, the same deliveries are accepted.
+    proxy.set(PASS);
+    let (s, b) = app
+        .github("pull_request", "slow-0", &pr_payload("opened", 0))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+}
