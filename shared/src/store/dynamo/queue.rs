@@ -16,7 +16,8 @@ use super::listing::{deflate, inflate};
 use super::{DynamoStore, Expr, decode, encode_value, n, s, unavailable};
 use crate::manifest::PullTarget;
 use crate::store::{
-    Heartbeat, JobRecord, JobStatus, Leased, StoreError, WorkQueue, bounded, keys, rfc3339,
+    Heartbeat, JobRecord, JobStatus, JobStore as _, Leased, StoreError, WorkQueue, bounded, keys,
+    rfc3339,
 };
 
 /// What a lease attempt reads of a queue item (never the context).
@@ -165,36 +166,16 @@ impl DynamoStore {
         c: &Candidate,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let Some(job) = self.job_record(&c.job_id).await? else {
+        let Some(job) = self.get_job(&c.job_id).await? else {
             return self.drop_item(module, c).await;
         };
         if job.status == JobStatus::Running && job.cancel_requested {
-            let mut e = Expr::default();
-            e.set("status", s(JobStatus::Cancelled.as_str()));
-            e.set("finished_at", s(rfc3339(now)));
-            e.set("error", s("cancelled while its lease had expired"));
-            let status = e.name("status");
-            let running = e.value("running", s(JobStatus::Running.as_str()));
-            let update = self
-                .job_tx_update(&c.job_id)
-                .update_expression(e.update_expression(""))
-                .condition_expression(format!("{status} = {running}"))
-                .set_expression_attribute_names(Some(e.names))
-                .set_expression_attribute_values(Some(e.values))
-                .build()
-                .map_err(unavailable("queue_retire"))?;
-            let delete = self
-                .queue_delete(module, &c.sk)
-                .condition_expression("visible_at = :seen")
-                .expression_attribute_values(":seen", n(c.visible_at))
-                .build()
-                .map_err(unavailable("queue_retire"))?;
-            self.transact(
-                vec![
-                    TransactWriteItem::builder().update(update).build(),
-                    TransactWriteItem::builder().delete(delete).build(),
-                ],
-                "queue_retire",
+            self.close(
+                module,
+                c,
+                JobStatus::Cancelled,
+                "cancelled while its lease had expired",
+                now,
             )
             .await?;
             return Ok(());
@@ -223,14 +204,6 @@ impl DynamoStore {
         }
     }
 
-    async fn job_record(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
-        let pk = keys::job(job_id);
-        self.get_raw(&pk, keys::JOB_SK)
-            .await?
-            .map(|item| decode(&pk, item))
-            .transpose()
-    }
-
     /// A job whose last lease expired: fails it (and removes it from the queue).
     async fn exhaust(
         &self,
@@ -238,40 +211,12 @@ impl DynamoStore {
         c: &Candidate,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut e = Expr::default();
-        e.set("status", s(JobStatus::Failed.as_str()));
-        e.set("finished_at", s(rfc3339(now)));
-        e.set(
-            "error",
-            s(format!(
-                "lease expired {} time(s) without a finish (max_attempts {})",
-                c.attempts, c.max_attempts
-            )),
+        let error = format!(
+            "lease expired {} time(s) without a finish (max_attempts {})",
+            c.attempts, c.max_attempts
         );
-        let status = e.name("status");
-        let running = e.value("running", s(JobStatus::Running.as_str()));
-        let update = self
-            .job_tx_update(&c.job_id)
-            .update_expression(e.update_expression(""))
-            .condition_expression(format!("{status} = {running}"))
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
-            .build()
-            .map_err(unavailable("queue_exhaust"))?;
-        let delete = self
-            .queue_delete(module, &c.sk)
-            .condition_expression("visible_at = :seen")
-            .expression_attribute_values(":seen", n(c.visible_at))
-            .build()
-            .map_err(unavailable("queue_exhaust"))?;
         match self
-            .transact(
-                vec![
-                    TransactWriteItem::builder().update(update).build(),
-                    TransactWriteItem::builder().delete(delete).build(),
-                ],
-                "queue_exhaust",
-            )
+            .close(module, c, JobStatus::Failed, &error, now)
             .await?
         {
             Tx::Done => {
@@ -283,6 +228,47 @@ impl DynamoStore {
             Tx::Refused(failed) if failed.first() == Some(&true) => self.drop_item(module, c).await,
             Tx::Refused(_) => Ok(()),
         }
+    }
+
+    /// Ends a running job whose lease is over with `status` and `error`, and removes its
+    /// queue item, in one transaction (conditioned on the job running and on the queue item
+    /// as read). Item 0 is the job, item 1 the queue item.
+    async fn close(
+        &self,
+        module: &str,
+        c: &Candidate,
+        status: JobStatus,
+        error: &str,
+        now: OffsetDateTime,
+    ) -> Result<Tx, StoreError> {
+        let mut e = Expr::default();
+        e.set("status", s(status.as_str()));
+        e.set("finished_at", s(rfc3339(now)));
+        e.set("error", s(error));
+        let status_name = e.name("status");
+        let running = e.value("running", s(JobStatus::Running.as_str()));
+        let update = self
+            .job_tx_update(&c.job_id)
+            .update_expression(e.update_expression(""))
+            .condition_expression(format!("{status_name} = {running}"))
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values))
+            .build()
+            .map_err(unavailable("queue_close"))?;
+        let delete = self
+            .queue_delete(module, &c.sk)
+            .condition_expression("visible_at = :seen")
+            .expression_attribute_values(":seen", n(c.visible_at))
+            .build()
+            .map_err(unavailable("queue_close"))?;
+        self.transact(
+            vec![
+                TransactWriteItem::builder().update(update).build(),
+                TransactWriteItem::builder().delete(delete).build(),
+            ],
+            "queue_close",
+        )
+        .await
     }
 
     /// Tries to lease one candidate; `None` when the race was lost or the job is done.
@@ -370,7 +356,7 @@ impl DynamoStore {
             }
             None => serde_json::Value::Null,
         };
-        let Some(job) = self.job_record(&c.job_id).await? else {
+        let Some(job) = self.get_job(&c.job_id).await? else {
             return Ok(None);
         };
         Ok(Some(Leased {
