@@ -20,7 +20,7 @@ use crate::auth::Scope;
 use crate::config::SourceKind;
 use crate::event::{Event, EventType, Sender};
 use crate::hooks::JobFinished;
-use crate::store::{Heartbeat, JobStatus, PayloadRef, rfc3339};
+use crate::store::{Heartbeat, JobStatus, LeaseFinish, PayloadRef, rfc3339};
 use crate::webhook::ApiError;
 
 /// Longest `wait_seconds` of a lease request: below API Gateway's 30 s integration limit,
@@ -270,14 +270,6 @@ pub async fn finish(
                 crate::api::storable(out, 0).map_err(bad)?;
             }
             let now = st.dispatcher.clock().now();
-            let job = st.jobs.get_job(&id).await.map_err(|e| store_failure(&e))?;
-            let Some(job) = job else {
-                return Err(problem(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("no job `{id}`"),
-                ));
-            };
             let recorded = st
                 .queue
                 .finish_leased(
@@ -290,10 +282,20 @@ pub async fn finish(
                 )
                 .await
                 .map_err(|e| store_failure(&e))?;
-            if !recorded {
-                warn!(job_id = %id, "finish with a stale lease token refused");
-                return Err(lease_lost(&id));
-            }
+            let job = match recorded {
+                LeaseFinish::Recorded(job) => job,
+                LeaseFinish::Stale => {
+                    warn!(job_id = %id, "finish with a stale lease token refused");
+                    return Err(lease_lost(&id));
+                }
+                LeaseFinish::Missing => {
+                    return Err(problem(
+                        StatusCode::NOT_FOUND,
+                        "not_found",
+                        format!("no job `{id}`"),
+                    ));
+                }
+            };
             let duration = job
                 .started_at
                 .as_deref()

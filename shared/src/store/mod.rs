@@ -521,8 +521,8 @@ pub trait WorkQueue: Send + Sync {
         token: &str,
         now: OffsetDateTime,
     ) -> Result<Heartbeat, StoreError>;
-    /// Records the outcome of a leased job and removes it from the queue; `Ok(false)` (and
-    /// nothing written) when `token` is not the current lease.
+    /// Records the outcome of a leased job and removes it from the queue (nothing is
+    /// written unless `token` is the current lease).
     async fn finish_leased(
         &self,
         job_id: &str,
@@ -531,7 +531,18 @@ pub trait WorkQueue: Send + Sync {
         error: Option<&str>,
         output: Option<&serde_json::Value>,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<LeaseFinish, StoreError>;
+}
+
+/// What finishing a leased job found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeaseFinish {
+    /// Recorded; the job as it was read just before (module, start time).
+    Recorded(Box<JobRecord>),
+    /// The token is not the job's current lease: nothing changed.
+    Stale,
+    /// No such job.
+    Missing,
 }
 
 /// A page of a listing.

@@ -16,8 +16,8 @@ use super::listing::{deflate, inflate};
 use super::{DynamoStore, Expr, decode, encode_value, n, s, unavailable};
 use crate::manifest::PullTarget;
 use crate::store::{
-    Heartbeat, JobRecord, JobStatus, JobStore as _, Leased, StoreError, WorkQueue, bounded, keys,
-    rfc3339,
+    Heartbeat, JobRecord, JobStatus, JobStore as _, LeaseFinish, Leased, StoreError, WorkQueue,
+    bounded, keys, rfc3339,
 };
 
 /// What a lease attempt reads of a queue item (never the context).
@@ -514,14 +514,15 @@ impl WorkQueue for DynamoStore {
         error: Option<&str>,
         output: Option<&serde_json::Value>,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<LeaseFinish, StoreError> {
         let pk = keys::job(job_id);
         let Some(item) = self.get_raw(&pk, keys::JOB_SK).await? else {
-            return Ok(false);
+            return Ok(LeaseFinish::Missing);
         };
         if text(&item, "lease_token") != token {
-            return Ok(false);
+            return Ok(LeaseFinish::Stale);
         }
+        let job: JobRecord = decode(&pk, item.clone())?;
         let module = text(&item, "module");
         let sk = text(&item, "queue_sk");
         let mut e = Expr::default();
@@ -552,16 +553,20 @@ impl WorkQueue for DynamoStore {
             .expression_attribute_values(":token", s(token))
             .build()
             .map_err(unavailable("finish_leased"))?;
-        Ok(matches!(
-            self.transact(
-                vec![
-                    TransactWriteItem::builder().update(update).build(),
-                    TransactWriteItem::builder().delete(delete).build(),
-                ],
-                "finish_leased",
-            )
-            .await?,
-            Tx::Done
-        ))
+        Ok(
+            match self
+                .transact(
+                    vec![
+                        TransactWriteItem::builder().update(update).build(),
+                        TransactWriteItem::builder().delete(delete).build(),
+                    ],
+                    "finish_leased",
+                )
+                .await?
+            {
+                Tx::Done => LeaseFinish::Recorded(Box::new(job)),
+                Tx::Refused(_) => LeaseFinish::Stale,
+            },
+        )
     }
 }
