@@ -352,15 +352,7 @@ async fn invoke_inner(
         Some(k) => format!("{name}:{k}"),
         None => format!("{name}:{}", uuid::Uuid::new_v4()),
     };
-    let repository = request
-        .payload
-        .as_ref()
-        .and_then(|p| p.get("repository"))
-        .and_then(|r| {
-            r.as_str()
-                .or_else(|| r.get("full_name").and_then(Value::as_str))
-        })
-        .map(str::to_owned);
+    let repository = request.payload.as_ref().and_then(repository_of);
     let event = Event {
         id: id.clone(),
         source: "api".into(),
@@ -422,6 +414,15 @@ async fn invoke_inner(
             Err(ApiError::Unavailable)
         }
     }
+}
+
+/// The repository an API-made event is about: the payload's `repository`, as a name or an
+/// object with `full_name` (scopes settings like a forge event's repository).
+pub(crate) fn repository_of(payload: &Value) -> Option<String> {
+    let r = payload.get("repository")?;
+    r.as_str()
+        .or_else(|| r.get("full_name").and_then(Value::as_str))
+        .map(str::to_owned)
 }
 
 pub(crate) fn without_keys(mut v: Value) -> Value {

@@ -398,13 +398,7 @@ async fn emit_inner(
         "source": request.source, "type": request.event_type, "action": request.action,
         "entity": request.entity, "payload": payload,
     });
-    let repository = payload
-        .get("repository")
-        .and_then(|r| {
-            r.as_str()
-                .or_else(|| r.get("full_name").and_then(Value::as_str))
-        })
-        .map(str::to_owned);
+    let repository = crate::api::repository_of(&payload);
     let event = Event {
         id: request.id,
         entity: request.entity.unwrap_or_else(|| request.source.clone()),
