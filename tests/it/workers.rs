@@ -95,6 +95,16 @@ impl Pull {
         .await
     }
 
+    async fn heartbeat(&self, job: &str, token: &Value) -> (StatusCode, Value) {
+        self.call(
+            "POST",
+            &format!("/jobs/{job}/heartbeat"),
+            &self.work,
+            json!({"lease_token": token}),
+        )
+        .await
+    }
+
     async fn finish(&self, job: &str, token: &Value, status: &str) -> (StatusCode, Value) {
         self.call(
             "POST",
@@ -267,14 +277,7 @@ async fn an_expired_lease_goes_to_the_next_worker_and_fences_the_first() {
     // Nothing else to lease while the lease holds.
     assert_eq!(p.lease("b").await.0, StatusCode::NO_CONTENT);
     // A heartbeat extends it.
-    let (s, hb) = p
-        .call(
-            "POST",
-            &format!("/jobs/{id}/heartbeat"),
-            &p.work,
-            json!({"lease_token": first["lease_token"]}),
-        )
-        .await;
+    let (s, hb) = p.heartbeat(&id, &first["lease_token"]).await;
     assert_eq!(
         (s, hb["cancel_requested"].as_bool()),
         (StatusCode::OK, Some(false)),
@@ -291,14 +294,7 @@ async fn an_expired_lease_goes_to_the_next_worker_and_fences_the_first() {
     assert_ne!(second["lease_token"], first["lease_token"]);
 
     // a's late heartbeat and finish are refused and change nothing.
-    let (s, b) = p
-        .call(
-            "POST",
-            &format!("/jobs/{id}/heartbeat"),
-            &p.work,
-            json!({"lease_token": first["lease_token"]}),
-        )
-        .await;
+    let (s, b) = p.heartbeat(&id, &first["lease_token"]).await;
     assert_eq!(
         (s, b["code"].as_str()),
         (StatusCode::CONFLICT, Some("lease_lost"))
@@ -364,14 +360,7 @@ async fn cancel_reaches_the_worker_through_its_heartbeat() {
         )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{c}");
-    let (s, hb) = p
-        .call(
-            "POST",
-            &format!("/jobs/{id}/heartbeat"),
-            &p.work,
-            json!({"lease_token": leased["lease_token"]}),
-        )
-        .await;
+    let (s, hb) = p.heartbeat(&id, &leased["lease_token"]).await;
     assert_eq!(
         (s, hb["cancel_requested"].as_bool()),
         (StatusCode::OK, Some(true))
