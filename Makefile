@@ -1,5 +1,5 @@
 # The verbs people type. `make dev` runs everything locally; `make test` runs every test.
-.PHONY: dev test lint lint-template fmt build build-check deploy clean
+.PHONY: dev test lint lint-template fmt build build-check deploy fuzz load clean
 
 dev:
 	./scripts/dev.sh
@@ -30,6 +30,16 @@ build-check:
 # `sam deploy`, guided the first time (until samconfig.toml has the stack's parameters).
 deploy:
 	./scripts/deploy.sh deploy $(ARCH)
+
+# cargo-fuzz over the parsers that read hostile input, FUZZ_SECONDS each (default 60);
+# FUZZ_TARGETS picks some. Not part of `make test`.
+fuzz:
+	./scripts/fuzz.sh
+
+# The router against adnanh/webhook and @octokit/webhooks under wrk on loopback
+# (LOAD_SECONDS per run, default 10). Not part of `make test`.
+load:
+	./bench/load.sh
 
 clean:
 	cargo clean
