@@ -45,7 +45,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     // Redaction: runs on every module's context before it is sent.
     hooks.context_filter.on(0, |ctx| {
         let mut ctx = ctx.clone();
-        redact(&mut ctx.event.payload);
+        redact(&mut Arc::make_mut(&mut ctx.event).payload);
         Ok(Flow::Replace(ctx))
     });
     // Audit trail: async, so it never delays the answer to the sender.

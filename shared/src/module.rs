@@ -187,7 +187,7 @@ impl CrashNotifier {
         if outcome.claimed.is_empty() {
             return Ok(job_id); // already notified (a retried crash)
         }
-        let mut event = ctx.event.clone();
+        let mut event = (*ctx.event).clone();
         event.payload = Value::Null;
         let context = ModuleContext {
             job_id: job_id.clone(),
@@ -199,7 +199,7 @@ impl CrashNotifier {
             },
             entity: ctx.entity.clone(),
             config: json!({ "crash": { "module": ctx.module, "job_id": ctx.job_id, "error": bounded(error, 1024) } }),
-            event,
+            event: Arc::new(event),
             payload_ref: None,
         };
         let bytes = serde_json::to_vec(&context).map_err(|e| e.to_string())?;
@@ -310,7 +310,7 @@ impl ModuleRuntime {
         if let Some(reference) = ctx.payload_ref.clone() {
             match self.payloads.get_payload(&reference).await {
                 Ok(json) => match serde_json::from_slice(&json) {
-                    Ok(v) => ctx.event.payload = v,
+                    Ok(v) => Arc::make_mut(&mut ctx.event).payload = v,
                     Err(e) => load_error = Some(format!("stored payload is not JSON: {e}")),
                 },
                 Err(StoreError::Corrupt { reason, .. }) => {

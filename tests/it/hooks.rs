@@ -66,7 +66,7 @@ async fn a_context_filter_redacts_what_modules_receive_and_actions_see_each_stag
     let hooks = Arc::new(Hooks::default());
     hooks.context_filter.on(0, |ctx| {
         let mut c = ctx.clone();
-        if let Some(obj) = c.event.payload.as_object_mut() {
+        if let Some(obj) = Arc::make_mut(&mut c.event).payload.as_object_mut() {
             obj.remove("sender");
         }
         Ok(Flow::Replace(c))

@@ -78,7 +78,7 @@ async fn queued_context(app: &TestApp, delivery: &str) -> ModuleContext {
         },
         entity: event.entity.clone(),
         config: serde_json::json!({"depth": 2}),
-        event,
+        event: Arc::new(event),
         payload_ref: None,
     }
 }

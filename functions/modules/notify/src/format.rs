@@ -257,7 +257,7 @@ mod tests {
             },
             entity: e.entity.clone(),
             config: serde_json::json!({"max_title": 40}),
-            event: e,
+            event: e.into(),
             payload_ref: None,
         }
     }

@@ -72,7 +72,7 @@ mod tests {
             entity: "acme/widgets#1347".into(),
             config: json!({"max_title": max_title}),
             payload_ref: None,
-            event: switchyard::Event {
+            event: std::sync::Arc::new(switchyard::Event {
                 id: "d".into(),
                 source: "github".into(),
                 kind: switchyard::SourceKind::Github,
@@ -86,7 +86,7 @@ mod tests {
                 changed_paths: None,
                 sender: None,
                 payload,
-            },
+            }),
         }
     }
 
