@@ -28,8 +28,21 @@ if [ ! -f "$local_dir/dynamodb/DynamoDBLocal.jar" ]; then
   rm -rf "$tmp"
 fi
 
+# Debian packages, as root or through sudo.
+apt_install() {
+  echo "setup: installing $* (apt)" >&2
+  local sudo=()
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "setup: $* missing; install with apt-get" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" apt-get install -y -qq "$@" >/dev/null \
+    || { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq "$@" >/dev/null; }
+}
+
 # Optional extras, by name: `lint` and `deploy` (the SAM CLI, which brings cfn-lint),
-# `api-fuzz` (schemathesis), `browser` (chromium and playwright-core).
+# `api-fuzz` (schemathesis), `browser` (chromium and playwright-core), `bench` (bench/load.sh's
+# peers).
 for extra in "$@"; do
   case "$extra" in
     lint | deploy)
@@ -39,16 +52,20 @@ for extra in "$@"; do
       fi ;;
     browser)
       # Debian's chromium (driven headless by playwright-core; no browser download).
-      if ! command -v chromium >/dev/null 2>&1; then
-        echo "setup: installing chromium (apt)" >&2
-        if [ "$(id -u)" = 0 ]; then apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
-        elif command -v sudo >/dev/null 2>&1; then sudo apt-get install -y -qq chromium >/dev/null
-        else echo "setup: chromium is missing; install it (apt-get install chromium)" >&2; exit 1; fi
-      fi
+      command -v chromium >/dev/null 2>&1 || apt_install chromium
       if [ ! -d "$local_dir/browser/node_modules/playwright-core" ]; then
         echo "setup: installing playwright-core into .local/browser" >&2
         mkdir -p "$local_dir/browser"
         npm install --silent --no-audit --no-fund --prefix "$local_dir/browser" playwright-core@1 >/dev/null
+      fi ;;
+    bench)
+      # The peers of bench/load.sh: wrk and adnanh/webhook (Debian), @octokit/webhooks (npm).
+      command -v wrk >/dev/null 2>&1 || apt_install wrk
+      command -v webhook >/dev/null 2>&1 || apt_install webhook
+      if [ ! -d "$local_dir/bench/node_modules/@octokit/webhooks" ]; then
+        echo "setup: installing @octokit/webhooks into .local/bench" >&2
+        mkdir -p "$local_dir/bench"
+        npm install --silent --no-audit --no-fund --prefix "$local_dir/bench" @octokit/webhooks@14 >/dev/null
       fi ;;
     api-fuzz) [ -x "$local_dir/venv/bin/schemathesis" ] || "$local_dir/venv/bin/pip" install --quiet --disable-pip-version-check schemathesis ;;
     *) echo "setup: unknown extra $extra" >&2; exit 2 ;;
