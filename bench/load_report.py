@@ -25,9 +25,9 @@ def ms(us):
 print(f"\n{os.environ['SECONDS_EACH']} s per run, wrk -t1, 35,293-byte signed pull_request, 127.0.0.1\n")
 head = (f"{'conns':>5}  {'server':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>7} {'errors':>6}"
         f" {'CPU us/req':>10} {'store us/req':>12}")
-print(head + f"  {'req/s ratio':>11} {'p50 ratio':>9} {'p99 ratio':>9}")
+print(head + f"  {'req/s ratio':>11} {'p50 ratio':>9} {'p99 ratio':>9} {'401 req/s ratio':>15}")
 for c in conns:
-    router = by[("router", c)]
+    router, verify_only = by[("router", c)], by[("router-401", c)]
     for s in servers:
         r = by[(s, c)]
         w = r["wrk"]
@@ -37,9 +37,10 @@ for c in conns:
                 f" {w['non_2xx']:>7} {w['socket_errors']:>6} {per(r['server_cpu_ticks']):>10.0f} {store}")
         if s in ("webhook", "octokit"):
             line += (f"  {rps(router) / rps(r):>11.2f} {router['wrk']['p50_us'] / max(w['p50_us'], 1):>9.2f}"
-                     f" {router['wrk']['p99_us'] / max(w['p99_us'], 1):>9.2f}")
+                     f" {router['wrk']['p99_us'] / max(w['p99_us'], 1):>9.2f}"
+                     f" {rps(verify_only) / rps(r):>15.2f}")
         print(line)
-print("(ratios: router / peer; CPU per request from the process's user + system time, at "
+print("(ratios: router / peer, and router-401 / peer for throughput; CPU per request from the process's user + system time, at "
       f"{1e6 / tck:.0f} us resolution per run; router-401's answers are 401 by design)\n")
 
 print("peak RSS (VmHWM) after each server's runs:")
