@@ -63,7 +63,7 @@ pub struct ModuleContext {
 }
 
 /// A delivery's event shared by its modules' contexts, with its JSON written once: the
-/// payload is most of every context's bytes, and writing it per module cost ~80 us each on
+/// payload is most of every context's bytes, and writing it per module cost ~70 us each on
 /// a 35 KB pull request (`cargo bench -p switchyard --bench matching`).
 #[derive(Debug)]
 pub struct SharedEvent {
