@@ -18,8 +18,8 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
 fi
 # cargo-fuzz passes nightly flags (-Zsanitizer). Use a nightly toolchain when there is one;
 # otherwise let the stable compiler accept them (RUSTC_BOOTSTRAP), since no toolchain can be
-# downloaded on every machine.
-if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+# downloaded on every machine. FUZZ_TOOLCHAIN=stable forces the second way.
+if [ "${FUZZ_TOOLCHAIN:-}" != stable ] && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
   fuzz=(cargo +nightly fuzz)
 else
   export RUSTC_BOOTSTRAP=1
