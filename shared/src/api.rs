@@ -352,8 +352,7 @@ async fn invoke_inner(
         Some(k) => format!("{name}:{k}"),
         None => format!("{name}:{}", uuid::Uuid::new_v4()),
     };
-    let repository = request.payload.as_ref().and_then(repository_of);
-    let event = Event {
+    let event = MadeEvent {
         id: id.clone(),
         source: "api".into(),
         kind: SourceKind::Api,
@@ -363,17 +362,9 @@ async fn invoke_inner(
             .entity
             .clone()
             .unwrap_or_else(|| format!("invoke:{name}")),
-        repository,
-        received_at: st.dispatcher.clock().now(),
-        body_sha256: hex::encode(Sha256::digest(canonical.to_string().as_bytes())),
-        git_ref: None,
-        changed_paths: None,
-        sender: Some(Sender {
-            login: token.name.clone(),
-            bot: false,
-        }),
-        payload,
-    };
+        repository: request.payload.as_ref().and_then(repository_of),
+    }
+    .by(token, &canonical, payload, st.dispatcher.clock().now());
     let job_id = keys::job_id("api", &id, name);
     let accepted = |duplicate: bool| {
         (
@@ -412,6 +403,49 @@ async fn invoke_inner(
         Err(e) => {
             error!(module = name, error = %error_chain(&e), "store failure: nothing dispatched");
             Err(ApiError::Unavailable)
+        }
+    }
+}
+
+/// What the caller names of an event the API makes (an invoke, an internal event).
+pub(crate) struct MadeEvent {
+    pub(crate) id: String,
+    pub(crate) source: String,
+    pub(crate) kind: SourceKind,
+    pub(crate) event_type: EventType,
+    pub(crate) action: Option<String>,
+    pub(crate) entity: String,
+    pub(crate) repository: Option<String>,
+}
+
+impl MadeEvent {
+    /// The event, made now by `token`: its sender is the token's name and its digest is of
+    /// `canonical`, the request without its id, so that a resend is a duplicate and a reused
+    /// id with another request a conflict.
+    pub(crate) fn by(
+        self,
+        token: &TokenEntry,
+        canonical: &Value,
+        payload: Value,
+        now: time::OffsetDateTime,
+    ) -> Event {
+        Event {
+            id: self.id,
+            source: self.source,
+            kind: self.kind,
+            event_type: self.event_type,
+            action: self.action,
+            entity: self.entity,
+            repository: self.repository,
+            received_at: now,
+            body_sha256: hex::encode(Sha256::digest(canonical.to_string().as_bytes())),
+            git_ref: None,
+            changed_paths: None,
+            sender: Some(Sender {
+                login: token.name.clone(),
+                bot: false,
+            }),
+            payload,
         }
     }
 }

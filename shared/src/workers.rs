@@ -12,13 +12,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use crate::api::{ApiState, authorize, problem, respond, store_failure, without_keys};
+use crate::api::{
+    ApiState, MadeEvent, authorize, problem, repository_of, respond, store_failure, without_keys,
+};
 use crate::auth::Scope;
 use crate::config::SourceKind;
-use crate::event::{Event, EventType, Sender};
+use crate::event::EventType;
 use crate::hooks::JobFinished;
 use crate::store::{Heartbeat, JobStatus, LeaseFinish, PayloadRef, rfc3339};
 use crate::webhook::ApiError;
@@ -398,25 +399,16 @@ async fn emit_inner(
         "source": request.source, "type": request.event_type, "action": request.action,
         "entity": request.entity, "payload": payload,
     });
-    let repository = crate::api::repository_of(&payload);
-    let event = Event {
+    let event = MadeEvent {
         id: request.id,
         entity: request.entity.unwrap_or_else(|| request.source.clone()),
         source: request.source,
         kind: SourceKind::Internal,
         event_type: EventType::from_name(&request.event_type),
         action: request.action,
-        repository,
-        received_at: st.dispatcher.clock().now(),
-        body_sha256: hex::encode(Sha256::digest(canonical.to_string().as_bytes())),
-        git_ref: None,
-        changed_paths: None,
-        sender: Some(Sender {
-            login: token.name.clone(),
-            bot: false,
-        }),
-        payload,
-    };
+        repository: repository_of(&payload),
+    }
+    .by(token, &canonical, payload, st.dispatcher.clock().now());
     info!(source = %event.source, event_id = %event.id, event_type = event.event_type.as_str(), token = %token.name, "internal event");
     crate::webhook::dispatch_answer(st.dispatcher.dispatch(&event).await, &event)
 }
