@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
 use switchyard::config::{Encoding, Source, SourceKind};
 use switchyard::signature::{sign, verify};
-use switchyard_fuzz::{fields, headers};
+use switchyard_fuzz::{fields, headers, signed_headers};
 
 const SECRET: &str = "fuzz-secret-of-some-length";
 
@@ -52,17 +52,7 @@ fuzz_target!(|data: &[u8]| {
 
         let secret = SecretString::from(SECRET.to_owned());
         let signed = sign(&source, &secret, body, "fuzz", now).expect("a secret signs");
-        let signed: Vec<(String, Vec<u8>)> = signed
-            .into_iter()
-            .map(|(k, v)| (k.to_lowercase(), v.into_bytes()))
-            .collect();
-        let mut map = http::HeaderMap::new();
-        for (k, v) in &signed {
-            map.append(
-                http::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
-                http::HeaderValue::from_bytes(v).expect("header value"),
-            );
-        }
+        let map = signed_headers(&signed);
         assert!(
             verify(&source, &map, body, now).is_ok(),
             "{} does not verify what it signed",

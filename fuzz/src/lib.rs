@@ -36,6 +36,20 @@ pub fn headers(pairs: &[(&'static str, &[u8])]) -> HeaderMap {
     map
 }
 
+/// The headers `switchyard::signature::sign` returns, as a request would carry them.
+pub fn signed_headers(pairs: &[(String, String)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.to_lowercase().as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            map.append(name, value);
+        }
+    }
+    map
+}
+
 /// The text of a field, lossily (the parsers under test take `&str`).
 pub fn text(field: &[u8]) -> String {
     String::from_utf8_lossy(field).into_owned()
