@@ -400,9 +400,14 @@ fn explain_file(
     }
     let mut src = Source::new(source, kind, &[]);
     src.hmac.event_header = "X-Event-Type".into();
-    let event =
-        switchyard::event::parse_unverified(&src, &headers, &body, time::OffsetDateTime::now_utc())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let event = switchyard::event::parse_unverified(
+        &src,
+        &headers,
+        &body,
+        time::OffsetDateTime::now_utc(),
+        &Default::default(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut lines = vec![format!(
         "event {} action {} entity {} from {}",
         event.event_type.as_str(),

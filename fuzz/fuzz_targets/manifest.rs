@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     );
     let body = include_bytes!("../../events/github-pull_request-opened.json");
     let event =
-        switchyard::event::parse_unverified(&source, &map, body, time::OffsetDateTime::now_utc())
+        switchyard::event::parse_unverified(&source, &map, body, time::OffsetDateTime::now_utc(), &Default::default())
             .expect("the sample normalizes");
     let _ = switchyard::routing::plan(&registry, &event, &ScopedSettings::default());
 });

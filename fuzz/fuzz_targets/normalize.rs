@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
             ("x-github-delivery", b"d-1"),
             ("webhook-id", b"msg_1"),
         ]);
-        if let Ok(normalized) = parse_unverified(&source, &map, body, now) {
+        if let Ok(normalized) = parse_unverified(&source, &map, body, now, &Default::default()) {
             serde_json::to_vec(&normalized).expect("a normalized event serializes");
         }
     }

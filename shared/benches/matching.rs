@@ -50,6 +50,7 @@ fn bench(c: &mut Criterion) {
         &headers,
         body,
         time::OffsetDateTime::now_utc(),
+        &Default::default(),
     )
     .expect("sample parses");
     let settings = ScopedSettings::default();
@@ -147,22 +148,23 @@ fn hot_path(c: &mut Criterion) {
 
     let source = Source::new("github", SourceKind::Github, &[SECRET]);
     let headers = signed(&source, SECRET, body, now);
+    let texts = manifests(100);
+    let registry = Registry::from_manifests(texts.iter().map(|(f, t)| (f.as_str(), t.as_str())))
+        .expect("valid manifests");
+    let paths = registry.payload_paths();
+    let settings = ScopedSettings::default();
     c.bench_function("normalize/parse_and_normalize", |b| {
         b.iter(|| {
-            switchyard::event::parse_unverified(black_box(&source), &headers, black_box(body), now)
+            switchyard::event::parse_unverified(&source, &headers, black_box(body), now, paths)
                 .expect("parses")
         })
     });
 
-    let texts = manifests(100);
-    let registry = Registry::from_manifests(texts.iter().map(|(f, t)| (f.as_str(), t.as_str())))
-        .expect("valid manifests");
-    let settings = ScopedSettings::default();
     c.bench_function("whole/verify_normalize_match100_contexts", |b| {
         b.iter(|| {
             let verified = switchyard::signature::verify(&source, &headers, black_box(body), now)
                 .expect("verifies");
-            let event = switchyard::event::normalize(verified, now).expect("normalizes");
+            let event = switchyard::event::normalize(verified, now, paths).expect("normalizes");
             let plan = switchyard::routing::plan(&registry, &event, &settings);
             // As the dispatcher does: the event (as decided, a copy) shared, its JSON written
             // once.

@@ -445,7 +445,7 @@ impl MadeEvent {
                 login: token.name.clone(),
                 bot: false,
             }),
-            payload,
+            payload: payload.into(),
         }
     }
 }

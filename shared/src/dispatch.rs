@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use sha2::{Digest as _, Sha256};
 use tracing::{error, info, instrument, warn};
 
@@ -62,35 +61,39 @@ pub struct ModuleContext {
     pub payload_ref: Option<crate::store::PayloadRef>,
 }
 
-/// A delivery's event shared by its modules' contexts, with its JSON written once: the
-/// payload is most of every context's bytes, and writing it per module cost ~70 us each on
-/// a 35 KB pull request (`cargo bench -p switchyard --bench matching`).
+/// A delivery's event shared by its modules' contexts, with its JSON written once (the
+/// payload copied from the received text, [`Event::write_json`]): the payload is most of
+/// every context's bytes.
 #[derive(Debug)]
 pub struct SharedEvent {
     event: Arc<Event>,
-    json: Option<Box<RawValue>>,
+    json: Option<Vec<u8>>,
 }
 
-/// A [`ModuleContext`] whose event is already JSON: the same fields in the same order, so
-/// the bytes are those of `serde_json::to_vec(&context)` (a unit test holds them equal).
+/// A [`ModuleContext`]'s fields but its event, for splicing the shared event's JSON in (a
+/// unit test holds the result equal to `serde_json::to_vec(&context)` as JSON).
 #[derive(Serialize)]
-struct ContextJson<'a> {
+struct ContextHead<'a> {
     job_id: &'a str,
     module: &'a str,
     function: &'a str,
     trigger: &'a TriggerRef,
     entity: &'a str,
     config: &'a serde_json::Value,
-    event: &'a RawValue,
     #[serde(skip_serializing_if = "Option::is_none")]
     payload_ref: Option<&'a PayloadRef>,
+}
+
+/// The event's JSON, or `None` when it does not serialize (each context then reports it).
+fn event_json(event: &Event) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(event.payload.raw().map_or(1024, str::len) + 1024);
+    event.write_json(&mut out).ok().map(|()| out)
 }
 
 impl SharedEvent {
     /// Shares `event` and writes its JSON.
     pub fn new(event: Event) -> Self {
-        // Should the event not serialize, each context reports it on its own.
-        let json = serde_json::value::to_raw_value(&event).ok();
+        let json = event_json(&event);
         Self {
             event: Arc::new(event),
             json,
@@ -98,7 +101,7 @@ impl SharedEvent {
     }
 
     /// Shares `event` with its JSON, already written (for the event item).
-    fn with_json(event: Event, json: Box<RawValue>) -> Self {
+    fn with_json(event: Event, json: Vec<u8>) -> Self {
         Self {
             event: Arc::new(event),
             json: Some(json),
@@ -113,21 +116,30 @@ impl SharedEvent {
     /// The JSON of `context`: its event is copied from the shared JSON unless a context
     /// filter replaced it.
     pub fn context_json(&self, context: &ModuleContext) -> serde_json::Result<Vec<u8>> {
-        match &self.json {
-            Some(json) if Arc::ptr_eq(&context.event, &self.event) => {
-                serde_json::to_vec(&ContextJson {
-                    job_id: &context.job_id,
-                    module: &context.module,
-                    function: &context.function,
-                    trigger: &context.trigger,
-                    entity: &context.entity,
-                    config: &context.config,
-                    event: json,
-                    payload_ref: context.payload_ref.as_ref(),
-                })
-            }
-            _ => serde_json::to_vec(context),
+        let shared = (self.json.as_deref()).filter(|_| Arc::ptr_eq(&context.event, &self.event));
+        let mut out = Vec::with_capacity(shared.map_or(0, <[u8]>::len) + 512);
+        serde_json::to_writer(
+            &mut out,
+            &ContextHead {
+                job_id: &context.job_id,
+                module: &context.module,
+                function: &context.function,
+                trigger: &context.trigger,
+                entity: &context.entity,
+                config: &context.config,
+                payload_ref: context.payload_ref.as_ref(),
+            },
+        )?;
+        // The head is an object with fields: it ends in `}`, reopened for the event.
+        out.pop();
+        out.extend_from_slice(b",\"event\":");
+        match shared {
+            Some(json) => out.extend_from_slice(json),
+            // A context filter replaced the event: written on its own.
+            None => context.event.write_json(&mut out)?,
         }
+        out.push(b'}');
+        Ok(out)
     }
 }
 
@@ -429,6 +441,16 @@ impl Dispatcher {
         &self.clock
     }
 
+    /// The payload paths the active registry routes on, for [`crate::event::normalize`].
+    pub async fn payload_paths(&self) -> Arc<crate::payload::PayloadPaths> {
+        self.registry
+            .current()
+            .await
+            .registry
+            .payload_paths()
+            .clone()
+    }
+
     /// Runs one normalized event through de-duplication, matching, cooldowns, job records
     /// and fan-out.
     #[instrument(skip_all, fields(source = %event.source, event_id = %event.id, event_type = %event.event_type.as_str()))]
@@ -475,7 +497,7 @@ impl Dispatcher {
         let pk = keys::event(&event.source, &event.id);
         // The event's JSON, written once: for the event item and, unless an event filter may
         // change the event, for every module's context.
-        let json = serde_json::value::to_raw_value(event).ok();
+        let json = event_json(event);
         let record = EventRecord {
             pk: pk.clone(),
             sk: keys::EVENT_SK.into(),
@@ -553,12 +575,12 @@ impl Dispatcher {
     async fn envelope(
         &self,
         event: &Event,
-        json: Option<&RawValue>,
+        json: Option<&[u8]>,
         now_s: i64,
     ) -> Result<Envelope, StoreError> {
         use std::io::Write as _;
         let json: std::borrow::Cow<'_, [u8]> = match json {
-            Some(json) => json.get().as_bytes().into(),
+            Some(json) => json.into(),
             None => serde_json::to_vec(event).unwrap_or_default().into(),
         };
         let mut enc = flate2::write::DeflateEncoder::new(
@@ -881,7 +903,10 @@ impl Dispatcher {
             if !matches!(bytes, Ok(b) if b.len() > limit) {
                 continue;
             }
-            let json = serde_json::to_vec(&context.event.payload).unwrap_or_default();
+            let mut json = Vec::new();
+            if context.event.payload.write_json(&mut json).is_err() {
+                json.clear();
+            }
             let digest = hex::encode(Sha256::digest(&json));
             if !stored.contains_key(&digest) {
                 let key = format!("{}#{}#{}", event.source, event.id, &digest[..16]);
@@ -894,7 +919,7 @@ impl Dispatcher {
             }
             *bytes = match &stored[&digest] {
                 Ok(reference) => {
-                    Arc::make_mut(&mut context.event).payload = serde_json::Value::Null;
+                    Arc::make_mut(&mut context.event).payload = Default::default();
                     context.payload_ref = Some(reference.clone());
                     match serde_json::to_vec(&*context) {
                         Ok(b) if b.len() > limit => Err(FanoutError::TooLarge {
@@ -1087,7 +1112,7 @@ pub(crate) mod tests_support {
             git_ref: None,
             changed_paths: None,
             sender: None,
-            payload: serde_json::json!({"number": 1}),
+            payload: serde_json::json!({"number": 1}).into(),
         }
     }
 
@@ -1112,35 +1137,52 @@ pub(crate) mod tests_support {
 mod tests {
     use super::*;
 
+    fn as_json(bytes: &[u8]) -> serde_json::Value {
+        serde_json::from_slice(bytes).unwrap()
+    }
+
     #[test]
-    fn a_shared_event_writes_the_bytes_a_context_serializes_to() {
-        let mut event = tests_support::event();
-        event.payload =
-            serde_json::json!({"pull_request": {"title": "Fix \"quotes\" ✓", "n": [1, 2.5, null]}});
-        event.sender = Some(crate::event::Sender {
-            login: "octocat".into(),
-            bot: false,
-        });
-        let shared = SharedEvent::new(event.clone());
-        let mut context = tests_support::context(event.clone());
-        context.event = shared.event();
-        context.config = serde_json::json!({"depth": 2});
-        assert_eq!(
-            shared.context_json(&context).unwrap(),
-            serde_json::to_vec(&context).unwrap()
-        );
-        context.payload_ref = Some(PayloadRef {
-            key: "k".into(),
-            parts: 1,
-            bytes: 10,
-            sha256: "00".into(),
-        });
-        let bytes = shared.context_json(&context).unwrap();
-        assert_eq!(bytes, serde_json::to_vec(&context).unwrap());
-        assert_eq!(
-            serde_json::from_slice::<ModuleContext>(&bytes).unwrap(),
-            context
-        );
+    fn a_shared_event_writes_what_a_context_serializes_to() {
+        let body =
+            br#"{ "pull_request": {"title": "Fix \"quotes\" \u2713 \u00e9", "n": [1, 2.5e3, null]},
+            "action": "opened" }"#;
+        let paths = Arc::new(crate::payload::PayloadPaths::default());
+        let received = crate::payload::Payload::parse(body, &paths).unwrap();
+        for payload in [
+            received,
+            serde_json::json!({"pull_request": {"title": "Fix \"quotes\" ✓", "n": [1, 2.5, null]}})
+                .into(),
+        ] {
+            let mut event = tests_support::event();
+            event.payload = payload;
+            event.sender = Some(crate::event::Sender {
+                login: "octocat".into(),
+                bot: false,
+            });
+            let shared = SharedEvent::new(event.clone());
+            let mut context = tests_support::context(event.clone());
+            context.event = shared.event();
+            context.config = serde_json::json!({"depth": 2});
+            let bytes = shared.context_json(&context).unwrap();
+            assert_eq!(as_json(&bytes), serde_json::to_value(&context).unwrap());
+            // The received text is copied in as it came.
+            if let Some(raw) = event.payload.raw() {
+                let text = String::from_utf8(bytes.clone()).unwrap();
+                assert!(text.contains(raw), "{text}");
+            }
+            context.payload_ref = Some(PayloadRef {
+                key: "k".into(),
+                parts: 1,
+                bytes: 10,
+                sha256: "00".into(),
+            });
+            let bytes = shared.context_json(&context).unwrap();
+            assert_eq!(as_json(&bytes), serde_json::to_value(&context).unwrap());
+            assert_eq!(
+                serde_json::from_slice::<ModuleContext>(&bytes).unwrap(),
+                context
+            );
+        }
     }
 
     #[test]
@@ -1149,7 +1191,7 @@ mod tests {
         let mut context = tests_support::context(tests_support::event());
         context.event = shared.event();
         // What a context filter does to change the event: the shared JSON no longer applies.
-        Arc::make_mut(&mut context.event).payload = serde_json::json!({"redacted": true});
+        *Arc::make_mut(&mut context.event).payload = serde_json::json!({"redacted": true});
         let bytes = shared.context_json(&context).unwrap();
         let back: ModuleContext = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(back.event.payload, serde_json::json!({"redacted": true}));

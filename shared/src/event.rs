@@ -2,12 +2,15 @@
 //! forge sent it (id, source, kind, type, action, entity key, received time, payload), so
 //! one manifest can serve GitHub, Forgejo, Gitea and GitLab alike.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::config::SourceKind;
+use crate::payload::{Payload, PayloadPaths};
 use crate::signature::Verified;
 
 /// Event names switchyard knows, with an open fallthrough: unknown names are carried as
@@ -131,8 +134,61 @@ pub struct Event {
     /// Who caused it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender: Option<Sender>,
-    /// The parsed payload.
-    pub payload: Value,
+    /// The payload: the received JSON text, parsed on first read (see [`Payload`]).
+    pub payload: Payload,
+}
+
+/// An [`Event`]'s fields but its payload, in the same order and form, for
+/// [`Event::write_json`] (a unit test holds the two writings equal).
+#[derive(Serialize)]
+struct EventHead<'a> {
+    id: &'a str,
+    source: &'a str,
+    kind: SourceKind,
+    #[serde(rename = "type")]
+    event_type: &'a EventType,
+    action: Option<&'a str>,
+    entity: &'a str,
+    repository: Option<&'a str>,
+    #[serde(with = "time::serde::rfc3339")]
+    received_at: OffsetDateTime,
+    body_sha256: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    git_ref: Option<&'a GitRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changed_paths: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender: Option<&'a Sender>,
+}
+
+impl Event {
+    /// Appends the event's JSON to `out`: what `serde_json::to_writer` writes, but with
+    /// the payload's received text copied in rather than checked again or re-serialized.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(
+            &mut *out,
+            &EventHead {
+                id: &self.id,
+                source: &self.source,
+                kind: self.kind,
+                event_type: &self.event_type,
+                action: self.action.as_deref(),
+                entity: &self.entity,
+                repository: self.repository.as_deref(),
+                received_at: self.received_at,
+                body_sha256: &self.body_sha256,
+                git_ref: self.git_ref.as_ref(),
+                changed_paths: self.changed_paths.as_deref(),
+                sender: self.sender.as_ref(),
+            },
+        )?;
+        // The head is an object with fields: it ends in `}`, reopened for the payload.
+        out.pop();
+        out.extend_from_slice(b",\"payload\":");
+        self.payload.write_json(out)?;
+        out.push(b'}');
+        Ok(())
+    }
 }
 
 /// Why a verified body could not be normalized (the sender's mistake: 400).
@@ -215,28 +271,38 @@ fn delivery_id(kind: SourceKind, headers: &http::HeaderMap) -> Option<&str> {
 /// login ending in `[bot]` or their Actions users (`forgejo-actions`, `gitea-actions`);
 /// GitLab the `project_<id>_bot…` / `group_<id>_bot…` users of access tokens, or a username
 /// ending in `_bot`.
+///
+/// `paths` are the payload paths to pick out beside normalization's (the registry's:
+/// [`crate::manifest::Registry::payload_paths`]); routing reads those without parsing the
+/// whole payload.
 pub fn normalize(
     verified: Verified<'_>,
     received_at: OffsetDateTime,
+    paths: &Arc<PayloadPaths>,
 ) -> Result<Event, NormalizeError> {
     parse_unverified(
         verified.source(),
         verified.headers(),
         verified.body(),
         received_at,
+        paths,
     )
 }
 
 /// Normalizes a body without verifying it. For tooling that never dispatches (`switchyard
 /// explain`); the request path goes through [`normalize`], which takes a [`Verified`].
+/// `paths` as for [`normalize`] (`&Default::default()`: normalization's alone).
 pub fn parse_unverified(
     source: &crate::config::Source,
     headers: &http::HeaderMap,
     body: &[u8],
     received_at: OffsetDateTime,
+    paths: &Arc<PayloadPaths>,
 ) -> Result<Event, NormalizeError> {
-    let payload: Value =
-        serde_json::from_slice(body).map_err(|e| NormalizeError::MalformedJson(e.to_string()))?;
+    let parsed =
+        Payload::parse(body, paths).map_err(|e| NormalizeError::MalformedJson(e.to_string()))?;
+    // Normalization's paths are in every view.
+    let payload = parsed.view(paths);
     let body_sha256 = hex::encode(Sha256::digest(body));
 
     let id = match delivery_id(source.kind, headers) {
@@ -248,49 +314,49 @@ pub fn parse_unverified(
     let (event_type, action) = match source.kind {
         SourceKind::Github => (
             header(headers, "x-github-event").map(EventType::from_name),
-            text(&payload, "action"),
+            text(payload, "action"),
         ),
         SourceKind::Forgejo => (
             header(headers, "x-forgejo-event")
                 .or_else(|| header(headers, "x-gitea-event"))
                 .map(EventType::from_name),
-            text(&payload, "action"),
+            text(payload, "action"),
         ),
         SourceKind::Gitea => (
             header(headers, "x-gitea-event").map(EventType::from_name),
-            text(&payload, "action"),
+            text(payload, "action"),
         ),
         SourceKind::Gitlab => (
             header(headers, "x-gitlab-event").map(gitlab_type),
-            text(&payload, "object_attributes.action"),
+            text(payload, "object_attributes.action"),
         ),
         SourceKind::Standard => (
-            text(&payload, "type").map(|t| EventType::from_name(&t)),
+            text(payload, "type").map(|t| EventType::from_name(&t)),
             None,
         ),
         SourceKind::Hmac => (
             header(headers, &source.hmac.event_header)
                 .map(EventType::from_name)
-                .or_else(|| text(&payload, "type").map(|t| EventType::from_name(&t))),
-            text(&payload, "action"),
+                .or_else(|| text(payload, "type").map(|t| EventType::from_name(&t))),
+            text(payload, "action"),
         ),
         SourceKind::Schedule => (Some(EventType::Schedule), None),
         SourceKind::Api => (Some(EventType::Invoke), None),
         SourceKind::Internal => (
-            text(&payload, "type").map(|t| EventType::from_name(&t)),
-            text(&payload, "action"),
+            text(payload, "type").map(|t| EventType::from_name(&t)),
+            text(payload, "action"),
         ),
     };
     let event_type = event_type.unwrap_or_else(|| EventType::Other("unknown".into()));
 
-    let repository = text(&payload, "repository.full_name")
-        .or_else(|| text(&payload, "project.path_with_namespace"));
-    let entity = default_entity(&event_type, &payload, repository.as_deref())
+    let repository = text(payload, "repository.full_name")
+        .or_else(|| text(payload, "project.path_with_namespace"));
+    let entity = default_entity(&event_type, payload, repository.as_deref())
         .unwrap_or_else(|| source.id.clone());
 
-    let git_ref = git_ref(&event_type, &payload);
-    let changed_paths = changed_paths(&event_type, &payload);
-    let sender = sender(source.kind, &payload);
+    let git_ref = git_ref(&event_type, payload);
+    let changed_paths = changed_paths(&event_type, payload);
+    let sender = sender(source.kind, payload);
     Ok(Event {
         id,
         source: source.id.clone(),
@@ -304,7 +370,7 @@ pub fn parse_unverified(
         git_ref,
         changed_paths,
         sender,
-        payload,
+        payload: parsed,
     })
 }
 
@@ -444,7 +510,7 @@ mod tests {
             headers.insert(http::HeaderName::try_from(*k).unwrap(), v.parse().unwrap());
         }
         let verified = verify(&source, &headers, body.as_bytes(), now).unwrap();
-        normalize(verified, now)
+        normalize(verified, now, &Default::default())
     }
 
     #[test]
@@ -503,7 +569,7 @@ mod tests {
         headers.insert("x-gitlab-token", "tok".parse().unwrap());
         let body = br#"{"object_kind":"push"}"#;
         let v = verify(&source, &headers, body, OffsetDateTime::now_utc()).unwrap();
-        let e = normalize(v, OffsetDateTime::now_utc()).unwrap();
+        let e = normalize(v, OffsetDateTime::now_utc(), &Default::default()).unwrap();
         assert_eq!(
             e.id,
             format!("sha256:{}", hex::encode(Sha256::digest(body)))

@@ -112,6 +112,7 @@ mod tests {
             &headers,
             include_bytes!("../../events/github-pull_request-closed.json"),
             time::OffsetDateTime::now_utc(),
+            &Default::default(),
         )
         .unwrap();
         let lines: Vec<String> = explain(&registry, &event, &ScopedSettings::default(), None)

@@ -23,6 +23,7 @@ pub mod hooks;
 pub mod manifest;
 pub mod module;
 pub mod pattern;
+pub mod payload;
 pub mod registry;
 pub mod routing;
 pub mod runtime;

@@ -5,6 +5,7 @@
 //! the file, the line and the key.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -12,6 +13,7 @@ use serde_json::Value;
 
 use crate::glob::GlobList;
 use crate::pattern::Filter;
+use crate::payload::PayloadPaths;
 use crate::schedule::Schedule;
 
 /// The manifest schema version this build understands.
@@ -932,6 +934,7 @@ pub fn parse_manifest(file: &str, text: &str) -> Result<Module, Vec<ManifestErro
 pub struct Registry {
     modules: Vec<Module>,
     by_event: HashMap<String, Vec<usize>>,
+    paths: Arc<PayloadPaths>,
 }
 
 // `(path, contents)` of every `functions/modules/*/module.yaml`, embedded at build time.
@@ -982,7 +985,29 @@ impl Registry {
                 }
             }
         }
-        Self { modules, by_event }
+        let paths = Arc::new(PayloadPaths::with(modules.iter().flat_map(|m| {
+            m.triggers.iter().flat_map(|t| {
+                let (filter, entity) = match t {
+                    Trigger::Webhook(w) => (Some(&w.filter), w.entity.as_ref()),
+                    Trigger::Schedule(_) | Trigger::Invoke(_) => (None, None),
+                };
+                filter
+                    .into_iter()
+                    .flat_map(Filter::paths)
+                    .chain(entity.into_iter().flat_map(Template::paths))
+            })
+        })));
+        Self {
+            modules,
+            by_event,
+            paths,
+        }
+    }
+
+    /// The payload paths webhook triggers read (filters, entity templates) and
+    /// normalization's: what [`crate::event::normalize`] picks out for routing.
+    pub fn payload_paths(&self) -> &Arc<PayloadPaths> {
+        &self.paths
     }
 
     /// The manifests compiled into this build (`functions/modules/*/module.yaml`).

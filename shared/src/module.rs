@@ -188,7 +188,7 @@ impl CrashNotifier {
             return Ok(job_id); // already notified (a retried crash)
         }
         let mut event = (*ctx.event).clone();
-        event.payload = Value::Null;
+        event.payload = Default::default();
         let context = ModuleContext {
             job_id: job_id.clone(),
             module: "notify".into(),

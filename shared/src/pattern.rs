@@ -155,6 +155,18 @@ impl Filter {
         &self.0
     }
 
+    /// Every payload path the filter reads (with those of `$or` branches).
+    pub fn paths(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        for c in &self.0 {
+            match c {
+                Condition::Field { path, .. } => out.push(path.as_str()),
+                Condition::Or(branches) => out.extend(branches.iter().flat_map(Filter::paths)),
+            }
+        }
+        out
+    }
+
     /// Whether there is no condition.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

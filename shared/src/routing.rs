@@ -172,12 +172,20 @@ pub fn check_trigger(t: &WebhookTrigger, event: &Event) -> TriggerOutcome {
     if let Err(clause) = check_paths(t, event) {
         return TriggerOutcome::Failed("paths", clause);
     }
-    if let Err(clause) = t.filter.check(&event.payload) {
+    // The paths picked out at normalization, when they include this trigger's; else the
+    // whole payload.
+    let payload = event.payload.view_for(
+        t.filter
+            .paths()
+            .into_iter()
+            .chain(t.entity.iter().flat_map(|e| e.paths())),
+    );
+    if let Err(clause) = t.filter.check(payload) {
         return TriggerOutcome::Failed("filter", clause);
     }
     match &t.entity {
         None => TriggerOutcome::Matched(event.entity.clone()),
-        Some(tpl) => match tpl.render(&event.payload) {
+        Some(tpl) => match tpl.render(payload) {
             Ok(entity) => TriggerOutcome::Matched(entity),
             Err(path) => TriggerOutcome::Failed(
                 "entity_unresolved",
@@ -425,7 +433,8 @@ mod tests {
             payload: serde_json::json!({
                 "pull_request": {"number": 1, "draft": draft, "labels": [{"name": "bug"}, {"name": "ui"}]},
                 "repository": {"full_name": "a/b"}
-            }),
+            })
+            .into(),
         }
     }
 
@@ -622,8 +631,14 @@ mod tests {
             let source = Source::new(kind.as_str(), kind, &["s"]);
             let mut headers = http::HeaderMap::new();
             headers.insert(header, value.parse().unwrap());
-            let e =
-                crate::event::parse_unverified(&source, &headers, file.as_bytes(), now).unwrap();
+            let e = crate::event::parse_unverified(
+                &source,
+                &headers,
+                file.as_bytes(),
+                now,
+                &Default::default(),
+            )
+            .unwrap();
             let p = plan(&r, &e, &none());
             assert_eq!(p.matched.len(), 1, "{kind}: {:?}", p.skipped);
         }

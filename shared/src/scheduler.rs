@@ -115,7 +115,7 @@ pub fn tick_event(
         git_ref: None,
         changed_paths: None,
         sender: None,
-        payload,
+        payload: payload.into(),
     }
 }
 

@@ -201,7 +201,8 @@ async fn handle(
             format!("signature verification failed: {e}"),
         )
     })?;
-    let event = normalize(verified, received).map_err(|e| {
+    let paths = state.dispatcher.payload_paths().await;
+    let event = normalize(verified, received, &paths).map_err(|e| {
         reject(
             state,
             source_id,

@@ -29,6 +29,7 @@ async fn queued_context(app: &TestApp, delivery: &str) -> ModuleContext {
         &headers,
         pr_payload("opened", 1).as_bytes(),
         now,
+        &Default::default(),
     )
     .unwrap();
     let job_id = keys::job_id("github", delivery, "reviewer");

@@ -245,6 +245,7 @@ mod tests {
             &headers,
             body.as_bytes(),
             time::OffsetDateTime::UNIX_EPOCH,
+            &Default::default(),
         )
         .unwrap();
         ModuleContext {

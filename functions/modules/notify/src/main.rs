@@ -85,7 +85,7 @@ mod tests {
                 git_ref: None,
                 changed_paths: None,
                 sender: None,
-                payload,
+                payload: payload.into(),
             }),
         }
     }

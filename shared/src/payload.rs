@@ -1,0 +1,816 @@
+//! An event's payload: the JSON text as it came, checked in one pass that also picks out
+//! the paths routing reads, so a delivery is matched and forwarded without building its
+//! whole tree; the tree is parsed the first time something asks for it.
+//!
+//! [`Payload::parse`] accepts exactly what `serde_json::from_slice::<Value>` accepts (same
+//! grammar, depth limit 127, UTF-8, numbers in `f64` range, paired surrogates); the
+//! `payload` fuzz target holds the two to that. The paths it picks (normalization's, and
+//! those the registry's filters and entity templates name: [`PayloadPaths`]) form a
+//! [`Payload::view`]: a tree with only those paths, equal to the full payload along every
+//! one of them (an array met on a path is kept whole, as filters reach into arrays).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The paths normalization reads ([`crate::event::normalize`]), per forge.
+const NORMALIZE_PATHS: &[&str] = &[
+    "action",
+    "type",
+    "number",
+    "ref",
+    "repository.full_name",
+    "project.path_with_namespace",
+    "pull_request.number",
+    "pull_request.base.ref",
+    "issue.number",
+    "object_attributes.action",
+    "object_attributes.iid",
+    "object_attributes.target_branch",
+    "commits",
+    "total_commits_count",
+    "total_commits",
+    "sender.login",
+    "sender.username",
+    "sender.type",
+    "user.username",
+    "user_username",
+];
+
+/// serde_json's nesting limit: 127 levels parse, 128 do not.
+const MAX_DEPTH: u32 = 127;
+
+/// A set of dotted payload paths to pick out while checking a body: normalization's plus
+/// those a registry names. Built once per registry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PayloadPaths {
+    set: BTreeSet<String>,
+    root: Node,
+}
+
+#[derive(Clone, Default, PartialEq, Eq)]
+struct Node {
+    /// A path ends here: the whole value is kept.
+    end: bool,
+    children: BTreeMap<String, Node>,
+}
+
+impl PayloadPaths {
+    /// Normalization's paths and `extra`.
+    pub fn with<'a>(extra: impl IntoIterator<Item = &'a str>) -> Self {
+        let set: BTreeSet<String> = NORMALIZE_PATHS
+            .iter()
+            .copied()
+            .chain(extra)
+            .map(str::to_owned)
+            .collect();
+        let mut root = Node::default();
+        for path in &set {
+            let node = path.split('.').fold(&mut root, |node, seg| {
+                node.children.entry(seg.to_owned()).or_default()
+            });
+            node.end = true;
+        }
+        Self { set, root }
+    }
+
+    /// Whether every path of `other` is one of these.
+    pub fn covers(&self, other: &PayloadPaths) -> bool {
+        std::ptr::eq(self, other) || other.set.is_subset(&self.set)
+    }
+
+    /// The paths, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.set.iter().map(String::as_str)
+    }
+}
+
+impl Default for PayloadPaths {
+    /// Normalization's paths alone.
+    fn default() -> Self {
+        Self::with([])
+    }
+}
+
+impl fmt::Debug for PayloadPaths {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(&self.set).finish()
+    }
+}
+
+/// Why a body is not JSON, with where (the sender's mistake: 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason} at line {line} column {column}")]
+pub struct PayloadError {
+    /// What is wrong.
+    pub reason: &'static str,
+    /// 1-based line of the offending byte.
+    pub line: usize,
+    /// 1-based column (in bytes) of the offending byte.
+    pub column: usize,
+}
+
+/// A JSON payload: the checked text as received (when there is one) and the tree, parsed
+/// from it on first use. Reading goes through `Deref<Target = Value>`; changing it
+/// (`DerefMut`, or assigning a `Value` with `.into()`) drops the text, and it is written
+/// from the tree from then on.
+pub struct Payload {
+    /// The checked text; `None` once the payload is a tree of its own.
+    raw: Option<Arc<str>>,
+    /// The tree parsed from `raw`, on first use.
+    parsed: OnceLock<Value>,
+    /// The tree when there is no text.
+    owned: Value,
+    view: Option<View>,
+}
+
+#[derive(Clone)]
+struct View {
+    paths: Arc<PayloadPaths>,
+    value: Value,
+}
+
+impl Payload {
+    /// Checks `body` as JSON and keeps it as text, picking out `paths` as it goes. One pass
+    /// over the bytes; the tree is not built.
+    pub fn parse(body: &[u8], paths: &Arc<PayloadPaths>) -> Result<Self, PayloadError> {
+        let text = std::str::from_utf8(body)
+            .map_err(|e| error_at(body, e.valid_up_to(), "invalid UTF-8"))?;
+        let mut scan = Scan {
+            s: text,
+            b: body,
+            i: 0,
+        };
+        scan.ws();
+        let start = scan.i;
+        let value = scan.value(MAX_DEPTH, Some(&paths.root))?;
+        let end = scan.i;
+        scan.ws();
+        if scan.i != body.len() {
+            return Err(scan.error("trailing characters"));
+        }
+        let raw = text.get(start..end).unwrap_or_default();
+        Ok(Self {
+            raw: Some(Arc::from(raw)),
+            parsed: OnceLock::new(),
+            owned: Value::Null,
+            view: Some(View {
+                paths: paths.clone(),
+                value: value.unwrap_or(Value::Null),
+            }),
+        })
+    }
+
+    /// The JSON text as received (without surrounding whitespace), unless the payload was
+    /// built from a tree or changed since.
+    pub fn raw(&self) -> Option<&str> {
+        self.raw.as_deref()
+    }
+
+    /// A tree with at least `paths` in it, equal to the payload along each: the picked
+    /// view when it was picked for a set covering `paths`, else the whole payload.
+    pub fn view(&self, paths: &PayloadPaths) -> &Value {
+        match &self.view {
+            Some(v) if v.paths.covers(paths) => &v.value,
+            _ => self.value(),
+        }
+    }
+
+    /// A tree with at least `paths` in it (as [`Payload::view`]), checked path by path.
+    pub fn view_for<'p>(&self, paths: impl IntoIterator<Item = &'p str>) -> &Value {
+        match &self.view {
+            Some(v) if paths.into_iter().all(|p| v.paths.set.contains(p)) => &v.value,
+            _ => self.value(),
+        }
+    }
+
+    /// The whole tree (parsed now if not yet).
+    pub fn value(&self) -> &Value {
+        match &self.raw {
+            Some(raw) => self.parsed.get_or_init(|| parse_checked(raw)),
+            None => &self.owned,
+        }
+    }
+
+    /// The payload's JSON: the received text when there is one, else the tree written.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        match &self.raw {
+            Some(raw) => {
+                out.extend_from_slice(raw.as_bytes());
+                Ok(())
+            }
+            None => serde_json::to_writer(out, &self.owned),
+        }
+    }
+}
+
+// The text passed the same grammar as serde_json's; should they ever disagree, the error
+// becomes `null` rather than a panic (the `payload` fuzz target looks for such a text).
+fn parse_checked(raw: &str) -> Value {
+    serde_json::from_str(raw).unwrap_or(Value::Null)
+}
+
+impl From<Value> for Payload {
+    fn from(value: Value) -> Self {
+        Self {
+            raw: None,
+            parsed: OnceLock::new(),
+            owned: value,
+            view: None,
+        }
+    }
+}
+
+impl Default for Payload {
+    fn default() -> Self {
+        Value::Null.into()
+    }
+}
+
+impl std::ops::Deref for Payload {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        self.value()
+    }
+}
+
+impl std::ops::DerefMut for Payload {
+    fn deref_mut(&mut self) -> &mut Value {
+        if let Some(raw) = self.raw.take() {
+            self.owned = self.parsed.take().unwrap_or_else(|| parse_checked(&raw));
+            self.view = None;
+        }
+        &mut self.owned
+    }
+}
+
+impl Clone for Payload {
+    fn clone(&self) -> Self {
+        Self {
+            // The text is shared; the clone parses its own tree when asked.
+            raw: self.raw.clone(),
+            parsed: OnceLock::new(),
+            owned: self.owned.clone(),
+            view: self.view.clone(),
+        }
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.raw, &other.raw) {
+            (Some(a), Some(b)) if a == b => true,
+            _ => self.value() == other.value(),
+        }
+    }
+}
+
+impl PartialEq<Value> for Payload {
+    fn eq(&self, other: &Value) -> bool {
+        self.value() == other
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.raw {
+            Some(raw) => f.debug_tuple("Payload").field(&raw.len()).finish(),
+            None => f.debug_tuple("Payload").field(self.value()).finish(),
+        }
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.raw {
+            // Through serde the text is checked again (serde_json's `RawValue`); the hot
+            // path writes it directly instead (`crate::event::Event::write_json`).
+            Some(raw) => match serde_json::value::RawValue::from_string(raw.to_string()) {
+                Ok(raw) => raw.serialize(s),
+                Err(_) => self.value().serialize(s),
+            },
+            None => self.value().serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Payload {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(Self::from)
+    }
+}
+
+fn error_at(body: &[u8], offset: usize, reason: &'static str) -> PayloadError {
+    let before = body.get(..offset).unwrap_or(body);
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = offset
+        - before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
+    PayloadError {
+        reason,
+        line,
+        column,
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `w` that is `"`, `\` or a control character; the lowest
+/// set bit marks the first such byte exactly.
+#[inline(always)]
+fn string_stops(w: u64) -> u64 {
+    let quote = w ^ (ONES * u64::from(b'"'));
+    let slash = w ^ (ONES * u64::from(b'\\'));
+    ((quote.wrapping_sub(ONES) & !quote)
+        | (slash.wrapping_sub(ONES) & !slash)
+        | (w.wrapping_sub(ONES * 0x20) & !w))
+        & HIGH
+}
+
+#[inline(always)]
+fn word(b: &[u8], i: usize) -> Option<u64> {
+    let w: [u8; 8] = b.get(i..i + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(w))
+}
+
+/// A cursor over a body known to be UTF-8 (`s` and `b` are the same bytes).
+struct Scan<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Scan<'_> {
+    fn error(&self, reason: &'static str) -> PayloadError {
+        error_at(self.b, self.i, reason)
+    }
+
+    #[inline(always)]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    #[inline(always)]
+    fn expect(&mut self, c: u8, reason: &'static str) -> Result<(), PayloadError> {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.error(reason))
+        }
+    }
+
+    /// Skips whitespace; runs of spaces (indentation) a word at a time.
+    #[inline(always)]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.i += 1;
+            while let Some(w) = word(self.b, self.i) {
+                let spaces = w ^ (ONES * u64::from(b' '));
+                if spaces != 0 {
+                    self.i += (spaces.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                self.i += 8;
+            }
+        }
+    }
+
+    /// A value; with a node, the part of it the node's paths name.
+    fn value(&mut self, depth: u32, node: Option<&Node>) -> Result<Option<Value>, PayloadError> {
+        match node {
+            None => self.skip(depth).map(|()| None),
+            Some(n) if !n.end && self.peek() == Some(b'{') => self.pick(depth, n).map(Some),
+            Some(_) => {
+                let start = self.i;
+                self.skip(depth)?;
+                let text = self.s.get(start..self.i).unwrap_or_default();
+                serde_json::from_str(text)
+                    .map(Some)
+                    .map_err(|_| error_at(self.b, start, "value serde_json refuses"))
+            }
+        }
+    }
+
+    /// An object on a path: only the members the node names are kept.
+    fn pick(&mut self, depth: u32, node: &Node) -> Result<Value, PayloadError> {
+        if depth == 0 {
+            return Err(self.error("recursion limit exceeded"));
+        }
+        self.i += 1;
+        self.ws();
+        let mut map = Map::new();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(Value::Object(map));
+        }
+        loop {
+            let key_start = self.i;
+            self.expect(b'"', "expected a string key")?;
+            let escaped = self.string()?;
+            let key_text = self.s.get(key_start..self.i).unwrap_or_default();
+            let key: std::borrow::Cow<'_, str> = if escaped {
+                serde_json::from_str::<String>(key_text)
+                    .map_err(|_| error_at(self.b, key_start, "invalid escape"))?
+                    .into()
+            } else {
+                key_text
+                    .get(1..key_text.len().saturating_sub(1))
+                    .unwrap_or_default()
+                    .into()
+            };
+            self.ws();
+            self.expect(b':', "expected `:`")?;
+            self.ws();
+            if let Some(v) = self.value(depth - 1, node.children.get(key.as_ref()))? {
+                map.insert(key.into_owned(), v);
+            }
+            self.ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.i += 1;
+                    self.ws();
+                }
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(Value::Object(map));
+                }
+                _ => return Err(self.error("expected `,` or `}`")),
+            }
+        }
+    }
+
+    /// Checks one value and moves past it.
+    fn skip(&mut self, depth: u32) -> Result<(), PayloadError> {
+        match self.peek() {
+            Some(b'{') => {
+                if depth == 0 {
+                    return Err(self.error("recursion limit exceeded"));
+                }
+                self.i += 1;
+                self.ws();
+                if self.peek() == Some(b'}') {
+                    self.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.expect(b'"', "expected a string key")?;
+                    self.string()?;
+                    self.ws();
+                    self.expect(b':', "expected `:`")?;
+                    self.ws();
+                    self.skip(depth - 1)?;
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => {
+                            self.i += 1;
+                            self.ws();
+                        }
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.error("expected `,` or `}`")),
+                    }
+                }
+            }
+            Some(b'[') => {
+                if depth == 0 {
+                    return Err(self.error("recursion limit exceeded"));
+                }
+                self.i += 1;
+                self.ws();
+                if self.peek() == Some(b']') {
+                    self.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.skip(depth - 1)?;
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => {
+                            self.i += 1;
+                            self.ws();
+                        }
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.error("expected `,` or `]`")),
+                    }
+                }
+            }
+            Some(b'"') => {
+                self.i += 1;
+                self.string().map(|_| ())
+            }
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.error("expected a value")),
+            None => Err(self.error("EOF while parsing a value")),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), PayloadError> {
+        if self.b.get(self.i..self.i + word.len()) == Some(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            Err(self.error("expected a value"))
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    fn number(&mut self) -> Result<(), PayloadError> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(self.error("invalid number")),
+        }
+        let mut plain = true;
+        if self.peek() == Some(b'.') {
+            plain = false;
+            self.i += 1;
+            if self.digits() == 0 {
+                return Err(self.error("invalid number"));
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            plain = false;
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return Err(self.error("invalid number"));
+            }
+        }
+        // Integers of up to 18 digits always fit; anything else serde_json may refuse as
+        // out of range, so it decides.
+        if !plain || self.i - start > 18 {
+            let text = self.s.get(start..self.i).unwrap_or_default();
+            if serde_json::from_str::<serde_json::Number>(text).is_err() {
+                return Err(error_at(self.b, start, "number out of range"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The rest of a string after its opening quote; whether it has escapes.
+    fn string(&mut self) -> Result<bool, PayloadError> {
+        let start = self.i - 1;
+        let mut escaped = false;
+        let mut unicode = false;
+        loop {
+            while let Some(w) = word(self.b, self.i) {
+                let stops = string_stops(w);
+                if stops != 0 {
+                    self.i += (stops.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                self.i += 8;
+            }
+            match self.peek() {
+                Some(b'"') => {
+                    self.i += 1;
+                    break;
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    self.i += 1;
+                    match self.peek() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                            self.i += 1;
+                        }
+                        Some(b'u') => {
+                            unicode = true;
+                            self.i += 1;
+                            let hex = self.b.get(self.i..self.i + 4).unwrap_or_default();
+                            if hex.len() < 4 || !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return Err(self.error("invalid \\u escape"));
+                            }
+                            self.i += 4;
+                        }
+                        _ => return Err(self.error("invalid escape")),
+                    }
+                }
+                Some(c) if c < 0x20 => {
+                    return Err(self.error("control character while parsing a string"));
+                }
+                Some(_) => self.i += 1,
+                None => return Err(self.error("EOF while parsing a string")),
+            }
+        }
+        // Surrogate pairing: serde_json decides (rare: forges send UTF-8 as is).
+        if unicode {
+            let text = self.s.get(start..self.i).unwrap_or_default();
+            if serde_json::from_str::<String>(text).is_err() {
+                return Err(error_at(self.b, start, "invalid \\u escape"));
+            }
+        }
+        Ok(escaped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn paths(extra: &[&str]) -> Arc<PayloadPaths> {
+        Arc::new(PayloadPaths::with(extra.iter().copied()))
+    }
+
+    fn agrees(text: &str) {
+        let ours = Payload::parse(text.as_bytes(), &paths(&[]));
+        let theirs = serde_json::from_str::<Value>(text);
+        assert_eq!(
+            ours.is_ok(),
+            theirs.is_ok(),
+            "{text:?}: ours {ours:?}, serde_json {theirs:?}"
+        );
+        if let (Ok(ours), Ok(theirs)) = (ours, theirs) {
+            assert_eq!(*ours, theirs, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn accepts_and_refuses_what_serde_json_does() {
+        for text in [
+            "{}",
+            "[]",
+            "0",
+            "-0",
+            "1.5",
+            "-1.5e-3",
+            "1E+2",
+            "true",
+            "false",
+            "null",
+            "\"a\"",
+            " {\"a\" : [1, 2, {\"b\": null}] } ",
+            "\"\\u00e9\\n\\\"\"",
+            "\"\\ud83d\\ude00\"",
+            "\"caf\u{e9} \u{1f600}\"",
+            "123456789012345678901234567890",
+            "1e308",
+            "[1,]",
+            "{\"a\":1,}",
+            "01",
+            "-",
+            "1.",
+            ".5",
+            "1e",
+            "+1",
+            "tru",
+            "nul",
+            "\"\\x\"",
+            "\"\\u12\"",
+            "\"\\ud800\"",
+            "\"\\udc00\"",
+            "\"\\ud800\\u0041\"",
+            "1e309",
+            "-1e309",
+            "1e-400",
+            "0e99999",
+            "\"a\u{1}\"",
+            "\"\t\"",
+            "",
+            " ",
+            "{",
+            "[1 2]",
+            "{\"a\" 1}",
+            "{1:2}",
+            "[] []",
+            "\"unterminated",
+            "nan",
+            "{\"a\":1}x",
+            "123456789012345678",
+            "1234567890123456789",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "\"\\/\"",
+            "\u{feff}{}",
+            "[\"\\uD83D\\uDE00\"]",
+        ] {
+            agrees(text);
+        }
+    }
+
+    #[test]
+    fn depth_limit_is_serde_jsons() {
+        for depth in [126, 127, 128, 129] {
+            agrees(&format!("{}{}", "[".repeat(depth), "]".repeat(depth)));
+            agrees(&format!(
+                "{}1{}",
+                "{\"a\":".repeat(depth),
+                "}".repeat(depth)
+            ));
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_with_where() {
+        let e = Payload::parse(b"{\"a\":\n \"\xff\"}", &paths(&[])).expect_err("refused");
+        assert_eq!((e.line, e.column), (2, 3));
+        assert_eq!(e.reason, "invalid UTF-8");
+    }
+
+    #[test]
+    fn view_holds_the_paths_and_equals_the_payload_along_them() {
+        let text = r#"{
+            "action": "opened",
+            "pull_request": {"number": 7, "title": "t", "base": {"ref": "main", "sha": "x"},
+                "labels": [{"name": "area/ui", "id": 1}, {"name": "bug", "id": 2}]},
+            "repository": {"full_name": "o/r", "id": 9},
+            "big": {"deep": [1, 2, 3]},
+            "pull\u005frequest2": {"draft": false}
+        }"#;
+        let p = paths(&["pull_request.labels.name", "pull_request2.draft"]);
+        let payload = Payload::parse(text.as_bytes(), &p).expect("parses");
+        let view = payload.view(&p);
+        assert_eq!(
+            *view,
+            json!({
+                "action": "opened",
+                "pull_request": {"number": 7, "base": {"ref": "main"},
+                    "labels": [{"name": "area/ui", "id": 1}, {"name": "bug", "id": 2}]},
+                "repository": {"full_name": "o/r"},
+                "pull_request2": {"draft": false}
+            })
+        );
+        let full: Value = serde_json::from_str(text).expect("json");
+        for path in p.iter() {
+            assert_eq!(
+                crate::pattern::lookup_all(view, path),
+                crate::pattern::lookup_all(&full, path),
+                "{path}"
+            );
+        }
+        assert_eq!(*payload, full);
+        assert_eq!(payload.raw(), Some(text));
+    }
+
+    #[test]
+    fn a_view_for_other_paths_falls_back_to_the_whole_payload() {
+        let text = r#"{"action": "opened", "deployment": {"environment": "prod"}}"#;
+        let payload = Payload::parse(text.as_bytes(), &paths(&[])).expect("parses");
+        let wider = paths(&["deployment.environment"]);
+        assert_eq!(
+            payload.view(&wider)["deployment"]["environment"],
+            json!("prod")
+        );
+        assert_eq!(payload.view(&paths(&[])).get("deployment"), None);
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_last_as_serde_json_does() {
+        let text = r#"{"sender": {"login": "a", "type": "Bot"}, "sender": {"login": "b"}}"#;
+        let p = paths(&[]);
+        let payload = Payload::parse(text.as_bytes(), &p).expect("parses");
+        let full: Value = serde_json::from_str(text).expect("json");
+        assert_eq!(payload.view(&p)["sender"], full["sender"]);
+        assert_eq!(payload.view(&p)["sender"].get("type"), None);
+    }
+
+    #[test]
+    fn changing_the_payload_drops_the_text() {
+        let p = paths(&[]);
+        let mut payload = Payload::parse(br#"{"action": "opened"}"#, &p).expect("parses");
+        let copy = payload.clone();
+        payload["action"] = json!("closed");
+        assert_eq!(payload.raw(), None);
+        assert_eq!(payload.view(&p)["action"], json!("closed"));
+        let mut out = Vec::new();
+        payload.write_json(&mut out).expect("writes");
+        assert_eq!(out, br#"{"action":"closed"}"#);
+        assert_eq!(copy.raw(), Some(r#"{"action": "opened"}"#));
+        assert_eq!(
+            serde_json::to_string(&copy).expect("serializes"),
+            r#"{"action": "opened"}"#
+        );
+    }
+}
