@@ -259,7 +259,7 @@ async function delivery(id) {
     el("h1", { text: `${e.event_type}${e.action ? ` ${e.action}` : ""} from ${e.source}` }),
     facts([["delivery id", e.event_id], ["received", when(e.received_at)], ["outcome", outcome(e)],
       ["entity", e.entity], ["repository", ev.repository], ["sender", ev.sender ? `${ev.sender.login}${ev.sender.bot ? " (bot)" : ""}` : null],
-      ["ref", ref], ["source kind", ev.kind], ["attempts", e.attempts], ["body sha256", e.body_sha256]]),
+      ["ref", ref], ["source kind", ev.kind], ["attempts", e.attempts], ["body digest", e.body_digest]]),
     el("h2", { text: "Modules" }), modulesCard,
     el("div", { class: "actions" },
       el("button", { type: "button", "data-testid": "dry-run", onclick: () => replay(true), text: "Replay (dry run)" }),

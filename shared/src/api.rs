@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tracing::{error, info, warn};
 
 use crate::auth::{Scope, TokenEntry, Tokens};
@@ -438,7 +437,7 @@ impl MadeEvent {
             entity: self.entity,
             repository: self.repository,
             received_at: now,
-            body_sha256: hex::encode(Sha256::digest(canonical.to_string().as_bytes())),
+            body_digest: crate::event::body_digest(canonical.to_string().as_bytes()),
             git_ref: None,
             changed_paths: None,
             sender: Some(Sender {

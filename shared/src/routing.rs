@@ -423,7 +423,7 @@ mod tests {
             entity: "a/b#1".into(),
             repository: Some("a/b".into()),
             received_at: time::OffsetDateTime::UNIX_EPOCH,
-            body_sha256: String::new(),
+            body_digest: String::new(),
             git_ref: Some(GitRef::Branch("main".into())),
             changed_paths: None,
             sender: Some(Sender {

@@ -14,7 +14,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use tracing::{error, info, warn};
 
 use crate::config::SourceKind;
@@ -111,7 +110,7 @@ pub fn tick_event(
         entity: format!("schedule:{}", module.name),
         repository: None,
         received_at: received,
-        body_sha256: hex::encode(Sha256::digest(body.as_bytes())),
+        body_digest: crate::event::body_digest(body.as_bytes()),
         git_ref: None,
         changed_paths: None,
         sender: None,
@@ -221,7 +220,7 @@ impl Scheduler {
             action: None,
             entity: format!("schedule:{}", module.name),
             received_at: rfc3339(now),
-            body_sha256: String::new(),
+            body_digest: String::new(),
             status: EventStatus::Completed,
             lease_expires_at: 0,
             lease_token: None,

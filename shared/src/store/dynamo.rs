@@ -503,7 +503,7 @@ impl EventStore for DynamoStore {
             ("event_id", s(record.event_id.clone())),
             ("event_type", s(record.event_type.clone())),
             ("entity", s(record.entity.clone())),
-            ("body_sha256", s(record.body_sha256.clone())),
+            ("body_digest", s(record.body_digest.clone())),
             (
                 "status",
                 encode_value(&record.pk, &EventStatus::InProgress)?,
@@ -550,10 +550,10 @@ impl EventStore for DynamoStore {
         let one = e.value("one", n(1));
         let now_v = e.value("now", n(now_s));
         let status = e.name("status");
-        let hash = e.name("body_sha256");
+        let hash = e.name("body_digest");
         let lease = e.name("lease_expires_at");
         let expires = e.name("expires_at");
-        let h = e.value("hash", s(record.body_sha256.clone()));
+        let h = e.value("hash", s(record.body_digest.clone()));
         let failed = e.value("failed", encode_value(&record.pk, &EventStatus::Failed)?);
         let condition = format!(
             "attribute_not_exists(pk) OR {expires} <= {now_v} OR ({hash} = {h} AND ({status} = {failed} OR ({status} <> :completed AND {lease} <= {now_v})))"
@@ -603,7 +603,7 @@ impl EventStore for DynamoStore {
                             previous: Box::new(existing),
                         });
                     }
-                    if existing.body_sha256 != record.body_sha256 {
+                    if existing.body_digest != record.body_digest {
                         Ok(Reservation::Conflict)
                     } else if existing.status == EventStatus::Completed {
                         Ok(Reservation::Duplicate(Box::new(existing)))

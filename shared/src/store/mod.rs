@@ -116,7 +116,7 @@ pub struct EventRecord {
     /// RFC 3339 receive time of the first attempt.
     pub received_at: String,
     /// Hex SHA-256 of the body.
-    pub body_sha256: String,
+    pub body_digest: String,
     /// Where the delivery stands.
     pub status: EventStatus,
     /// Unix seconds until which the current attempt holds the reservation.

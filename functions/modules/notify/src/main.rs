@@ -81,7 +81,7 @@ mod tests {
                 entity: "acme/widgets#1347".into(),
                 repository: Some("acme/widgets".into()),
                 received_at: time_now(),
-                body_sha256: String::new(),
+                body_digest: String::new(),
                 git_ref: None,
                 changed_paths: None,
                 sender: None,
