@@ -27,7 +27,7 @@ for path in sorted(base.rglob("new/estimates.json")):
     if name.startswith("hooks") or name == "report":
         continue
     rows.append((name, median_ns(bench)))
-order = ["floor", "verify", "normalize", "match", "whole"]
+order = ["floor", "verify", "normalize", "reference", "match", "whole"]
 rows.sort(key=lambda r: (next((i for i, o in enumerate(order) if r[0].startswith(o)), 9), r[0]))
 print(f"{'benchmark':45} {'median':>12} {'x floor':>8}")
 for name, ns in rows:

@@ -50,6 +50,7 @@ def main():
         write("signature_headers", f"{stem}-github", b"sha256=" + mac.hexdigest().encode() + b"\n" + body)
         write("signature_headers", f"{stem}-b64", base64.b64encode(mac.digest()) + b"\n" + body)
         write("normalize", stem, event + b"\n" + body)
+        write("payload", stem, b"pull_request.labels.name,pull_request.draft,issue.user.login\n" + body)
         signed = b"msg_" + stem.encode() + b"." + now + b"." + body
         sig = base64.b64encode(hmac.new(std_key, signed, hashlib.sha256).digest())
         write(
@@ -60,6 +61,16 @@ def main():
     for i, ts in enumerate([b"0", b"-1", b"9223372036854775807", b"-9223372036854775808", b" 17e8 ", b"+1795340171"]):
         write("standard_webhooks", f"timestamp-{i}", b"msg_1\n" + ts + b"\nv1,AAAA\n{}")
     write("signature_headers", "token", secret + b"\n{}")
+    edge = [
+        b'{"a":' * 127 + b"1" + b"}" * 127,
+        b"[" * 128 + b"]" * 128,
+        b'"\\ud83d\\ude00 \\ud800 \\udc00"',
+        b"[1e308, 1e309, -0, 0.1e-400, 123456789012345678901234567890]",
+        b'{"sender": {"login": "a"}, "sender": {"type": "Bot"}, "pull\\u005frequest": {"draft": false}}',
+        b' \t\r\n{"x": "tab\there"} ',
+    ]
+    for i, body in enumerate(edge):
+        write("payload", f"edge-{i}", b"x.y,a\n" + body)
     for path in sorted(ROOT.glob("functions/modules/*/module.yaml")):
         write("manifest", path.parent.name, path.read_bytes())
     write(

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make fuzz`: builds the cargo-fuzz targets (fuzz/) and runs each for FUZZ_SECONDS (default
-# 60), optimized with debug assertions and overflow checks on, from a corpus seeded with events/ and the shipped manifests. A panic, an assertion, a
-# sanitizer report, an input slower than FUZZ_TIMEOUT seconds (default 10) or more than 2 GB
-# of memory stops the run and leaves the input under fuzz/artifacts/<target>/.
+# 60), optimized with debug assertions and overflow checks on, from a corpus seeded with
+# events/ and the shipped manifests. A panic, an assertion, a sanitizer report, an input
+# slower than FUZZ_TIMEOUT seconds (default 10) or more than 2 GB of memory stops the run
+# and leaves the input under fuzz/artifacts/<target>/.
 #   FUZZ_TARGETS="normalize pattern" make fuzz    # a subset
 #   FUZZ_SECONDS=600 make fuzz                    # longer
 set -euo pipefail
@@ -10,7 +11,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root/fuzz"
 seconds="${FUZZ_SECONDS:-60}"
 timeout="${FUZZ_TIMEOUT:-10}"
-targets="${FUZZ_TARGETS:-signature_headers standard_webhooks normalize manifest pattern}"
+targets="${FUZZ_TARGETS:-signature_headers standard_webhooks normalize manifest pattern payload}"
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz (crates.io)" >&2

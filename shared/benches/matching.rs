@@ -2,7 +2,9 @@
 //! the floor (HMAC-SHA256 of the same bytes alone), signature verification per scheme,
 //! parse and normalize, matching against 10, 100 and 1000 modules, and the whole path
 //! (verify, normalize, match 100 modules, build every matched module's context JSON).
-//! `bench/ratios.py` prints each figure as a ratio to the floor. In the registries five
+//! Normalization picks out the paths the registry routes on, as the router does. Three
+//! reference points time the JSON pass alone. `bench/ratios.py` prints each figure as a
+//! ratio to the floor. In the registries five
 //! modules listen for pull requests (actions, branch globs, payload patterns); the rest
 //! listen for other event types, as in a large installation.
 
@@ -45,14 +47,6 @@ fn bench(c: &mut Criterion) {
         "x-github-event",
         http::HeaderValue::from_static("pull_request"),
     );
-    let event = switchyard::event::parse_unverified(
-        &source,
-        &headers,
-        body,
-        time::OffsetDateTime::now_utc(),
-        &Default::default(),
-    )
-    .expect("sample parses");
     let settings = ScopedSettings::default();
     let mut group = c.benchmark_group("match");
     for n in [10usize, 100, 1000] {
@@ -60,6 +54,15 @@ fn bench(c: &mut Criterion) {
         let registry =
             Registry::from_manifests(texts.iter().map(|(f, t)| (f.as_str(), t.as_str())))
                 .expect("valid manifests");
+        // Normalized as the router does: with the paths this registry routes on picked out.
+        let event = switchyard::event::parse_unverified(
+            &source,
+            &headers,
+            body,
+            time::OffsetDateTime::now_utc(),
+            registry.payload_paths(),
+        )
+        .expect("sample parses");
         let plan = switchyard::routing::plan(&registry, &event, &settings);
         assert_eq!(plan.matched.len(), 5, "every pull_request module matches");
         group.bench_function(format!("{n}_modules"), |b| {
@@ -158,6 +161,19 @@ fn hot_path(c: &mut Criterion) {
             switchyard::event::parse_unverified(&source, &headers, black_box(body), now, paths)
                 .expect("parses")
         })
+    });
+
+    // Reference points for the JSON pass inside normalization: our scanner alone (checks the
+    // grammar, picks the registry's paths), serde_json's fastest check (no tree), and the
+    // full tree the router built before the scanner.
+    c.bench_function("reference/payload_scan", |b| {
+        b.iter(|| switchyard::payload::Payload::parse(black_box(body), paths).expect("parses"))
+    });
+    c.bench_function("reference/serde_json_check_only", |b| {
+        b.iter(|| serde_json::from_slice::<serde::de::IgnoredAny>(black_box(body)).expect("parses"))
+    });
+    c.bench_function("reference/serde_json_value", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(body)).expect("parses"))
     });
 
     c.bench_function("whole/verify_normalize_match100_contexts", |b| {

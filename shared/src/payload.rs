@@ -9,7 +9,7 @@
 //! [`Payload::view`]: a tree with only those paths, equal to the full payload along every
 //! one of them (an array met on a path is kept whole, as filters reach into arrays).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -55,7 +55,29 @@ pub struct PayloadPaths {
 struct Node {
     /// A path ends here: the whole value is kept.
     end: bool,
-    children: BTreeMap<String, Node>,
+    /// Few per node: a list searched in order beats a map here.
+    children: Vec<(String, Node)>,
+}
+
+impl Node {
+    #[inline]
+    fn child(&self, key: &str) -> Option<&Node> {
+        self.children
+            .iter()
+            .find(|(k, _)| k.len() == key.len() && k == key)
+            .map(|(_, n)| n)
+    }
+
+    fn child_mut(&mut self, key: &str) -> &mut Node {
+        let at = match self.children.iter().position(|(k, _)| k == key) {
+            Some(at) => at,
+            None => {
+                self.children.push((key.to_owned(), Node::default()));
+                self.children.len() - 1
+            }
+        };
+        &mut self.children[at].1
+    }
 }
 
 impl PayloadPaths {
@@ -69,9 +91,9 @@ impl PayloadPaths {
             .collect();
         let mut root = Node::default();
         for path in &set {
-            let node = path.split('.').fold(&mut root, |node, seg| {
-                node.children.entry(seg.to_owned()).or_default()
-            });
+            let node = path
+                .split('.')
+                .fold(&mut root, |node, seg| node.child_mut(seg));
             node.end = true;
         }
         Self { set, root }
@@ -143,14 +165,17 @@ impl Payload {
             s: text,
             b: body,
             i: 0,
+            failure: (0, ""),
         };
         scan.ws();
         let start = scan.i;
-        let value = scan.value(MAX_DEPTH, Some(&paths.root))?;
+        let value = scan
+            .value(MAX_DEPTH, Some(&paths.root))
+            .map_err(|Stop| error_at(body, scan.failure.0, scan.failure.1))?;
         let end = scan.i;
         scan.ws();
         if scan.i != body.len() {
-            return Err(scan.error("trailing characters"));
+            return Err(error_at(body, scan.i, "trailing characters"));
         }
         let raw = text.get(start..end).unwrap_or_default();
         Ok(Self {
@@ -346,11 +371,28 @@ struct Scan<'a> {
     s: &'a str,
     b: &'a [u8],
     i: usize,
+    /// Where and what, once a step stopped.
+    failure: (usize, &'static str),
 }
 
+/// A step stopped on an error (noted in [`Scan::failure`]); one byte to return, which keeps
+/// the scanner's calls cheap.
+struct Stop;
+
+type Step<T> = Result<T, Stop>;
+
 impl Scan<'_> {
-    fn error(&self, reason: &'static str) -> PayloadError {
-        error_at(self.b, self.i, reason)
+    /// Notes what is wrong here; the caller returns the [`Stop`].
+    #[cold]
+    fn fail(&mut self, reason: &'static str) -> Stop {
+        self.failure = (self.i, reason);
+        Stop
+    }
+
+    #[cold]
+    fn fail_at(&mut self, offset: usize, reason: &'static str) -> Stop {
+        self.failure = (offset, reason);
+        Stop
     }
 
     #[inline(always)]
@@ -359,12 +401,12 @@ impl Scan<'_> {
     }
 
     #[inline(always)]
-    fn expect(&mut self, c: u8, reason: &'static str) -> Result<(), PayloadError> {
+    fn expect(&mut self, c: u8, reason: &'static str) -> Step<()> {
         if self.peek() == Some(c) {
             self.i += 1;
             Ok(())
         } else {
-            Err(self.error(reason))
+            Err(self.fail(reason))
         }
     }
 
@@ -385,7 +427,7 @@ impl Scan<'_> {
     }
 
     /// A value; with a node, the part of it the node's paths name.
-    fn value(&mut self, depth: u32, node: Option<&Node>) -> Result<Option<Value>, PayloadError> {
+    fn value(&mut self, depth: u32, node: Option<&Node>) -> Step<Option<Value>> {
         match node {
             None => self.skip(depth).map(|()| None),
             Some(n) if !n.end && self.peek() == Some(b'{') => self.pick(depth, n).map(Some),
@@ -395,15 +437,15 @@ impl Scan<'_> {
                 let text = self.s.get(start..self.i).unwrap_or_default();
                 serde_json::from_str(text)
                     .map(Some)
-                    .map_err(|_| error_at(self.b, start, "value serde_json refuses"))
+                    .map_err(|_| self.fail_at(start, "value serde_json refuses"))
             }
         }
     }
 
     /// An object on a path: only the members the node names are kept.
-    fn pick(&mut self, depth: u32, node: &Node) -> Result<Value, PayloadError> {
+    fn pick(&mut self, depth: u32, node: &Node) -> Step<Value> {
         if depth == 0 {
-            return Err(self.error("recursion limit exceeded"));
+            return Err(self.fail("recursion limit exceeded"));
         }
         self.i += 1;
         self.ws();
@@ -419,7 +461,7 @@ impl Scan<'_> {
             let key_text = self.s.get(key_start..self.i).unwrap_or_default();
             let key: std::borrow::Cow<'_, str> = if escaped {
                 serde_json::from_str::<String>(key_text)
-                    .map_err(|_| error_at(self.b, key_start, "invalid escape"))?
+                    .map_err(|_| self.fail_at(key_start, "invalid escape"))?
                     .into()
             } else {
                 key_text
@@ -430,7 +472,7 @@ impl Scan<'_> {
             self.ws();
             self.expect(b':', "expected `:`")?;
             self.ws();
-            if let Some(v) = self.value(depth - 1, node.children.get(key.as_ref()))? {
+            if let Some(v) = self.value(depth - 1, node.child(&key))? {
                 map.insert(key.into_owned(), v);
             }
             self.ws();
@@ -443,17 +485,17 @@ impl Scan<'_> {
                     self.i += 1;
                     return Ok(Value::Object(map));
                 }
-                _ => return Err(self.error("expected `,` or `}`")),
+                _ => return Err(self.fail("expected `,` or `}`")),
             }
         }
     }
 
     /// Checks one value and moves past it.
-    fn skip(&mut self, depth: u32) -> Result<(), PayloadError> {
+    fn skip(&mut self, depth: u32) -> Step<()> {
         match self.peek() {
             Some(b'{') => {
                 if depth == 0 {
-                    return Err(self.error("recursion limit exceeded"));
+                    return Err(self.fail("recursion limit exceeded"));
                 }
                 self.i += 1;
                 self.ws();
@@ -478,13 +520,13 @@ impl Scan<'_> {
                             self.i += 1;
                             return Ok(());
                         }
-                        _ => return Err(self.error("expected `,` or `}`")),
+                        _ => return Err(self.fail("expected `,` or `}`")),
                     }
                 }
             }
             Some(b'[') => {
                 if depth == 0 {
-                    return Err(self.error("recursion limit exceeded"));
+                    return Err(self.fail("recursion limit exceeded"));
                 }
                 self.i += 1;
                 self.ws();
@@ -504,7 +546,7 @@ impl Scan<'_> {
                             self.i += 1;
                             return Ok(());
                         }
-                        _ => return Err(self.error("expected `,` or `]`")),
+                        _ => return Err(self.fail("expected `,` or `]`")),
                     }
                 }
             }
@@ -516,17 +558,17 @@ impl Scan<'_> {
             Some(b'f') => self.literal(b"false"),
             Some(b'n') => self.literal(b"null"),
             Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(_) => Err(self.error("expected a value")),
-            None => Err(self.error("EOF while parsing a value")),
+            Some(_) => Err(self.fail("expected a value")),
+            None => Err(self.fail("EOF while parsing a value")),
         }
     }
 
-    fn literal(&mut self, word: &[u8]) -> Result<(), PayloadError> {
+    fn literal(&mut self, word: &[u8]) -> Step<()> {
         if self.b.get(self.i..self.i + word.len()) == Some(word) {
             self.i += word.len();
             Ok(())
         } else {
-            Err(self.error("expected a value"))
+            Err(self.fail("expected a value"))
         }
     }
 
@@ -538,7 +580,7 @@ impl Scan<'_> {
         self.i - start
     }
 
-    fn number(&mut self) -> Result<(), PayloadError> {
+    fn number(&mut self) -> Step<()> {
         let start = self.i;
         if self.peek() == Some(b'-') {
             self.i += 1;
@@ -548,14 +590,14 @@ impl Scan<'_> {
             Some(b'1'..=b'9') => {
                 self.digits();
             }
-            _ => return Err(self.error("invalid number")),
+            _ => return Err(self.fail("invalid number")),
         }
         let mut plain = true;
         if self.peek() == Some(b'.') {
             plain = false;
             self.i += 1;
             if self.digits() == 0 {
-                return Err(self.error("invalid number"));
+                return Err(self.fail("invalid number"));
             }
         }
         if let Some(b'e' | b'E') = self.peek() {
@@ -565,7 +607,7 @@ impl Scan<'_> {
                 self.i += 1;
             }
             if self.digits() == 0 {
-                return Err(self.error("invalid number"));
+                return Err(self.fail("invalid number"));
             }
         }
         // Integers of up to 18 digits always fit; anything else serde_json may refuse as
@@ -573,62 +615,64 @@ impl Scan<'_> {
         if !plain || self.i - start > 18 {
             let text = self.s.get(start..self.i).unwrap_or_default();
             if serde_json::from_str::<serde_json::Number>(text).is_err() {
-                return Err(error_at(self.b, start, "number out of range"));
+                return Err(self.fail_at(start, "number out of range"));
             }
         }
         Ok(())
     }
 
     /// The rest of a string after its opening quote; whether it has escapes.
-    fn string(&mut self) -> Result<bool, PayloadError> {
+    fn string(&mut self) -> Step<bool> {
+        // A local cursor: the loop keeps it in a register.
+        let b = self.b;
         let start = self.i - 1;
+        let mut i = self.i;
         let mut escaped = false;
         let mut unicode = false;
         loop {
-            while let Some(w) = word(self.b, self.i) {
+            while let Some(w) = word(b, i) {
                 let stops = string_stops(w);
                 if stops != 0 {
-                    self.i += (stops.trailing_zeros() / 8) as usize;
+                    i += (stops.trailing_zeros() / 8) as usize;
                     break;
                 }
-                self.i += 8;
+                i += 8;
             }
-            match self.peek() {
+            match b.get(i) {
                 Some(b'"') => {
-                    self.i += 1;
+                    i += 1;
                     break;
                 }
                 Some(b'\\') => {
                     escaped = true;
-                    self.i += 1;
-                    match self.peek() {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
-                            self.i += 1;
-                        }
+                    i += 1;
+                    match b.get(i) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 1,
                         Some(b'u') => {
                             unicode = true;
-                            self.i += 1;
-                            let hex = self.b.get(self.i..self.i + 4).unwrap_or_default();
+                            i += 1;
+                            let hex = b.get(i..i + 4).unwrap_or_default();
                             if hex.len() < 4 || !hex.iter().all(u8::is_ascii_hexdigit) {
-                                return Err(self.error("invalid \\u escape"));
+                                return Err(self.fail_at(i, "invalid \\u escape"));
                             }
-                            self.i += 4;
+                            i += 4;
                         }
-                        _ => return Err(self.error("invalid escape")),
+                        _ => return Err(self.fail_at(i, "invalid escape")),
                     }
                 }
-                Some(c) if c < 0x20 => {
-                    return Err(self.error("control character while parsing a string"));
+                Some(c) if *c < 0x20 => {
+                    return Err(self.fail_at(i, "control character while parsing a string"));
                 }
-                Some(_) => self.i += 1,
-                None => return Err(self.error("EOF while parsing a string")),
+                Some(_) => i += 1,
+                None => return Err(self.fail_at(i, "EOF while parsing a string")),
             }
         }
+        self.i = i;
         // Surrogate pairing: serde_json decides (rare: forges send UTF-8 as is).
         if unicode {
-            let text = self.s.get(start..self.i).unwrap_or_default();
+            let text = self.s.get(start..i).unwrap_or_default();
             if serde_json::from_str::<String>(text).is_err() {
-                return Err(error_at(self.b, start, "invalid \\u escape"));
+                return Err(self.fail_at(start, "invalid \\u escape"));
             }
         }
         Ok(escaped)
