@@ -118,27 +118,23 @@ impl SharedEvent {
     pub fn context_json(&self, context: &ModuleContext) -> serde_json::Result<Vec<u8>> {
         let shared = (self.json.as_deref()).filter(|_| Arc::ptr_eq(&context.event, &self.event));
         let mut out = Vec::with_capacity(shared.map_or(0, <[u8]>::len) + 512);
-        serde_json::to_writer(
-            &mut out,
-            &ContextHead {
-                job_id: &context.job_id,
-                module: &context.module,
-                function: &context.function,
-                trigger: &context.trigger,
-                entity: &context.entity,
-                config: &context.config,
-                payload_ref: context.payload_ref.as_ref(),
-            },
-        )?;
-        // The head is an object with fields: it ends in `}`, reopened for the event.
-        out.pop();
-        out.extend_from_slice(b",\"event\":");
-        match shared {
-            Some(json) => out.extend_from_slice(json),
+        let head = ContextHead {
+            job_id: &context.job_id,
+            module: &context.module,
+            function: &context.function,
+            trigger: &context.trigger,
+            entity: &context.entity,
+            config: &context.config,
+            payload_ref: context.payload_ref.as_ref(),
+        };
+        crate::event::write_with_member(&mut out, &head, "event", |out| match shared {
+            Some(json) => {
+                out.extend_from_slice(json);
+                Ok(())
+            }
             // A context filter replaced the event: written on its own.
-            None => context.event.write_json(&mut out)?,
-        }
-        out.push(b'}');
+            None => context.event.write_json(out),
+        })?;
         Ok(out)
     }
 }

@@ -165,30 +165,44 @@ impl Event {
     /// Appends the event's JSON to `out`: what `serde_json::to_writer` writes, but with
     /// the payload's received text copied in rather than checked again or re-serialized.
     pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        serde_json::to_writer(
-            &mut *out,
-            &EventHead {
-                id: &self.id,
-                source: &self.source,
-                kind: self.kind,
-                event_type: &self.event_type,
-                action: self.action.as_deref(),
-                entity: &self.entity,
-                repository: self.repository.as_deref(),
-                received_at: self.received_at,
-                body_digest: &self.body_digest,
-                git_ref: self.git_ref.as_ref(),
-                changed_paths: self.changed_paths.as_deref(),
-                sender: self.sender.as_ref(),
-            },
-        )?;
-        // The head is an object with fields: it ends in `}`, reopened for the payload.
-        out.pop();
-        out.extend_from_slice(b",\"payload\":");
-        self.payload.write_json(out)?;
-        out.push(b'}');
-        Ok(())
+        let head = EventHead {
+            id: &self.id,
+            source: &self.source,
+            kind: self.kind,
+            event_type: &self.event_type,
+            action: self.action.as_deref(),
+            entity: &self.entity,
+            repository: self.repository.as_deref(),
+            received_at: self.received_at,
+            body_digest: &self.body_digest,
+            git_ref: self.git_ref.as_ref(),
+            changed_paths: self.changed_paths.as_deref(),
+            sender: self.sender.as_ref(),
+        };
+        write_with_member(out, &head, "payload", |out| self.payload.write_json(out))
     }
+}
+
+/// Appends `head` (a struct, written as a JSON object) with one more member, `key`, whose
+/// JSON `member` appends: how the payload's text goes into an event and an event's JSON
+/// into a context without being parsed or written again.
+pub(crate) fn write_with_member<T: Serialize>(
+    out: &mut Vec<u8>,
+    head: &T,
+    key: &str,
+    member: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+) -> serde_json::Result<()> {
+    serde_json::to_writer(&mut *out, head)?;
+    // The object's closing `}`, reopened for one more member.
+    out.pop();
+    if out.last() != Some(&b'{') {
+        out.push(b',');
+    }
+    serde_json::to_writer(&mut *out, key)?;
+    out.push(b':');
+    member(out)?;
+    out.push(b'}');
+    Ok(())
 }
 
 /// A body's digest, `xxh3:<32 hex>` (XXH3-128), which the store compares to tell a
@@ -572,6 +586,29 @@ mod tests {
         let e = normalize_sample(SourceKind::Standard, &[], body).unwrap();
         assert_eq!(e.event_type, EventType::Other("invoice.paid".into()));
         assert_eq!(e.id, "d-42");
+    }
+
+    #[test]
+    fn an_event_writes_what_serde_writes_for_it() {
+        for (kind, header, value, file) in [
+            (SourceKind::Github, "x-github-event", "pull_request", &include_bytes!("../../events/github-pull_request-opened.json")[..]),
+            (SourceKind::Github, "x-github-event", "push", &include_bytes!("../../events/github-push.json")[..]),
+            (SourceKind::Gitlab, "x-gitlab-event", "Tag Push Hook", &br#"{"ref": "refs/tags/v1", "project": {"path_with_namespace": "g/p"}, "user_username": "project_1_bot_x"}"#[..]),
+            (SourceKind::Hmac, "x-event-type", "custom", &b" [1, \"two\", {\"three\": 3.0}] "[..]),
+        ] {
+            let source = Source::new("s", kind, &["s"]);
+            let mut headers = http::HeaderMap::new();
+            headers.insert(header, value.parse().unwrap());
+            let received = parse_unverified(&source, &headers, file, OffsetDateTime::UNIX_EPOCH, &Default::default()).unwrap();
+            let built = Event { payload: received.payload.value().clone().into(), ..received.clone() };
+            for event in [received, built] {
+                let mut out = Vec::new();
+                event.write_json(&mut out).unwrap();
+                let written: Value = serde_json::from_slice(&out).unwrap();
+                assert_eq!(written, serde_json::to_value(&event).unwrap(), "{value}");
+                assert_eq!(serde_json::from_slice::<Event>(&out).unwrap(), event);
+            }
+        }
     }
 
     #[test]

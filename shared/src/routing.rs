@@ -636,12 +636,113 @@ mod tests {
                 &headers,
                 file.as_bytes(),
                 now,
-                &Default::default(),
+                r.payload_paths(),
             )
             .unwrap();
             let p = plan(&r, &e, &none());
             assert_eq!(p.matched.len(), 1, "{kind}: {:?}", p.skipped);
         }
+    }
+
+    #[test]
+    fn matching_on_the_picked_paths_equals_matching_on_the_whole_payload() {
+        use crate::config::Source;
+        let r = registry(&[
+            "name: labelled\ndescription: d\ntriggers:\n  - webhook:\n      event: pull_request\n      filter:\n        pull_request.labels.name: [{prefix: \"area/\"}, bug]\n        pull_request.additions: [{numeric: [\">\", 10]}]\n      entity: \"{repository.full_name}#{pull_request.number}\"\n",
+            "name: drafts\ndescription: d\ntriggers:\n  - webhook:\n      event: [pull_request, merge_request]\n      filter:\n        $or:\n          - pull_request.draft: [true]\n          - object_attributes.work_in_progress: [true]\n",
+            "name: authors\ndescription: d\ntriggers:\n  - webhook:\n      event: push\n      filter:\n        commits.author.name: [{anything-but: [nobody]}]\n        head_commit.missing: [{exists: false}]\n      entity: \"{repository.full_name}@{after}\"\n",
+            "name: gitlab\ndescription: d\ntriggers:\n  - webhook:\n      event: [merge_request, issues]\n      filter:\n        project.visibility_level: [{numeric: [\">=\", 0]}]\n      entity: \"{project.path_with_namespace}!{object_attributes.iid}\"\n",
+            "name: issues\ndescription: d\ntriggers:\n  - webhook:\n      event: [issues, issue_comment]\n      filter:\n        issue.labels.name: [{wildcard: \"*\"}]\n        comment.body: [{exists: true}]\n",
+        ]);
+        let now = time::OffsetDateTime::now_utc();
+        let mut matched = 0;
+        for (kind, header, value, file) in [
+            (
+                SourceKind::Github,
+                "x-github-event",
+                "pull_request",
+                include_str!("../../events/github-pull_request-opened.json"),
+            ),
+            (
+                SourceKind::Github,
+                "x-github-event",
+                "pull_request",
+                include_str!("../../events/github-pull_request-synchronize.json"),
+            ),
+            (
+                SourceKind::Github,
+                "x-github-event",
+                "push",
+                include_str!("../../events/github-push.json"),
+            ),
+            (
+                SourceKind::Github,
+                "x-github-event",
+                "issues",
+                include_str!("../../events/github-issues-opened.json"),
+            ),
+            (
+                SourceKind::Github,
+                "x-github-event",
+                "issue_comment",
+                include_str!("../../events/github-issue_comment-created.json"),
+            ),
+            (
+                SourceKind::Forgejo,
+                "x-forgejo-event",
+                "pull_request",
+                include_str!("../../events/forgejo-pull_request-opened.json"),
+            ),
+            (
+                SourceKind::Forgejo,
+                "x-forgejo-event",
+                "push",
+                include_str!("../../events/forgejo-push.json"),
+            ),
+            (
+                SourceKind::Gitlab,
+                "x-gitlab-event",
+                "Merge Request Hook",
+                include_str!("../../events/gitlab-merge_request-opened.json"),
+            ),
+            (
+                SourceKind::Gitlab,
+                "x-gitlab-event",
+                "Push Hook",
+                include_str!("../../events/gitlab-push.json"),
+            ),
+            (
+                SourceKind::Gitlab,
+                "x-gitlab-event",
+                "Issue Hook",
+                include_str!("../../events/gitlab-issues-opened.json"),
+            ),
+        ] {
+            let source = Source::new(kind.as_str(), kind, &["s"]);
+            let mut headers = http::HeaderMap::new();
+            headers.insert(header, value.parse().unwrap());
+            let picked = crate::event::parse_unverified(
+                &source,
+                &headers,
+                file.as_bytes(),
+                now,
+                r.payload_paths(),
+            )
+            .unwrap();
+            // The view holds only what routing reads...
+            let view = picked.payload.view(r.payload_paths());
+            assert!(
+                view.get("repository").is_none_or(|r| r.get("id").is_none()),
+                "{value}"
+            );
+            // ...and the same event with its whole tree and no view routes the same way.
+            let mut whole = picked.clone();
+            whole.payload = picked.payload.value().clone().into();
+            let (p, w) = (plan(&r, &picked, &none()), plan(&r, &whole, &none()));
+            assert_eq!(p, w, "{kind} {value}");
+            matched += p.matched.len();
+        }
+        assert!(matched >= 5, "the manifests match some samples: {matched}");
     }
 
     #[test]
