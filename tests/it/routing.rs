@@ -135,6 +135,29 @@ async fn bad_input_gets_a_clear_4xx_with_a_stable_body_and_writes_nothing() {
         (status, body["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("bad_request"))
     );
+    // JSON whose grammar holds but which no JSON tree takes (a number past f64, a lone
+    // surrogate): refused at the door too, with where.
+    for (id, text, at) in [
+        ("d-3a", r#"{"n": 1e400}"#, "line 1 column 7"),
+        ("d-3b", "{\"t\":\n \"\\ud800\"}", "line 2 column 2"),
+    ] {
+        let (status, body) = app
+            .send(github_request(
+                "pull_request",
+                id,
+                text,
+                SECRET,
+                app.clock.now_time(),
+            ))
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("bad_request")),
+            "{text}"
+        );
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains(at), "{text}: {message}");
+    }
 
     // Over the limit, declared and streamed.
     let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(70 * 1024));
