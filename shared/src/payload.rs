@@ -437,23 +437,62 @@ impl Scan<'_> {
         }
     }
 
-    /// An object on a path: only the members the node names are kept.
-    fn pick(&mut self, depth: u32, node: &Node) -> Step<Value> {
+    /// Enters the container at the cursor (`{` or `[`, closed by `close`); whether it is
+    /// already closed (empty).
+    #[inline(always)]
+    fn open(&mut self, depth: u32, close: u8) -> Step<bool> {
         if depth == 0 {
             return Err(self.fail("recursion limit exceeded"));
         }
         self.i += 1;
         self.ws();
-        let mut map = Map::new();
-        if self.peek() == Some(b'}') {
+        let empty = self.peek() == Some(close);
+        if empty {
             self.i += 1;
+        }
+        Ok(empty)
+    }
+
+    /// After a member: `,` goes on (`false`), `close` ends the container (`true`).
+    #[inline(always)]
+    fn next(&mut self, close: u8, reason: &'static str) -> Step<bool> {
+        self.ws();
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                self.ws();
+                Ok(false)
+            }
+            Some(c) if c == close => {
+                self.i += 1;
+                Ok(true)
+            }
+            _ => Err(self.fail(reason)),
+        }
+    }
+
+    /// An object's key and `:`: where the quoted key ends, and whether it has escapes.
+    #[inline(always)]
+    fn key(&mut self) -> Step<(usize, bool)> {
+        self.expect(b'"', "expected a string key")?;
+        let escaped = self.string()?;
+        let end = self.i;
+        self.ws();
+        self.expect(b':', "expected `:`")?;
+        self.ws();
+        Ok((end, escaped))
+    }
+
+    /// An object on a path: only the members the node names are kept.
+    fn pick(&mut self, depth: u32, node: &Node) -> Step<Value> {
+        let mut map = Map::new();
+        if self.open(depth, b'}')? {
             return Ok(Value::Object(map));
         }
         loop {
             let key_start = self.i;
-            self.expect(b'"', "expected a string key")?;
-            let escaped = self.string()?;
-            let key_text = self.s.get(key_start..self.i).unwrap_or_default();
+            let (key_end, escaped) = self.key()?;
+            let key_text = self.s.get(key_start..key_end).unwrap_or_default();
             let key: std::borrow::Cow<'_, str> = if escaped {
                 serde_json::from_str::<String>(key_text)
                     .map_err(|_| self.fail_at(key_start, "invalid escape"))?
@@ -464,23 +503,11 @@ impl Scan<'_> {
                     .unwrap_or_default()
                     .into()
             };
-            self.ws();
-            self.expect(b':', "expected `:`")?;
-            self.ws();
             if let Some(v) = self.value(depth - 1, node.child(&key))? {
                 map.insert(key.into_owned(), v);
             }
-            self.ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.i += 1;
-                    self.ws();
-                }
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(Value::Object(map));
-                }
-                _ => return Err(self.fail("expected `,` or `}`")),
+            if self.next(b'}', "expected `,` or `}`")? {
+                return Ok(Value::Object(map));
             }
         }
     }
@@ -489,59 +516,25 @@ impl Scan<'_> {
     fn skip(&mut self, depth: u32) -> Step<()> {
         match self.peek() {
             Some(b'{') => {
-                if depth == 0 {
-                    return Err(self.fail("recursion limit exceeded"));
-                }
-                self.i += 1;
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.i += 1;
+                if self.open(depth, b'}')? {
                     return Ok(());
                 }
                 loop {
-                    self.expect(b'"', "expected a string key")?;
-                    self.string()?;
-                    self.ws();
-                    self.expect(b':', "expected `:`")?;
-                    self.ws();
+                    self.key()?;
                     self.skip(depth - 1)?;
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => {
-                            self.i += 1;
-                            self.ws();
-                        }
-                        Some(b'}') => {
-                            self.i += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(self.fail("expected `,` or `}`")),
+                    if self.next(b'}', "expected `,` or `}`")? {
+                        return Ok(());
                     }
                 }
             }
             Some(b'[') => {
-                if depth == 0 {
-                    return Err(self.fail("recursion limit exceeded"));
-                }
-                self.i += 1;
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.i += 1;
+                if self.open(depth, b']')? {
                     return Ok(());
                 }
                 loop {
                     self.skip(depth - 1)?;
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => {
-                            self.i += 1;
-                            self.ws();
-                        }
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(self.fail("expected `,` or `]`")),
+                    if self.next(b']', "expected `,` or `]`")? {
+                        return Ok(());
                     }
                 }
             }

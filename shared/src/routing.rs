@@ -449,6 +449,21 @@ mod tests {
         e
     }
 
+    /// A sample delivery from `events/`, normalized as the router does with `paths`.
+    fn sample(
+        kind: SourceKind,
+        header: &'static str,
+        value: &str,
+        file: &str,
+        paths: &std::sync::Arc<crate::payload::PayloadPaths>,
+    ) -> Event {
+        let source = crate::config::Source::new(kind.as_str(), kind, &["s"]);
+        let mut headers = http::HeaderMap::new();
+        headers.insert(header, value.parse().unwrap());
+        let now = time::OffsetDateTime::now_utc();
+        crate::event::parse_unverified(&source, &headers, file.as_bytes(), now, paths).unwrap()
+    }
+
     fn registry(manifests: &[&str]) -> Registry {
         let named: Vec<(String, &str)> = manifests
             .iter()
@@ -604,10 +619,8 @@ mod tests {
 
     #[test]
     fn one_manifest_matches_the_same_pull_request_from_github_forgejo_and_gitlab() {
-        use crate::config::Source;
         let manifest = "name: review\ndescription: r\ntriggers:\n  - webhook:\n      event: [pull_request, merge_request]\n      actions: [opened, open]\n      branches: [main]\n      filter:\n        $or:\n          - pull_request.draft: false\n          - object_attributes.draft: false\n";
         let r = registry(&[manifest]);
-        let now = time::OffsetDateTime::now_utc();
         for (kind, header, value, file) in [
             (
                 SourceKind::Github,
@@ -628,17 +641,7 @@ mod tests {
                 include_str!("../../events/gitlab-merge_request-opened.json"),
             ),
         ] {
-            let source = Source::new(kind.as_str(), kind, &["s"]);
-            let mut headers = http::HeaderMap::new();
-            headers.insert(header, value.parse().unwrap());
-            let e = crate::event::parse_unverified(
-                &source,
-                &headers,
-                file.as_bytes(),
-                now,
-                r.payload_paths(),
-            )
-            .unwrap();
+            let e = sample(kind, header, value, file, r.payload_paths());
             let p = plan(&r, &e, &none());
             assert_eq!(p.matched.len(), 1, "{kind}: {:?}", p.skipped);
         }
@@ -646,7 +649,6 @@ mod tests {
 
     #[test]
     fn matching_on_the_picked_paths_equals_matching_on_the_whole_payload() {
-        use crate::config::Source;
         let r = registry(&[
             "name: labelled\ndescription: d\ntriggers:\n  - webhook:\n      event: pull_request\n      filter:\n        pull_request.labels.name: [{prefix: \"area/\"}, bug]\n        pull_request.additions: [{numeric: [\">\", 10]}]\n      entity: \"{repository.full_name}#{pull_request.number}\"\n",
             "name: drafts\ndescription: d\ntriggers:\n  - webhook:\n      event: [pull_request, merge_request]\n      filter:\n        $or:\n          - pull_request.draft: [true]\n          - object_attributes.work_in_progress: [true]\n",
@@ -654,7 +656,6 @@ mod tests {
             "name: gitlab\ndescription: d\ntriggers:\n  - webhook:\n      event: [merge_request, issues]\n      filter:\n        project.visibility_level: [{numeric: [\">=\", 0]}]\n      entity: \"{project.path_with_namespace}!{object_attributes.iid}\"\n",
             "name: issues\ndescription: d\ntriggers:\n  - webhook:\n      event: [issues, issue_comment]\n      filter:\n        issue.labels.name: [{wildcard: \"*\"}]\n        comment.body: [{exists: true}]\n",
         ]);
-        let now = time::OffsetDateTime::now_utc();
         let mut matched = 0;
         for (kind, header, value, file) in [
             (
@@ -718,17 +719,7 @@ mod tests {
                 include_str!("../../events/gitlab-issues-opened.json"),
             ),
         ] {
-            let source = Source::new(kind.as_str(), kind, &["s"]);
-            let mut headers = http::HeaderMap::new();
-            headers.insert(header, value.parse().unwrap());
-            let picked = crate::event::parse_unverified(
-                &source,
-                &headers,
-                file.as_bytes(),
-                now,
-                r.payload_paths(),
-            )
-            .unwrap();
+            let picked = sample(kind, header, value, file, r.payload_paths());
             // The view holds only what routing reads...
             let view = picked.payload.view(r.payload_paths());
             assert!(
