@@ -149,6 +149,16 @@ enum TokenCommand {
         /// Scopes joined by `+`: invoke, read, admin, work (pull workers), emit (POST /events).
         #[arg(long, default_value = "read")]
         scopes: String,
+        /// Bind it to these modules (invoke, cancel, lease, heartbeat, finish); repeatable.
+        #[arg(long = "module")]
+        modules: Vec<String>,
+        /// Bind it to these internal sources (emit); repeatable.
+        #[arg(long = "source")]
+        sources: Vec<String>,
+        /// Bind it to these repositories (`owner/name` or `owner/*`: the settings scope an
+        /// invoke may name); repeatable.
+        #[arg(long = "repo")]
+        repos: Vec<String>,
     },
 }
 
@@ -519,10 +529,24 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Token {
-            command: TokenCommand::New { name, scopes },
+            command:
+                TokenCommand::New {
+                    name,
+                    scopes,
+                    modules,
+                    sources,
+                    repos,
+                },
         } => {
+            let restrictions: Vec<String> =
+                [("modules", modules), ("sources", sources), ("repos", repos)]
+                    .into_iter()
+                    .filter(|(_, list)| !list.is_empty())
+                    .map(|(key, list)| format!("{key}={}", list.join("+")))
+                    .collect();
             let (token, entry) =
-                switchyard::auth::new_token(&name, &scopes).map_err(|e| anyhow::anyhow!(e))?;
+                switchyard::auth::new_restricted_token(&name, &scopes, &restrictions.join(";"))
+                    .map_err(|e| anyhow::anyhow!(e))?;
             println!("token: {token}");
             println!("SWITCHYARD_API_TOKENS entry: {entry}");
         }

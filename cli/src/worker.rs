@@ -289,6 +289,9 @@ async fn run_job(args: &WorkerArgs, leased: &Value) {
     let mut command = tokio::process::Command::new(&args.command[0]);
     command
         .args(&args.command[1..])
+        // The worker's API token stays with the worker: the command's output is readable by
+        // any `read` token, and a job must not be able to lease, finish or emit as it.
+        .env_remove(API_TOKEN_VAR)
         .envs(job_env(context))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -375,11 +378,7 @@ async fn run_job(args: &WorkerArgs, leased: &Value) {
         .as_ref()
         .ok()
         .and_then(std::process::ExitStatus::code);
-    let output = json!({
-        "exit_code": code,
-        "output_tail": tail_text,
-        "output_bytes": total,
-    });
+    let output = bounded_output(code, &tail_text, total, MAX_OUTPUT_BYTES);
     match stop {
         Some(Stop::LeaseLost) => {
             eprintln!("worker: job {job_id}: lease lost; its result is not reported");
@@ -408,6 +407,41 @@ async fn run_job(args: &WorkerArgs, leased: &Value) {
             finish(args, &job_id, &token, state, Some(output), error).await;
         }
     }
+}
+
+/// The variable the worker reads its API token from, removed from every command's
+/// environment.
+pub const API_TOKEN_VAR: &str = "SWITCHYARD_API_TOKEN";
+
+/// What the API records of an output at most (its JSON).
+const MAX_OUTPUT_BYTES: usize = switchyard::workers::MAX_OUTPUT_BYTES;
+
+/// The job's output, its tail cut from the front until the JSON the API will measure is at
+/// most `max` bytes: escaping (control bytes become `\u00XX`, six bytes each) can make the
+/// JSON much larger than the tail. One pass from the end, linear in the tail.
+fn bounded_output(code: Option<i32>, tail: &str, total: u64, max: usize) -> Value {
+    let make = |tail: &str| json!({"exit_code": code, "output_tail": tail, "output_bytes": total});
+    let size = |v: &Value| serde_json::to_vec(v).map_or(usize::MAX, |b| b.len());
+    let whole = make(tail);
+    if size(&whole) <= max {
+        return whole;
+    }
+    // What one character costs in a JSON string, as serde_json writes it.
+    let cost = |c: char| match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    };
+    let mut budget = max.saturating_sub(size(&make("")));
+    let mut start = tail.len();
+    for (i, c) in tail.char_indices().rev() {
+        let Some(left) = budget.checked_sub(cost(c)) else {
+            break;
+        };
+        budget = left;
+        start = i;
+    }
+    make(&tail[start..])
 }
 
 async fn finish(
@@ -444,6 +478,23 @@ async fn finish(
             Ok((409, _)) => {
                 eprintln!("worker: job {job_id}: finish refused, the lease was lost");
                 return;
+            }
+            // Refused for what it carries: finished without the output, so the job is
+            // recorded (and never leased and run again when the lease expires).
+            Ok((400, b)) if body.get("output").is_some() => {
+                eprintln!(
+                    "worker: job {job_id}: finish refused (HTTP 400 {b}); finishing without the output"
+                );
+                if let Some(o) = body.as_object_mut() {
+                    o.remove("output");
+                    let note = "the output was refused by the API and is not recorded";
+                    let error = match o.get("error").and_then(Value::as_str) {
+                        Some(e) => format!("{e}; {note}"),
+                        None => note.to_owned(),
+                    };
+                    o.insert("error".into(), Value::String(error));
+                }
+                continue;
             }
             Ok((s, b)) if (400..500).contains(&s) => {
                 eprintln!("worker: job {job_id}: finish refused: HTTP {s} {b}");
@@ -504,5 +555,26 @@ mod tests {
         t.push(b"defgh");
         assert_eq!(t.bytes.iter().copied().collect::<Vec<_>>(), b"efgh");
         assert_eq!(t.total, 8);
+    }
+
+    #[test]
+    fn the_output_sent_fits_the_limit_once_encoded() {
+        // 4 KiB of control bytes encode as 24 KiB of JSON: over the API's 16 KiB.
+        let tail = "\u{1}".repeat(4096) + "the end";
+        let naive = json!({"exit_code": 1, "output_tail": tail, "output_bytes": 4103});
+        assert!(serde_json::to_vec(&naive).unwrap().len() > MAX_OUTPUT_BYTES);
+        let out = bounded_output(Some(1), &tail, 4103, MAX_OUTPUT_BYTES);
+        let size = serde_json::to_vec(&out).unwrap().len();
+        assert!(size <= MAX_OUTPUT_BYTES, "{size}");
+        assert!(size > MAX_OUTPUT_BYTES - 16, "kept as much as fits: {size}");
+        // The last bytes are what is kept.
+        assert!(out["output_tail"].as_str().unwrap().ends_with("the end"));
+        // Multi-byte characters are cut on a boundary.
+        let wide = "é".repeat(10_000);
+        let out = bounded_output(Some(0), &wide, 20_000, 1000);
+        assert!(serde_json::to_vec(&out).unwrap().len() <= 1000);
+        // A small output is sent whole.
+        let out = bounded_output(Some(0), "ok", 2, MAX_OUTPUT_BYTES);
+        assert_eq!(out["output_tail"], "ok");
     }
 }

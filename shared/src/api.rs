@@ -94,37 +94,83 @@ pub(crate) fn problem(
     }
 }
 
+/// The bearer token of a request (`Authorization: Bearer <token>`; the scheme's case is
+/// not significant, RFC 9110 section 11.1).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The entry of the request's bearer token: 401 without a valid one.
+pub(crate) fn authenticate<'t>(
+    tokens: &'t Tokens,
+    headers: &HeaderMap,
+) -> Result<&'t TokenEntry, ApiError> {
+    let bearer = bearer(headers);
+    match bearer.and_then(|t| tokens.check(t)) {
+        Some(entry) => Ok(entry),
+        None => {
+            warn!(
+                has_header = headers.contains_key(header::AUTHORIZATION),
+                "API request without a valid token"
+            );
+            Err(problem(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a valid bearer token is required",
+            ))
+        }
+    }
+}
+
+/// 403 unless `entry` has `scope`.
+pub(crate) fn require(entry: &TokenEntry, scope: Scope) -> Result<(), ApiError> {
+    if entry.scopes.contains(&scope) {
+        return Ok(());
+    }
+    warn!(token = %entry.name, ?scope, "API token lacks the scope");
+    Err(problem(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!("the token lacks the {} scope", scope.as_str()),
+    ))
+}
+
 /// Checks the bearer token and its scope: 401 without a valid token, 403 without the scope.
 pub(crate) fn authorize<'t>(
     tokens: &'t Tokens,
     headers: &HeaderMap,
     scope: Scope,
 ) -> Result<&'t TokenEntry, ApiError> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(entry) = bearer.and_then(|t| tokens.check(t)) else {
-        warn!(
-            has_header = bearer.is_some(),
-            "API request without a valid token"
-        );
-        return Err(problem(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid bearer token is required",
-        ));
-    };
-    if !entry.scopes.contains(&scope) {
-        warn!(token = %entry.name, ?scope, "API token lacks the scope");
-        return Err(problem(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("the token lacks the {scope:?} scope"),
-        ));
-    }
+    let entry = authenticate(tokens, headers)?;
+    require(entry, scope)?;
     Ok(entry)
+}
+
+/// 403 for a token whose restrictions do not cover `what` (e.g. "module `release`").
+pub(crate) fn not_bound(entry: &TokenEntry, what: &str) -> ApiError {
+    warn!(token = %entry.name, what, "API token is not bound to the resource");
+    problem(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!("the token is not bound to {what}"),
+    )
+}
+
+/// 403 unless `entry` may act on `module`.
+pub(crate) fn require_module(entry: &TokenEntry, module: &str) -> Result<(), ApiError> {
+    if entry.restrictions.allows_module(module) {
+        Ok(())
+    } else {
+        Err(not_bound(
+            entry,
+            &format!("module `{}`", crate::store::bounded(module, 100)),
+        ))
+    }
 }
 
 /// Every route of the API app, as (method, path template): the OpenAPI document is checked
@@ -188,27 +234,13 @@ pub(crate) fn respond(result: Result<Response, ApiError>) -> Response {
 /// `GET /whoami`: the calling token's name and scopes (any valid token), so clients such
 /// as the dashboard show only what the token may do.
 async fn whoami(State(st): State<ApiState>, headers: HeaderMap) -> Response {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match bearer.and_then(|t| st.tokens.check(t)) {
-        Some(entry) => {
-            let scopes: Vec<String> = entry
-                .scopes
-                .iter()
-                .map(|s| format!("{s:?}").to_lowercase())
-                .collect();
-            axum::Json(json!({"name": entry.name, "scopes": scopes})).into_response()
-        }
-        None => problem(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid bearer token is required",
-        )
-        .into_response(),
-    }
+    respond(authenticate(&st.tokens, &headers).map(|entry| {
+        let scopes: Vec<&str> = entry.scopes.iter().map(|s| s.as_str()).collect();
+        axum::Json(json!({
+            "name": entry.name, "scopes": scopes, "restrictions": entry.restrictions,
+        }))
+        .into_response()
+    }))
 }
 
 fn trigger_json(t: &Trigger) -> Value {
@@ -276,6 +308,7 @@ async fn invoke_inner(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let token = authorize(&st.tokens, headers, Scope::Invoke)?;
+    require_module(token, name)?;
     let registry = st.dispatcher.active_registry().await.registry.clone();
     let Some(module) = registry.get(name) else {
         return Err(problem(
@@ -341,6 +374,17 @@ async fn invoke_inner(
             }
         },
     };
+    // The repository picks the settings scope the start runs under: a token bound to
+    // repositories names one of them (or none: the global scope).
+    let repository = request.payload.as_ref().and_then(repository_of);
+    if let Some(repo) = &repository {
+        if !token.restrictions.allows_repo(repo) {
+            return Err(not_bound(
+                token,
+                &format!("repository `{}`", crate::store::bounded(repo, 200)),
+            ));
+        }
+    }
     let payload = json!({
         "module": name,
         "payload": request.payload.clone().unwrap_or(Value::Object(Default::default())),
@@ -361,7 +405,7 @@ async fn invoke_inner(
             .entity
             .clone()
             .unwrap_or_else(|| format!("invoke:{name}")),
-        repository: request.payload.as_ref().and_then(repository_of),
+        repository,
     }
     .by(token, &canonical, payload, st.dispatcher.clock().now());
     let job_id = keys::job_id("api", &id, name);
@@ -389,7 +433,19 @@ async fn invoke_inner(
                 format!("module `{name}` is switched off: {why}"),
             ))
         }
-        Ok(Outcome::Duplicate { .. }) => Ok(accepted(true)),
+        // The key's first use made the job, unless the module was switched off then: that
+        // answer (409 disabled) is the key's answer for good, never a job that is not there.
+        Ok(Outcome::Duplicate { .. }) => match st.jobs.get_job(&job_id).await {
+            Ok(Some(_)) => Ok(accepted(true)),
+            Ok(None) => Err(problem(
+                StatusCode::CONFLICT,
+                "disabled",
+                format!(
+                    "this Idempotency-Key was first used while module `{name}` was switched off, and no job was made; send a new key"
+                ),
+            )),
+            Err(e) => Err(store_failure(&e)),
+        },
         Ok(Outcome::Conflict) => Err(problem(
             StatusCode::CONFLICT,
             "idempotency_conflict",
@@ -440,6 +496,7 @@ impl MadeEvent {
             body_digest: crate::event::body_digest(canonical.to_string().as_bytes()),
             git_ref: None,
             changed_paths: None,
+            changed_paths_truncated: false,
             sender: Some(Sender {
                 login: token.name.clone(),
                 bot: false,
@@ -487,6 +544,7 @@ async fn job(State(st): State<ApiState>, Path(id): Path<String>, headers: Header
     respond(
         async {
             authorize(&st.tokens, &headers, Scope::Read)?;
+            valid_job_id(&id)?;
             match st.jobs.get_job(&id).await.map_err(|e| store_failure(&e))? {
                 Some(j) => Ok(axum::Json(without_keys(
                     serde_json::to_value(j).unwrap_or_default(),
@@ -510,7 +568,21 @@ async fn cancel(
 ) -> Response {
     respond(
         async {
-            authorize(&st.tokens, &headers, Scope::Invoke)?;
+            let token = authorize(&st.tokens, &headers, Scope::Invoke)?;
+            valid_job_id(&id)?;
+            if token.restrictions.modules.is_some() {
+                // One read more, for bound tokens only: whose job it is.
+                match st.jobs.get_job(&id).await.map_err(|e| store_failure(&e))? {
+                    Some(job) => require_module(token, &job.module)?,
+                    None => {
+                        return Err(problem(
+                            StatusCode::NOT_FOUND,
+                            "not_found",
+                            format!("no job `{id}`"),
+                        ));
+                    }
+                }
+            }
             let now = st.dispatcher.clock().now();
             match st
                 .jobs
@@ -565,13 +637,7 @@ async fn event(
                 }
             };
             // Event ids in the API are `<source>:<delivery id>`.
-            let Some((source, delivery)) = id.split_once(':') else {
-                return Err(problem(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    "event ids are `<source>:<delivery id>`",
-                ));
-            };
+            let (source, delivery) = event_id(&id)?;
             match st
                 .events
                 .get_event(&keys::event(source, delivery))
@@ -798,9 +864,33 @@ async fn list_jobs(
 
 /// Splits an API event id, `<source>:<delivery id>`.
 fn event_id(id: &str) -> Result<(&str, &str), ApiError> {
+    // Checked here, not by DynamoDB: a key it refuses would answer 503, not 400.
     id.split_once(':')
-        .filter(|(s, d)| !s.is_empty() && !d.is_empty())
-        .ok_or_else(|| bad_request("event ids are `<source>:<delivery id>`"))
+        .filter(|(s, d)| {
+            (1..=100).contains(&s.len())
+                && (1..=MAX_ID_BYTES).contains(&d.len())
+                && id.chars().all(|c| c.is_ascii_graphic())
+        })
+        .ok_or_else(|| {
+            bad_request(format!(
+                "event ids are `<source>:<delivery id>`, visible ASCII, the delivery id at most {MAX_ID_BYTES} characters"
+            ))
+        })
+}
+
+/// Longest job or delivery id the API looks up (ids it makes are 32 characters; delivery
+/// ids are at most 200): longer ones are refused with 400 before the store sees them.
+pub(crate) const MAX_ID_BYTES: usize = 200;
+
+/// 400 unless `id` can be a job id (1 to [`MAX_ID_BYTES`] visible ASCII characters).
+pub(crate) fn valid_job_id(id: &str) -> Result<(), ApiError> {
+    if (1..=MAX_ID_BYTES).contains(&id.len()) && id.chars().all(|c| c.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err(bad_request(format!(
+            "job ids are 1 to {MAX_ID_BYTES} visible ASCII characters"
+        )))
+    }
 }
 
 async fn replay(
@@ -811,15 +901,18 @@ async fn replay(
 ) -> Response {
     respond(
         async {
+            // Who asks comes first: an anonymous request is 401 whatever its query says.
+            let token = authenticate(&st.tokens, &headers)?;
             let p = params(raw, &["force", "dry_run"])?;
             let dry_run = bool_param(&p, "dry_run")?;
             let force = bool_param(&p, "force")?;
             // A dry run only reads; a replay starts modules.
-            let token = authorize(
-                &st.tokens,
-                &headers,
-                if dry_run { Scope::Read } else { Scope::Invoke },
-            )?;
+            require(token, if dry_run { Scope::Read } else { Scope::Invoke })?;
+            if !dry_run && token.restrictions.modules.is_some() {
+                // A replay starts whatever matches the event now: more than a bound token's
+                // modules can promise.
+                return Err(not_bound(token, "every module (a replay starts whatever matches)"));
+            }
             let (source, delivery) = event_id(&id)?;
             let result = st
                 .dispatcher

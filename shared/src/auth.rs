@@ -1,6 +1,8 @@
-//! API tokens: `SWITCHYARD_API_TOKENS` lists `name:scopes:sha256hex` entries (scopes
-//! `invoke`, `read`, `admin`, `work`, `emit` joined by `+`). A bearer token is hashed and compared with
-//! every entry in constant time; only hashes are configured, never tokens.
+//! API tokens: `SWITCHYARD_API_TOKENS` lists `name:scopes:sha256hex[:restrictions]` entries
+//! (scopes `invoke`, `read`, `admin`, `work`, `emit` joined by `+`; restrictions
+//! `modules=a+b`, `sources=x+y`, `repos=owner/name+owner/*`, joined by `;`). A bearer token is
+//! hashed and compared with every entry in constant time; only hashes are configured, never
+//! tokens.
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -33,6 +35,99 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// The scope's name, as configured.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invoke => "invoke",
+            Self::Read => "read",
+            Self::Admin => "admin",
+            Self::Work => "work",
+            Self::Emit => "emit",
+        }
+    }
+}
+
+/// What a token is bound to, beyond its scopes. `None` in a field: no restriction.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Restrictions {
+    /// Modules it may invoke, cancel, lease, heartbeat and finish (`invoke`, `work`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modules: Option<Vec<String>>,
+    /// Internal sources it may emit as (`emit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<String>>,
+    /// Repositories an invoke may name (the settings scope it runs under); `owner/*` names
+    /// every repository of an owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repos: Option<Vec<String>>,
+}
+
+impl Restrictions {
+    /// Whether nothing is restricted.
+    pub fn is_empty(&self) -> bool {
+        self.modules.is_none() && self.sources.is_none() && self.repos.is_none()
+    }
+
+    /// Whether the token may act on `module`.
+    pub fn allows_module(&self, module: &str) -> bool {
+        self.modules
+            .as_ref()
+            .is_none_or(|m| m.iter().any(|x| x == module))
+    }
+
+    /// Whether the token may emit as `source`.
+    pub fn allows_source(&self, source: &str) -> bool {
+        self.sources
+            .as_ref()
+            .is_none_or(|m| m.iter().any(|x| x == source))
+    }
+
+    /// Whether the token may name `repo` (`owner/name`).
+    pub fn allows_repo(&self, repo: &str) -> bool {
+        self.repos.as_ref().is_none_or(|list| {
+            list.iter().any(|r| match r.strip_suffix("/*") {
+                Some(owner) => repo
+                    .split_once('/')
+                    .is_some_and(|(o, _)| o.eq_ignore_ascii_case(owner)),
+                None => r.eq_ignore_ascii_case(repo),
+            })
+        })
+    }
+
+    fn parse(name: &str, text: &str) -> Result<Self, String> {
+        let mut out = Self::default();
+        for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, values) = part
+                .split_once('=')
+                .ok_or_else(|| format!("token {name}: restriction `{part}` is not key=a+b"))?;
+            let values: Vec<String> = values
+                .split('+')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if values.is_empty() {
+                return Err(format!("token {name}: restriction `{key}` lists nothing"));
+            }
+            let slot = match key.trim() {
+                "modules" => &mut out.modules,
+                "sources" => &mut out.sources,
+                "repos" => &mut out.repos,
+                other => {
+                    return Err(format!(
+                        "token {name}: unknown restriction `{other}` (modules, sources, repos)"
+                    ));
+                }
+            };
+            if slot.replace(values).is_some() {
+                return Err(format!("token {name}: restriction `{key}` given twice"));
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// One configured token.
 #[derive(Debug, Clone)]
 pub struct TokenEntry {
@@ -40,6 +135,8 @@ pub struct TokenEntry {
     pub name: String,
     /// What it may do.
     pub scopes: Vec<Scope>,
+    /// What it is bound to.
+    pub restrictions: Restrictions,
     hash: [u8; 32],
 }
 
@@ -48,11 +145,12 @@ pub struct TokenEntry {
 pub struct Tokens(Vec<TokenEntry>);
 
 impl Tokens {
-    /// Parses `name:scopes:sha256hex,...`; the error names the bad entry (by name only).
+    /// Parses `name:scopes:sha256hex[:restrictions],...`; the error names the bad entry (by
+    /// name only).
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut out = Vec::new();
         for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let mut parts = entry.splitn(3, ':');
+            let mut parts = entry.splitn(4, ':');
             let (Some(name), Some(scopes), Some(hex_hash)) =
                 (parts.next(), parts.next(), parts.next())
             else {
@@ -69,9 +167,14 @@ impl Tokens {
             let hash: [u8; 32] = bytes
                 .try_into()
                 .map_err(|_| format!("token {name}: the hash is not SHA-256"))?;
+            let restrictions = match parts.next() {
+                Some(r) => Restrictions::parse(name, r)?,
+                None => Restrictions::default(),
+            };
             out.push(TokenEntry {
                 name: name.to_owned(),
                 scopes,
+                restrictions,
                 hash,
             });
         }
@@ -93,6 +196,20 @@ impl Tokens {
 
 /// A new random token and its configuration entry.
 pub fn new_token(name: &str, scopes: &str) -> Result<(String, String), String> {
+    new_restricted_token(name, scopes, "")
+}
+
+/// A new random token bound by `restrictions` (`modules=a+b;sources=x;repos=o/*`, or empty)
+/// and its configuration entry.
+pub fn new_restricted_token(
+    name: &str,
+    scopes: &str,
+    restrictions: &str,
+) -> Result<(String, String), String> {
+    Restrictions::parse(name, restrictions)?;
+    if restrictions.contains([',', ':']) {
+        return Err("restrictions must not contain `,` or `:`".into());
+    }
     for s in scopes.split('+') {
         Scope::parse(s)
             .ok_or_else(|| format!("unknown scope `{s}` (invoke, read, admin, work, emit)"))?;
@@ -105,10 +222,14 @@ pub fn new_token(name: &str, scopes: &str) -> Result<(String, String), String> {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    let entry = format!(
+    let mut entry = format!(
         "{name}:{scopes}:{}",
         hex::encode(Sha256::digest(token.as_bytes()))
     );
+    if !restrictions.is_empty() {
+        entry.push(':');
+        entry.push_str(restrictions);
+    }
     Ok((token, entry))
 }
 
@@ -132,5 +253,24 @@ mod tests {
         assert!(Tokens::parse("x:root:00").is_err());
         assert!(Tokens::parse("x:read:abcd").is_err());
         assert!(new_token("a:b", "read").is_err());
+    }
+
+    #[test]
+    fn restrictions_bind_a_token_to_modules_sources_and_repositories() {
+        let (token, entry) =
+            new_restricted_token("box", "work+invoke", "modules=release+deploy;repos=acme/*")
+                .unwrap();
+        let tokens = Tokens::parse(&entry).unwrap();
+        let r = &tokens.check(&token).unwrap().restrictions;
+        assert!(r.allows_module("release") && !r.allows_module("notify"));
+        assert!(r.allows_repo("acme/widgets") && r.allows_repo("ACME/x"));
+        assert!(!r.allows_repo("evil/widgets") && !r.allows_repo("acme"));
+        assert!(r.allows_source("anything"));
+        let (_, plain) = new_token("p", "read").unwrap();
+        let p = Tokens::parse(&plain).unwrap();
+        assert!(p.0[0].restrictions.is_empty());
+        for bad in ["modules=", "colour=red", "modules=a;modules=b", "nokey"] {
+            assert!(Tokens::parse(&format!("{plain}:{bad}")).is_err(), "{bad}");
+        }
     }
 }

@@ -248,6 +248,30 @@ pub fn function_for(
         .unwrap_or_else(|| manifest_function.to_owned())
 }
 
+/// The secrets of `SWITCHYARD_SECRET_<ID>`: comma-separated, newest first; or, when the
+/// value starts with `[`, a JSON array of strings (for secrets that contain a comma).
+/// Empty entries are dropped; none left is an error naming `var`.
+pub fn parse_secrets(var: &str, value: &str) -> Result<Vec<SecretString>, ConfigError> {
+    let value = value.trim();
+    let list: Vec<String> = if value.starts_with('[') {
+        // The error never quotes the value: it is a secret.
+        serde_json::from_str::<Vec<String>>(value)
+            .map_err(|_| invalid(var, "starts with `[` but is not a JSON array of strings"))?
+    } else {
+        value.split(',').map(str::to_owned).collect()
+    };
+    let secrets: Vec<SecretString> = list
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .map(SecretString::from)
+        .collect();
+    if secrets.is_empty() {
+        return Err(ConfigError::Missing(var.to_owned()));
+    }
+    Ok(secrets)
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -326,23 +350,33 @@ impl Config {
             }
             let key = env_key(id);
             let secret_var = format!("SWITCHYARD_SECRET_{key}");
-            let secrets: Vec<SecretString> = required(&secret_var)?
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| SecretString::from(s.to_owned()))
-                .collect();
-            if secrets.is_empty() {
-                return Err(ConfigError::Missing(secret_var));
-            }
-            if kind == SourceKind::Standard {
-                for s in &secrets {
-                    crate::signature::standard_key(s).map_err(|_| {
-                        invalid(
-                            &secret_var,
-                            "a Standard Webhooks secret must be `whsec_` followed by base64",
-                        )
-                    })?;
+            let secrets = parse_secrets(&secret_var, required(&secret_var)?)?;
+            for s in &secrets {
+                let len = if kind == SourceKind::Standard {
+                    crate::signature::standard_key(s)
+                        .map_err(|_| {
+                            invalid(
+                                &secret_var,
+                                "a Standard Webhooks secret must be `whsec_` followed by base64",
+                            )
+                        })?
+                        .len()
+                } else {
+                    s.expose_secret().len()
+                };
+                if len < crate::signature::MIN_SECRET_BYTES {
+                    return Err(invalid(
+                        &secret_var,
+                        format!(
+                            "a secret is {len} bytes{}; at least {} are required",
+                            if kind == SourceKind::Standard {
+                                " after decoding"
+                            } else {
+                                ""
+                            },
+                            crate::signature::MIN_SECRET_BYTES
+                        ),
+                    ));
                 }
             }
             let mut hmac = HmacScheme::default();
@@ -451,8 +485,11 @@ mod tests {
         let cfg = Config::from_vars(vars(&[
             ("SWITCHYARD_TABLE", "t"),
             ("SWITCHYARD_SOURCES", "github=github, my-ci=hmac"),
-            ("SWITCHYARD_SECRET_GITHUB", "new-secret,old-secret"),
-            ("SWITCHYARD_SECRET_MY_CI", "ci-secret"),
+            (
+                "SWITCHYARD_SECRET_GITHUB",
+                "new-secret-0123456789,old-secret-0123456789",
+            ),
+            ("SWITCHYARD_SECRET_MY_CI", "ci-secret-0123456789"),
             ("SWITCHYARD_HMAC_MY_CI_HEADER", "X-Ci-Sig"),
             ("SWITCHYARD_HMAC_MY_CI_PREFIX", "sha256="),
             ("SWITCHYARD_HMAC_MY_CI_ENCODING", "base64"),
@@ -539,5 +576,50 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("SWITCHYARD_SECRET_STD"), "{err}");
         assert!(!err.to_string().contains("not-base64"), "{err}");
+    }
+
+    fn with_secret(kind: &str, secret: &str) -> Result<Config, ConfigError> {
+        Config::from_vars(vars(&[
+            ("SWITCHYARD_TABLE", "t"),
+            ("SWITCHYARD_SOURCES", &format!("s={kind}")),
+            ("SWITCHYARD_SECRET_S", secret),
+        ]))
+    }
+
+    #[test]
+    fn empty_or_short_secrets_are_refused_at_start_up_for_every_kind() {
+        // `whsec_` alone decodes to an empty key: HMAC with it is something anyone computes.
+        for secret in ["whsec_", "whsec_c2hvcnQ="] {
+            let err = with_secret("standard", secret).unwrap_err().to_string();
+            assert!(err.contains("SWITCHYARD_SECRET_S"), "{err}");
+        }
+        for kind in ["github", "forgejo", "gitea", "gitlab", "hmac"] {
+            let err = with_secret(kind, "short").unwrap_err().to_string();
+            assert!(err.contains("at least 16"), "{kind}: {err}");
+            assert!(!err.contains("short\""), "{kind}: {err}");
+            assert!(with_secret(kind, "0123456789abcdef").is_ok(), "{kind}");
+        }
+        // One short secret among good ones is refused too.
+        assert!(with_secret("github", "0123456789abcdef,tiny").is_err());
+    }
+
+    #[test]
+    fn a_json_array_holds_secrets_with_commas() {
+        let cfg = with_secret(
+            "github",
+            r#"["new,secret-0123456789", "old-secret-0123456789"]"#,
+        )
+        .unwrap();
+        let s = cfg.source("s").unwrap();
+        assert_eq!(s.secrets.len(), 2);
+        assert_eq!(s.secrets[0].expose_secret(), "new,secret-0123456789");
+        // Without the brackets the comma separates.
+        let cfg = with_secret("github", "new,secret-0123456789").unwrap_err();
+        assert!(cfg.to_string().contains("at least 16"), "{cfg}");
+        let err = with_secret("github", r#"["unterminated"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("JSON array"), "{err}");
+        assert!(!err.contains("unterminated"), "{err}");
     }
 }

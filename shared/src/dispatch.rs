@@ -713,7 +713,10 @@ impl Dispatcher {
             } else {
                 let pairs: Vec<(String, String)> = todo
                     .iter()
-                    .map(|m| (m.module.clone(), m.entity.clone()))
+                    .map(|m| {
+                        let entity = keys::cooldown_entity(source, &m.entity);
+                        (m.module.clone(), entity.into_owned())
+                    })
                     .collect();
                 let held = self.claims.cooldowns(&pairs, now).await?;
                 // A cooldown this event's own job set does not hold it back.
@@ -1107,6 +1110,7 @@ pub(crate) mod tests_support {
             body_digest: String::new(),
             git_ref: None,
             changed_paths: None,
+            changed_paths_truncated: false,
             sender: None,
             payload: serde_json::json!({"number": 1}).into(),
         }

@@ -12,6 +12,11 @@ use crate::config::SourceKind;
 use crate::payload::{Payload, PayloadPaths};
 use crate::signature::Verified;
 
+/// The source prefix of internal events: `POST /events` with `source: "deployer"` makes an
+/// event of source `internal.deployer`. Webhook source ids cannot contain `.`, so an
+/// internal event never shares a webhook source's delivery ids, triggers or cooldowns.
+pub const INTERNAL_SOURCE_PREFIX: &str = "internal.";
+
 /// Event names switchyard knows, with an open fallthrough: unknown names are carried as
 /// they came and acknowledged, never rejected (so senders do not retry forever).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -131,6 +136,10 @@ pub struct Event {
     /// the list is truncated (path filters then match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed_paths: Option<Vec<String>>,
+    /// Set when the push's path list was cut by the sender (more commits than it lists) or
+    /// held more than [`MAX_CHANGED_PATHS`] distinct paths: `changed_paths` is then absent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub changed_paths_truncated: bool,
     /// Who caused it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender: Option<Sender>,
@@ -381,7 +390,10 @@ pub fn parse_unverified(
         .unwrap_or_else(|| source.id.clone());
 
     let git_ref = git_ref(&event_type, payload);
-    let changed_paths = changed_paths(&event_type, payload);
+    let (changed_paths, changed_paths_truncated) = match changed_paths(&event_type, payload) {
+        Ok(paths) => (paths, false),
+        Err(()) => (None, true),
+    };
     let sender = sender(source.kind, payload);
     Ok(Event {
         id,
@@ -395,6 +407,7 @@ pub fn parse_unverified(
         body_digest,
         git_ref,
         changed_paths,
+        changed_paths_truncated,
         sender,
         payload: parsed,
     })
@@ -424,32 +437,46 @@ fn git_ref(event_type: &EventType, payload: &Value) -> Option<GitRef> {
 // Forgejo and Gitea give `total_commits`. A list that may be cut is treated as unknown.
 const GITHUB_MAX_COMMITS: usize = 2048;
 
-fn changed_paths(event_type: &EventType, payload: &Value) -> Option<Vec<String>> {
+/// Most distinct changed paths an event keeps. A push listing more is treated like a cut
+/// list: `changed_paths` is left out, `changed_paths_truncated` says so, and path filters
+/// match (as GitHub Actions does for diffs it cannot list whole).
+pub const MAX_CHANGED_PATHS: usize = 10_000;
+
+/// A push's changed paths, de-duplicated in first-seen order: `Ok(None)` when the payload
+/// has no list, `Err(())` when it may be cut or holds more than [`MAX_CHANGED_PATHS`]
+/// distinct paths. Linear in the payload: one hash-set lookup per listed path.
+fn changed_paths(event_type: &EventType, payload: &Value) -> Result<Option<Vec<String>>, ()> {
     if *event_type != EventType::Push {
-        return None;
+        return Ok(None);
     }
-    let commits = lookup(payload, "commits")?.as_array()?;
+    let Some(commits) = lookup(payload, "commits").and_then(Value::as_array) else {
+        return Ok(None);
+    };
     let total = lookup(payload, "total_commits_count")
         .or_else(|| lookup(payload, "total_commits"))
         .and_then(Value::as_u64);
     match total {
-        Some(t) if t as usize > commits.len() => return None,
-        None if commits.len() >= GITHUB_MAX_COMMITS => return None,
+        Some(t) if t as usize > commits.len() => return Err(()),
+        None if commits.len() >= GITHUB_MAX_COMMITS => return Err(()),
         _ => {}
     }
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut paths: Vec<String> = Vec::new();
     for c in commits {
         for key in ["added", "modified", "removed"] {
             for p in c.get(key).and_then(Value::as_array).into_iter().flatten() {
                 if let Some(p) = p.as_str() {
-                    if !paths.iter().any(|x| x == p) {
+                    if seen.insert(p) {
+                        if paths.len() == MAX_CHANGED_PATHS {
+                            return Err(());
+                        }
                         paths.push(p.to_owned());
                     }
                 }
             }
         }
     }
-    Some(paths)
+    Ok(Some(paths))
 }
 
 fn sender(kind: SourceKind, payload: &Value) -> Option<Sender> {
@@ -758,5 +785,47 @@ mod tests {
         let v: Value = serde_json::json!({"a": {"b": [{"c": 1}]}});
         assert_eq!(lookup(&v, "a.b.0.c"), Some(&serde_json::json!(1)));
         assert_eq!(lookup(&v, "a.x"), None);
+    }
+
+    fn push_with_paths(paths: impl Iterator<Item = String>) -> String {
+        let added: Vec<String> = paths.collect();
+        serde_json::json!({
+            "ref": "refs/heads/main",
+            "repository": {"full_name": "acme/widgets"},
+            "commits": [{"id": "c1", "added": added, "modified": [], "removed": []}],
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn a_push_listing_150000_paths_is_kept_as_truncated_in_linear_time() {
+        // Before: de-duplicated pairwise, about 10^10 comparisons for this push.
+        let body = push_with_paths((0..150_000).map(|i| format!("src/file-{i}.rs")));
+        let e = normalize_sample(SourceKind::Github, &[("x-github-event", "push")], &body).unwrap();
+        assert_eq!(e.changed_paths, None);
+        assert!(e.changed_paths_truncated);
+        // The event says so when written out.
+        assert!(
+            serde_json::to_string(&e)
+                .unwrap()
+                .contains("\"changed_paths_truncated\":true")
+        );
+    }
+
+    #[test]
+    fn changed_paths_up_to_the_cap_are_kept_whole_and_de_duplicated() {
+        let paths = (0..MAX_CHANGED_PATHS).map(|i| format!("f{i}"));
+        let dup = (0..MAX_CHANGED_PATHS).map(|i| format!("f{i}"));
+        let body = push_with_paths(paths.chain(dup));
+        let e = normalize_sample(SourceKind::Github, &[("x-github-event", "push")], &body).unwrap();
+        let kept = e.changed_paths.clone().unwrap();
+        assert_eq!(kept.len(), MAX_CHANGED_PATHS);
+        assert_eq!((kept[0].as_str(), kept[9_999].as_str()), ("f0", "f9999"));
+        assert!(!e.changed_paths_truncated);
+        assert!(
+            !serde_json::to_string(&e)
+                .unwrap()
+                .contains("changed_paths_truncated")
+        );
     }
 }

@@ -652,6 +652,17 @@ impl Compiler<'_> {
         if events.is_empty() || events.iter().any(|e| e.trim().is_empty()) {
             self.error(format!("{key}.event"), "must name at least one event");
         }
+        // Starts and ticks are made by the API and the scheduler, never received: a webhook
+        // trigger for them would let any signed or emitted event named so start the module.
+        if let Some(e) = events
+            .iter()
+            .find(|e| matches!(e.as_str(), "invoke" | "schedule"))
+        {
+            self.error(
+                format!("{key}.event"),
+                format!("`{e}` events come only from switchyard; use an `{e}:` trigger"),
+            );
+        }
         for (field, list) in [("actions", &w.actions), ("sources", &w.sources)] {
             if matches!(list, Some(a) if a.is_empty()) {
                 self.error(

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::SourceKind;
 use crate::event::{Event, EventType, GitRef};
 use crate::manifest::{GlobFilter, Module, Registry, Trigger, WebhookTrigger};
 use crate::settings::ScopedSettings;
@@ -133,6 +134,14 @@ fn check_paths(t: &WebhookTrigger, event: &Event) -> Result<(), String> {
 /// Checks one webhook trigger against an event, clause by clause, in the order: source,
 /// event, actions, branches/tags, paths, filter, entity.
 pub fn check_trigger(t: &WebhookTrigger, event: &Event) -> TriggerOutcome {
+    // Internal events (`POST /events`) reach only triggers that name their source
+    // (`internal.<name>`): a trigger that lists no sources listens to webhooks alone.
+    if event.kind == SourceKind::Internal && t.sources.is_none() {
+        return TriggerOutcome::NotListening(format!(
+            "sources: internal events match only triggers that list their source ({:?})",
+            event.source
+        ));
+    }
     if let Some(sources) = &t.sources {
         if !sources.iter().any(|s| s == &event.source) {
             return TriggerOutcome::NotListening(format!(
@@ -210,11 +219,25 @@ pub enum ModuleOutcome {
 /// senders and settings. When no trigger matches, the first failing clause of the first
 /// trigger that listens for the source and type is the reason.
 pub fn match_module(module: &Module, event: &Event, settings: &ScopedSettings) -> ModuleOutcome {
-    if event.event_type == EventType::Schedule {
-        return match_tick(module, event, settings);
-    }
-    if event.event_type == EventType::Invoke {
-        return match_invoke(module, event, settings);
+    // Schedule and invoke triggers match by the event's kind, which only the scheduler and
+    // the API's invoke route set: a webhook or an emitted event that calls itself `invoke`
+    // or `schedule` reaches webhook triggers only (and manifests refuse webhook triggers
+    // for those names).
+    match (event.kind, &event.event_type) {
+        (SourceKind::Schedule, EventType::Schedule) => return match_tick(module, event, settings),
+        (SourceKind::Api, EventType::Invoke) => return match_invoke(module, event, settings),
+        (SourceKind::Schedule | SourceKind::Api, _) => {
+            return ModuleOutcome::NotListening(format!(
+                "{}: only {} events come from this source",
+                event.kind,
+                if event.kind == SourceKind::Api {
+                    "invoke"
+                } else {
+                    "schedule"
+                }
+            ));
+        }
+        _ => {}
     }
     let mut first_failure: Option<(&'static str, String)> = None;
     let mut not_listening = None;
@@ -426,6 +449,7 @@ mod tests {
             body_digest: String::new(),
             git_ref: Some(GitRef::Branch("main".into())),
             changed_paths: None,
+            changed_paths_truncated: false,
             sender: Some(Sender {
                 login: "alice".into(),
                 bot: false,

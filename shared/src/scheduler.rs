@@ -113,6 +113,7 @@ pub fn tick_event(
         body_digest: crate::event::body_digest(body.as_bytes()),
         git_ref: None,
         changed_paths: None,
+        changed_paths_truncated: false,
         sender: None,
         payload: payload.into(),
     }

@@ -20,6 +20,10 @@ use crate::event::normalize;
 use crate::hooks::{RequestRejected, log_failures};
 use crate::signature::verify;
 
+/// The `source` that requests to an unconfigured `/webhooks/{source}` are reported under
+/// (logs, hooks, metrics), whatever the path said.
+pub const UNKNOWN_SOURCE: &str = "(unknown)";
+
 /// What the router app needs.
 #[derive(Debug, Clone)]
 pub struct RouterState {
@@ -161,11 +165,13 @@ async fn handle(
     request: Request,
 ) -> Result<Response, ApiError> {
     let Some(source) = state.config.source(source_id) else {
+        // The path segment is the sender's: metrics get one fixed value (every distinct
+        // dimension is a billed CloudWatch metric); the log line keeps a bounded copy.
         return Err(reject(
             state,
-            source_id,
+            UNKNOWN_SOURCE,
             ApiError::NotFound,
-            "unknown source".into(),
+            format!("unknown source {:?}", crate::store::bounded(source_id, 64)),
         ));
     };
     let limit = state.config.max_body_bytes;

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use crate::api::{
     ApiState, MadeEvent, authorize, problem, repository_of, respond, store_failure, without_keys,
 };
-use crate::auth::Scope;
+use crate::auth::{Scope, TokenEntry};
 use crate::config::SourceKind;
 use crate::event::EventType;
 use crate::hooks::JobFinished;
@@ -90,6 +90,9 @@ async fn lease_inner(
         .is_some_and(|w| !printable(w, 100))
     {
         return Err(bad("`worker` must be 1 to 100 visible ASCII characters"));
+    }
+    for name in &request.modules {
+        crate::api::require_module(token, name)?;
     }
     let registry = st.dispatcher.active_registry().await.registry.clone();
     for name in &request.modules {
@@ -171,6 +174,29 @@ async fn inline_payload(st: &ApiState, context: &mut Value) -> Result<(), ApiErr
     Ok(())
 }
 
+/// 400 unless `token` can be a lease token (the store would refuse an empty one with a
+/// 500-class error).
+fn valid_lease_token(token: &str) -> Result<(), ApiError> {
+    if printable(token, 200) {
+        Ok(())
+    } else {
+        Err(bad("`lease_token` is 1 to 200 visible ASCII characters"))
+    }
+}
+
+/// For a token bound to modules: 403 unless job `id` is one of theirs (one read; unbound
+/// tokens skip it, and the lease token fences them anyway). A missing job passes: the call
+/// itself answers 404.
+async fn bound_to_job(st: &ApiState, token: &TokenEntry, id: &str) -> Result<(), ApiError> {
+    if token.restrictions.modules.is_none() {
+        return Ok(());
+    }
+    match st.jobs.get_job(id).await.map_err(|e| store_failure(&e))? {
+        Some(job) => crate::api::require_module(token, &job.module),
+        None => Ok(()),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HeartbeatRequest {
@@ -196,8 +222,11 @@ pub async fn heartbeat(
 ) -> Response {
     respond(
         async {
-            authorize(&st.tokens, &headers, Scope::Work)?;
+            let token = authorize(&st.tokens, &headers, Scope::Work)?;
+            crate::api::valid_job_id(&id)?;
             let request: HeartbeatRequest = body(&bytes)?;
+            valid_lease_token(&request.lease_token)?;
+            bound_to_job(&st, token, &id).await?;
             let now = st.dispatcher.clock().now();
             match st
                 .queue
@@ -249,8 +278,11 @@ pub async fn finish(
 ) -> Response {
     respond(
         async {
-            authorize(&st.tokens, &headers, Scope::Work)?;
+            let token = authorize(&st.tokens, &headers, Scope::Work)?;
+            crate::api::valid_job_id(&id)?;
             let request: FinishRequest = body(&bytes)?;
+            valid_lease_token(&request.lease_token)?;
+            bound_to_job(&st, token, &id).await?;
             let status = match request.status.as_str() {
                 "succeeded" => JobStatus::Succeeded,
                 "failed" => JobStatus::Failed,
@@ -360,6 +392,12 @@ async fn emit_inner(
             "`source` is 1 to 64 lower-case letters, digits, `_` or `-`",
         ));
     }
+    if !token.restrictions.allows_source(&request.source) {
+        return Err(crate::api::not_bound(
+            token,
+            &format!("source `{}`", request.source),
+        ));
+    }
     if RESERVED_SOURCES.contains(&request.source.as_str()) {
         return Err(bad(format!(
             "`source` `{}` is reserved (webhook kinds, `api`, `schedule`); name your service",
@@ -370,6 +408,13 @@ async fn emit_inner(
         return Err(bad(
             "`type` is 1 to 100 lower-case letters, digits, `_`, `-` or `.`",
         ));
+    }
+    // Starts and ticks come from the invoke route and the scheduler only.
+    if matches!(request.event_type.as_str(), "invoke" | "schedule") {
+        return Err(bad(format!(
+            "`type` `{}` is reserved: start a module with POST /modules/{{name}}/invoke",
+            request.event_type
+        )));
     }
     if request
         .action
@@ -399,10 +444,13 @@ async fn emit_inner(
         "source": request.source, "type": request.event_type, "action": request.action,
         "entity": request.entity, "payload": payload,
     });
+    // Recorded as `internal.<source>`: apart from every webhook source's ids, triggers and
+    // cooldowns (webhook source ids have no `.`).
+    let source = format!("{}{}", crate::event::INTERNAL_SOURCE_PREFIX, request.source);
     let event = MadeEvent {
         id: request.id,
-        entity: request.entity.unwrap_or_else(|| request.source.clone()),
-        source: request.source,
+        entity: request.entity.unwrap_or_else(|| source.clone()),
+        source,
         kind: SourceKind::Internal,
         event_type: EventType::from_name(&request.event_type),
         action: request.action,

@@ -29,7 +29,7 @@ use switchyard::{Registry, signature};
 use time::OffsetDateTime;
 use tower::ServiceExt as _;
 
-pub const SECRET: &str = "it-secret";
+pub const SECRET: &str = "it-secret-0123456789";
 
 /// Counts HTTP attempts of an SDK client.
 #[derive(Debug, Clone, Default)]

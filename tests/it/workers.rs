@@ -12,8 +12,8 @@ use switchyard::store::{JobStatus, JobStore};
 
 use crate::common::*;
 
-const BUILDER: &str = "name: builder\ndescription: builds on a build machine\npull: { lease: 1m, max_attempts: 2 }\ntriggers:\n  - webhook: { sources: [ci], event: build }\n";
-const DEPLOYER: &str = "name: deployer\ndescription: deploys from behind a firewall\npull: {}\ntriggers:\n  - webhook: { sources: [ci], event: deploy, actions: [started] }\n";
+const BUILDER: &str = "name: builder\ndescription: builds on a build machine\npull: { lease: 1m, max_attempts: 2 }\ntriggers:\n  - webhook: { sources: [internal.ci], event: build }\n";
+const DEPLOYER: &str = "name: deployer\ndescription: deploys from behind a firewall\npull: {}\ntriggers:\n  - webhook: { sources: [internal.ci], event: deploy, actions: [started] }\n";
 
 struct Pull {
     app: TestApp,
@@ -134,7 +134,7 @@ async fn internal_events_dispatch_once_per_id_and_only_to_matching_modules() {
         (job.status, job.function.as_str(), job.max_attempts),
         (JobStatus::Queued, "pull", Some(2))
     );
-    assert_eq!(job.event_source, "ci");
+    assert_eq!(job.event_source, "internal.ci");
 
     // The same id again: a duplicate, nothing new.
     let before = p.app.invokes.get();
@@ -243,7 +243,7 @@ async fn two_workers_racing_run_each_job_exactly_once() {
                 let id = b["job"]["job_id"].as_str().unwrap().to_owned();
                 assert_eq!(b["job"]["lease_holder"], format!("buildbox/{name}"));
                 assert_eq!(b["context"]["job_id"], id.as_str());
-                assert_eq!(b["context"]["event"]["source"], "ci");
+                assert_eq!(b["context"]["event"]["source"], "internal.ci");
                 let (s, f) = p.finish(&id, &b["lease_token"], "succeeded").await;
                 assert_eq!(s, StatusCode::OK, "{f}");
                 got.push(id);
@@ -615,7 +615,7 @@ async fn the_reference_worker_runs_each_job_once_with_the_event_and_reports_the_
     let env = &seen["env"];
     assert_eq!(env["SWITCHYARD_EVENT_TYPE"], "build");
     assert_eq!(env["GITHUB_EVENT_NAME"], "build");
-    assert_eq!(env["SWITCHYARD_SOURCE"], "ci");
+    assert_eq!(env["SWITCHYARD_SOURCE"], "internal.ci");
     assert_eq!(env["SWITCHYARD_ENTITY"], "ci/main");
     assert_eq!(env["SWITCHYARD_JOB_ID"], ok_id.as_str());
     assert_eq!(env["GITHUB_ACTOR"], "ci");

@@ -336,7 +336,10 @@ impl DynamoStore {
         let job = &claim.job;
         let mut items = Vec::with_capacity(2);
         if let Some(until) = claim.cooldown_until {
-            let pk = keys::cooldown(&job.module, &job.entity);
+            let pk = keys::cooldown(
+                &job.module,
+                &keys::cooldown_entity(&job.event_source, &job.entity),
+            );
             let mut item = HashMap::new();
             item.insert("pk".to_owned(), s(pk.clone()));
             item.insert("sk".to_owned(), s(keys::COOLDOWN_SK));

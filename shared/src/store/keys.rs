@@ -30,6 +30,17 @@ pub fn cooldown(module: &str, entity: &str) -> String {
     }
 }
 
+/// The entity a cooldown is kept under for an event of `event_source`: internal events
+/// (`internal.<name>`) keep theirs apart, per source, so an emitted event never takes a
+/// cooldown that a webhook delivery for the same entity then meets.
+pub fn cooldown_entity<'a>(event_source: &str, entity: &'a str) -> std::borrow::Cow<'a, str> {
+    if event_source.starts_with(crate::event::INTERNAL_SOURCE_PREFIX) {
+        format!("{event_source}|{entity}").into()
+    } else {
+        entity.into()
+    }
+}
+
 /// Sort key of settings items.
 pub const SETTINGS_SK: &str = "SETTINGS";
 

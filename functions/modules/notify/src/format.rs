@@ -61,8 +61,42 @@ fn line(
     out
 }
 
-/// The message for one context.
+/// Group mentions chat services expand (Slack, Mattermost, Discord); lower-case.
+const GROUP_MENTIONS: &[&str] = &["channel", "here", "everyone", "all"];
+
+/// `text` made inert for a Slack-compatible chat: `&`, `<` and `>` escaped as Slack asks
+/// (so `<!channel>`, `<@U123>` and masked links `<url|label>` stay text), and a zero-width
+/// space after the `@` of `@channel`, `@here`, `@everyone` and `@all`. One pass, linear in
+/// the text. Every message is built from sender-controlled text (titles, bodies, logins,
+/// branch names), so the whole line goes through it.
+pub fn chat_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for (i, c) in text.char_indices() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '@' => {
+                out.push('@');
+                let rest = &text.as_bytes()[i + 1..];
+                if GROUP_MENTIONS.iter().any(|m| {
+                    rest.len() >= m.len() && rest[..m.len()].eq_ignore_ascii_case(m.as_bytes())
+                }) {
+                    out.push('\u{200B}');
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The message for one context, safe to post ([`chat_safe`]).
 pub fn format_message(ctx: &ModuleContext) -> String {
+    chat_safe(&raw_message(ctx))
+}
+
+fn raw_message(ctx: &ModuleContext) -> String {
     let e = &ctx.event;
     let p = &e.payload;
     let max = ctx
@@ -377,5 +411,32 @@ mod tests {
                 "{kind} {event}"
             );
         }
+    }
+
+    #[test]
+    fn sender_text_cannot_mention_everyone_or_mask_links() {
+        let mut pr: Value = serde_json::from_str(include_str!(
+            "../../../../events/github-pull_request-opened.json"
+        ))
+        .unwrap();
+        pr["pull_request"]["title"] =
+            Value::from("<!channel> @here @Everyone look <https://evil.example|docs> & more");
+        let c = ctx(SourceKind::Github, "pull_request", &pr.to_string());
+        let line = format_message(&c);
+        for raw in ["<!channel>", "<https://", "@here", "@Everyone", " & "] {
+            assert!(!line.contains(raw), "{raw} in {line}");
+        }
+        assert!(line.contains("&lt;!channel&gt;"), "{line}");
+        assert!(
+            line.contains("@\u{200B}here") && line.contains("@\u{200B}Everyone"),
+            "{line}"
+        );
+        // Ordinary mentions and addresses stay as they are.
+        assert_eq!(
+            chat_safe("ping @alice at a@b.org"),
+            "ping @alice at a@b.org"
+        );
+        assert_eq!(chat_safe("@channel"), "@\u{200B}channel");
+        assert_eq!(chat_safe("a&b"), "a&amp;b");
     }
 }

@@ -84,6 +84,7 @@ mod tests {
                 body_digest: String::new(),
                 git_ref: None,
                 changed_paths: None,
+                changed_paths_truncated: false,
                 sender: None,
                 payload: payload.into(),
             }),

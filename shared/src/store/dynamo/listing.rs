@@ -81,6 +81,9 @@ impl Listing {
                 if k.len() != expected.len()
                     || !expected.iter().all(|name| k.contains_key(*name))
                     || k.get(self.hash) != Some(&c.p)
+                    // DynamoDB refuses empty key values and sort keys over 1,024 bytes
+                    // (as a 500-class error): an edited cursor is the client's mistake.
+                    || k.values().any(|v| v.is_empty() || v.len() > 1024)
                 {
                     return Err(bad());
                 }
