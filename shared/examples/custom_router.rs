@@ -65,13 +65,14 @@ async fn main() -> Result<(), lambda_http::Error> {
         DispatchSettings::from_config(&config),
     )
     .with_hooks(hooks);
-    let listen = config.listen;
+    let (listen, limits) = (config.listen, config.serve);
     serve(
         app(RouterState {
             config: Arc::new(config),
             dispatcher,
         }),
         listen,
+        limits,
     )
     .await
 }

@@ -1122,7 +1122,7 @@ const MAX_SETTINGS_BYTES: usize = 64 * 1024;
 /// 9.99e125) and at most 32 levels of nesting.
 pub(crate) fn storable(v: &Value, depth: usize) -> Result<(), String> {
     if depth > 30 {
-        return Err("config nests deeper than 30 levels".into());
+        return Err("the value nests deeper than 30 levels".into());
     }
     match v {
         Value::Number(n) => match n.as_f64() {
@@ -1134,7 +1134,7 @@ pub(crate) fn storable(v: &Value, depth: usize) -> Result<(), String> {
         Value::Array(items) => items.iter().try_for_each(|i| storable(i, depth + 1)),
         Value::Object(map) => map.iter().try_for_each(|(k, i)| {
             if k.is_empty() {
-                return Err("config keys must not be empty".into());
+                return Err("object keys must not be empty".into());
             }
             storable(i, depth + 1)
         }),

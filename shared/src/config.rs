@@ -142,8 +142,39 @@ impl Source {
 
 /// Standard Webhooks' recommended timestamp tolerance.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
-/// Default body limit: 6 MiB, Lambda's synchronous request payload ceiling.
+/// Default body limit on Lambda: 6 MiB, Lambda's synchronous request payload ceiling.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+/// Default body limit off Lambda (serve mode): 1 MiB. With [`ServeLimits::max_in_flight`]
+/// it bounds the memory that unverified uploads can hold (128 x 1 MiB by default).
+pub const DEFAULT_SERVE_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Limits of serve mode (plain HTTP off Lambda; on Lambda, API Gateway enforces its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// `SWITCHYARD_HEADER_TIMEOUT_SECONDS` (default 10): a connection that has not sent a
+    /// whole request head within it (also between keep-alive requests) is closed.
+    pub header_timeout: Duration,
+    /// `SWITCHYARD_REQUEST_TIMEOUT_SECONDS` (default 60): a request not answered within it,
+    /// body upload included, gets 408 (a dispatch cut short resumes on redelivery).
+    pub request_timeout: Duration,
+    /// `SWITCHYARD_MAX_CONNECTIONS` (default 1024): open connections; past it, new ones wait
+    /// in the listen backlog until one closes.
+    pub max_connections: usize,
+    /// `SWITCHYARD_MAX_IN_FLIGHT` (default 128): requests handled at once; past it, 503
+    /// `overloaded` with `Retry-After`, before the body is read.
+    pub max_in_flight: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            max_in_flight: 128,
+        }
+    }
+}
 /// Default size above which a module context is not sent inline (async invoke limit).
 pub const DEFAULT_MAX_INVOKE_BYTES: usize = 1024 * 1024;
 
@@ -154,8 +185,11 @@ pub struct Config {
     pub table: String,
     /// `SWITCHYARD_SOURCES` and `SWITCHYARD_SECRET_<ID>`: the webhook sources.
     pub sources: Vec<Source>,
-    /// `SWITCHYARD_MAX_BODY_BYTES`: larger bodies answer 413.
+    /// `SWITCHYARD_MAX_BODY_BYTES`: larger bodies answer 413. Default 6 MiB on Lambda
+    /// (`AWS_LAMBDA_RUNTIME_API` set), 1 MiB in serve mode.
     pub max_body_bytes: usize,
+    /// Serve mode's timeouts and limits.
+    pub serve: ServeLimits,
     /// `SWITCHYARD_MAX_INVOKE_BYTES`: the largest module context sent inline.
     pub max_invoke_bytes: usize,
     /// `SWITCHYARD_FUNCTION_<MODULE>`: function name or ARN per module.
@@ -435,8 +469,39 @@ impl Config {
         Ok(Self {
             table,
             sources,
-            max_body_bytes: number("SWITCHYARD_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)?
-                as usize,
+            max_body_bytes: number(
+                "SWITCHYARD_MAX_BODY_BYTES",
+                if get("AWS_LAMBDA_RUNTIME_API").is_some() {
+                    DEFAULT_MAX_BODY_BYTES
+                } else {
+                    DEFAULT_SERVE_MAX_BODY_BYTES
+                } as u64,
+            )? as usize,
+            serve: {
+                let d = ServeLimits::default();
+                let positive = |name: &str, default: u64| -> Result<u64, ConfigError> {
+                    match number(name, default)? {
+                        0 => Err(invalid(name, "must be at least 1")),
+                        n => Ok(n),
+                    }
+                };
+                ServeLimits {
+                    header_timeout: Duration::from_secs(positive(
+                        "SWITCHYARD_HEADER_TIMEOUT_SECONDS",
+                        d.header_timeout.as_secs(),
+                    )?),
+                    request_timeout: Duration::from_secs(positive(
+                        "SWITCHYARD_REQUEST_TIMEOUT_SECONDS",
+                        d.request_timeout.as_secs(),
+                    )?),
+                    max_connections: positive(
+                        "SWITCHYARD_MAX_CONNECTIONS",
+                        d.max_connections as u64,
+                    )? as usize,
+                    max_in_flight: positive("SWITCHYARD_MAX_IN_FLIGHT", d.max_in_flight as u64)?
+                        as usize,
+                }
+            },
             max_invoke_bytes: number(
                 "SWITCHYARD_MAX_INVOKE_BYTES",
                 DEFAULT_MAX_INVOKE_BYTES as u64,
@@ -511,7 +576,9 @@ mod tests {
             "arn:aws:lambda:eu-west-1:1:function:x"
         );
         assert_eq!(cfg.function_for("notify", "notify"), "notify");
-        assert_eq!(cfg.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        // Off Lambda the body limit is lower by default.
+        assert_eq!(cfg.max_body_bytes, DEFAULT_SERVE_MAX_BODY_BYTES);
+        assert_eq!(cfg.serve, ServeLimits::default());
     }
 
     #[test]
@@ -621,5 +688,43 @@ mod tests {
             .to_string();
         assert!(err.contains("JSON array"), "{err}");
         assert!(!err.contains("unterminated"), "{err}");
+    }
+
+    #[test]
+    fn the_body_limit_is_lower_off_lambda_and_serve_limits_are_read() {
+        let base = [
+            ("SWITCHYARD_TABLE", "t"),
+            ("SWITCHYARD_SOURCES", "g=github"),
+            ("SWITCHYARD_SECRET_G", "0123456789abcdef"),
+        ];
+        let off = Config::from_vars(vars(&base)).unwrap();
+        assert_eq!(off.max_body_bytes, DEFAULT_SERVE_MAX_BODY_BYTES);
+        let mut on = base.to_vec();
+        on.push(("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"));
+        assert_eq!(
+            Config::from_vars(vars(&on)).unwrap().max_body_bytes,
+            DEFAULT_MAX_BODY_BYTES
+        );
+        let mut set = base.to_vec();
+        set.extend([
+            ("SWITCHYARD_HEADER_TIMEOUT_SECONDS", "3"),
+            ("SWITCHYARD_REQUEST_TIMEOUT_SECONDS", "4"),
+            ("SWITCHYARD_MAX_CONNECTIONS", "5"),
+            ("SWITCHYARD_MAX_IN_FLIGHT", "6"),
+        ]);
+        let c = Config::from_vars(vars(&set)).unwrap();
+        assert_eq!(
+            c.serve,
+            ServeLimits {
+                header_timeout: Duration::from_secs(3),
+                request_timeout: Duration::from_secs(4),
+                max_connections: 5,
+                max_in_flight: 6,
+            }
+        );
+        let mut zero = base.to_vec();
+        zero.push(("SWITCHYARD_MAX_IN_FLIGHT", "0"));
+        let err = Config::from_vars(vars(&zero)).unwrap_err().to_string();
+        assert!(err.contains("SWITCHYARD_MAX_IN_FLIGHT"), "{err}");
     }
 }

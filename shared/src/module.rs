@@ -355,6 +355,16 @@ impl ModuleRuntime {
         };
         match result {
             Some(Ok(Ok(output))) => {
+                // Checked before the write: an output DynamoDB refuses (nesting over 32
+                // levels, numbers outside its range) would fail every attempt to record the
+                // outcome and leave the job `running` for good.
+                if let Err(why) = crate::api::storable(&output, 1) {
+                    let message = format!("the handler's output cannot be stored: {why}");
+                    warn!(job_id = %ctx.job_id, error = %message, "job failed");
+                    self.finish(&ctx, JobStatus::Failed, Some(&message), None, started)
+                        .await?;
+                    return Ok(RunOutcome::Failed);
+                }
                 let text = output.to_string();
                 let output = if text.len() > MAX_OUTPUT_BYTES {
                     Value::String(bounded(&text, MAX_OUTPUT_BYTES))

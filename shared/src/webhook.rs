@@ -14,7 +14,7 @@ use axum::routing::post;
 use serde_json::json;
 use tracing::{error, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, ServeLimits};
 use crate::dispatch::{DispatchError, Dispatcher, Outcome};
 use crate::event::normalize;
 use crate::hooks::{RequestRejected, log_failures};
@@ -277,17 +277,146 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Serves `app` on Lambda when the runtime API is present, as plain HTTP on `listen`
-/// otherwise (self-hosting, benchmarks), until Ctrl-C.
-pub async fn serve(app: Router, listen: SocketAddr) -> Result<(), lambda_http::Error> {
+/// otherwise (self-hosting, benchmarks), until Ctrl-C or SIGTERM. Off Lambda, `limits` hold:
+/// a header-read timeout per connection, a timeout per request, a cap on open connections
+/// and one on requests in flight (see [`ServeLimits`]).
+pub async fn serve(
+    app: Router,
+    listen: SocketAddr,
+    limits: ServeLimits,
+) -> Result<(), lambda_http::Error> {
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         return lambda_http::run(app).await;
     }
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    info!(address = %listener.local_addr()?, "serving HTTP");
-    axum::serve(listener, app.into_make_service())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    info!(address = %listener.local_addr()?, ?limits, "serving HTTP");
+    serve_http(listener, app, limits, shutdown_signal()).await?;
     Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// How long a stop waits for open connections to finish their requests.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves `app` on `listener` under `limits` until `shutdown` completes, then lets open
+/// connections finish their requests (up to 10 s).
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ServeLimits,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight));
+    let app = app.layer(axum::middleware::from_fn(
+        move |req: Request, next: axum::middleware::Next| {
+            let in_flight = in_flight.clone();
+            async move { limited(&in_flight, limits.request_timeout, req, next).await }
+        },
+    ));
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        // At the connection cap, nothing more is accepted: new clients wait in the backlog.
+        let permit = tokio::select! {
+            p = connections.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                // Out of descriptors and the like: back off instead of spinning.
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = async { let _ = stop.wait_for(|s| *s).await; } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    let _ = stop_tx.send(true);
+    // Every permit back means every connection closed.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(DRAIN, connections.acquire_many(all)).await;
+    Ok(())
+}
+
+/// One request under the in-flight cap and the request timeout.
+async fn limited(
+    in_flight: &tokio::sync::Semaphore,
+    timeout: std::time::Duration,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    // Refused before the body is read: an overload costs no memory.
+    let Ok(_permit) = in_flight.try_acquire() else {
+        return ApiError::Problem {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "overloaded",
+            message: "too many requests in flight; retry later".into(),
+        }
+        .into_response();
+    };
+    match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            warn!(
+                timeout_seconds = timeout.as_secs(),
+                "request timed out: answered 408"
+            );
+            ApiError::Problem {
+                status: StatusCode::REQUEST_TIMEOUT,
+                code: "request_timeout",
+                message: format!(
+                    "the request did not complete within {} s",
+                    timeout.as_secs()
+                ),
+            }
+            .into_response()
+        }
+    }
 }

@@ -174,9 +174,12 @@ impl TestApp {
             ),
             ("SWITCHYARD_SECRET_GITLAB".to_owned(), SECRET.to_owned()),
         ];
-        if let Some(max) = opts.max_body {
-            vars.push(("SWITCHYARD_MAX_BODY_BYTES".to_owned(), max.to_string()));
-        }
+        // The in-process app stands for the function on Lambda: Lambda's body limit unless
+        // a test sets one (serve mode's lower default is tested on the binary).
+        let max = opts
+            .max_body
+            .unwrap_or(switchyard::config::DEFAULT_MAX_BODY_BYTES);
+        vars.push(("SWITCHYARD_MAX_BODY_BYTES".to_owned(), max.to_string()));
         vars.extend(opts.vars.iter().cloned());
         for (module, function) in &opts.overrides {
             vars.push((

@@ -202,6 +202,48 @@ async fn a_handler_timeout_fails_the_job_before_the_deadline() {
     );
 }
 
+#[tokio::test]
+async fn an_output_the_store_cannot_hold_fails_the_job_instead_of_leaving_it_running() {
+    let app = TestApp::new(&[module("reviewer", "")]).await;
+    let rt = runtime(&app);
+    let mut deep = serde_json::json!(1);
+    for _ in 0..40 {
+        deep = serde_json::json!([deep]);
+    }
+    let cases = [
+        ("o-deep", deep, "nests deeper"),
+        (
+            "o-huge",
+            serde_json::json!({"x": 1e300}),
+            "outside the range",
+        ),
+        (
+            "o-tiny",
+            serde_json::json!({"x": 1e-200}),
+            "outside the range",
+        ),
+    ];
+    for (delivery, output, why) in cases {
+        let ctx = queued_context(&app, delivery).await;
+        let out = output.clone();
+        let outcome = rt
+            .run_job(ctx.clone(), None, &move |_job: Job| {
+                let out = out.clone();
+                async move { Ok(out) }
+            })
+            .await
+            .unwrap();
+        assert_eq!(outcome, RunOutcome::Failed, "{delivery}");
+        let job = app.job(&ctx.job_id).await;
+        assert_eq!(job.status, JobStatus::Failed, "{delivery}");
+        let error = job.error.unwrap_or_default();
+        assert!(
+            error.contains("cannot be stored") && error.contains(why),
+            "{delivery}: {error}"
+        );
+    }
+}
+
 /// Crash notifications go to the real notify function through the watch, which records its
 /// job in the end-to-end table: this test works on that table.
 #[tokio::test]

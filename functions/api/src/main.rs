@@ -21,6 +21,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         Err(_) => std::net::SocketAddr::from(([127, 0, 0, 1], 3001)),
     };
     let (store, dispatcher) = switchyard::runtime::dispatcher(&config).await?;
+    let limits = config.serve;
     let state = ApiState::new(dispatcher, store, tokens);
-    serve(app(state), listen).await
+    serve(app(state), listen, limits).await
 }

@@ -11,13 +11,14 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let (_, dispatcher) = switchyard::runtime::dispatcher(&config).await?;
-    let listen = config.listen;
+    let (listen, limits) = (config.listen, config.serve);
     serve(
         app(RouterState {
             config: Arc::new(config),
             dispatcher,
         }),
         listen,
+        limits,
     )
     .await
 }
