@@ -17,6 +17,7 @@ mod failures;
 mod faults;
 mod forge_standin;
 mod hooks;
+mod hostile;
 mod module_sdk;
 mod modules;
 mod openapi;

@@ -155,9 +155,11 @@ async fn a_body_that_never_arrives_gets_408_and_an_overload_gets_503_before_its_
     .await;
     // Declares 100 KB, sends 10 bytes, then waits.
     let mut slow = connect(port).await;
-    slow.write_all(b"POST /webhooks/github HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n0123456789")
-        .await
-        .unwrap();
+    slow.write_all(
+        b"POST /webhooks/github HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n0123456789",
+    )
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut other = connect(port).await;
     other.write_all(UNSIGNED).await.unwrap();
@@ -189,10 +191,14 @@ async fn past_the_connection_cap_new_clients_wait_until_one_closes() {
     let mut waiting = connect(port).await;
     waiting.write_all(UNSIGNED).await.unwrap();
     assert!(
-        read_all(&mut waiting, Duration::from_millis(700)).await.is_none(),
+        read_all(&mut waiting, Duration::from_millis(700))
+            .await
+            .is_none(),
         "answered past the cap"
     );
     drop(holder);
-    let answer = read_all(&mut waiting, Duration::from_secs(5)).await.unwrap();
+    let answer = read_all(&mut waiting, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
 }

@@ -22,6 +22,18 @@ use serde_json::{Map, Value, json};
 
 use super::{Hooks, Subscription};
 
+/// The `source` dimension of a source id. Every distinct dimension value is a metric
+/// CloudWatch bills, so it comes from a bounded set: configured sources (unknown ones are
+/// reported as `(unknown)` by the router), `api`, `schedule`, and `internal` for every
+/// internal source (their names are the emitting services' to choose).
+fn source_dimension(source: &str) -> &str {
+    if source.starts_with(crate::event::INTERNAL_SOURCE_PREFIX) {
+        "internal"
+    } else {
+        source
+    }
+}
+
 /// Writes EMF lines to a writer (stdout on Lambda).
 pub struct Emf {
     namespace: String,
@@ -136,7 +148,7 @@ impl Emf {
         let e = self.clone();
         subs.push(hooks.event_received.on(P, move |r| {
             e.emit(
-                &[("source", &r.event.source)],
+                &[("source", source_dimension(&r.event.source))],
                 &[("EventsReceived", 1.0, Unit::Count)],
             );
             Ok(())
@@ -145,12 +157,12 @@ impl Emf {
         subs.push(hooks.request_rejected.on(P, move |r| {
             if r.code == "unauthorized" {
                 e.emit(
-                    &[("source", &r.source)],
+                    &[("source", source_dimension(&r.source))],
                     &[("SignatureFailures", 1.0, Unit::Count)],
                 );
             } else {
                 e.emit(
-                    &[("source", &r.source), ("code", r.code)],
+                    &[("source", source_dimension(&r.source)), ("code", r.code)],
                     &[("RequestsRejected", 1.0, Unit::Count)],
                 );
             }
@@ -177,7 +189,7 @@ impl Emf {
             let ms = c.duration.as_secs_f64() * 1000.0;
             match c.outcome {
                 "duplicate" => e.emit(
-                    &[("source", &c.source)],
+                    &[("source", source_dimension(&c.source))],
                     &[("Duplicates", 1.0, Unit::Count)],
                 ),
                 "dispatched" | "incomplete" | "filtered" => {
@@ -185,7 +197,7 @@ impl Emf {
                     if c.failed > 0 {
                         metrics.push(("DispatchFailures", c.failed as f64, Unit::Count));
                     }
-                    e.emit(&[("source", &c.source)], &metrics);
+                    e.emit(&[("source", source_dimension(&c.source))], &metrics);
                 }
                 _ => {}
             }
