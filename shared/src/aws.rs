@@ -30,6 +30,21 @@ pub fn dynamodb_config(sdk: &SdkConfig) -> aws_sdk_dynamodb::config::Builder {
     )
 }
 
+/// A Secrets Manager client (cold start only): 3 s per attempt, 10 s per operation.
+pub fn secretsmanager(sdk: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(sdk)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(2))
+                    .operation_attempt_timeout(Duration::from_secs(3))
+                    .operation_timeout(Duration::from_secs(10))
+                    .build(),
+            )
+            .build(),
+    )
+}
+
 /// A Lambda client for asynchronous invokes with `invoke_timeout` per operation.
 ///
 /// Against a local endpoint (`cargo lambda watch`) retries are off: it runs `Event`

@@ -318,7 +318,15 @@ impl Config {
         Self::read(std::env::vars(), false)
     }
 
-    /// Reads configuration from the given variables (the process environment in `from_env`).
+    /// As [`Config::from_env_without_sources`], from the given variables.
+    pub fn from_vars_without_sources(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        Self::read(vars, false)
+    }
+
+    /// Reads configuration from the given variables (the process environment in `from_env`;
+    /// the functions pass it with secret references resolved, [`crate::secrets::environment`]).
     pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
@@ -368,6 +376,14 @@ impl Config {
                 return Err(invalid(
                     "SWITCHYARD_SOURCES",
                     format!("source id `{id}` must be letters, digits, `-` or `_`"),
+                ));
+            }
+            // The ids of switchyard's own events: a webhook source by one of these names would
+            // share their delivery ids (`EVENT#schedule#...`) and their triggers.
+            if ["api", "schedule", "internal"].contains(&id) {
+                return Err(invalid(
+                    "SWITCHYARD_SOURCES",
+                    format!("source id `{id}` is reserved (api, schedule, internal)"),
                 ));
             }
             let kind = SourceKind::parse(kind.trim()).ok_or_else(|| {
@@ -668,6 +684,17 @@ mod tests {
         }
         // One short secret among good ones is refused too.
         assert!(with_secret("github", "0123456789abcdef,tiny").is_err());
+        // Switchyard's own source ids are not webhook sources.
+        for id in ["api", "schedule", "internal"] {
+            let err = Config::from_vars(vars(&[
+                ("SWITCHYARD_TABLE", "t"),
+                ("SWITCHYARD_SOURCES", &format!("{id}=github")),
+                ("SWITCHYARD_SECRET_API", "0123456789abcdef"),
+            ]))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("reserved"), "{id}: {err}");
+        }
     }
 
     #[test]

@@ -177,7 +177,16 @@ impl ForgeClient {
     /// GitHub from `GITHUB_TOKEN` (and `GITHUB_API_URL`, default `https://api.github.com`);
     /// Forgejo/Gitea from `FORGEJO_TOKEN` and `FORGEJO_API_URL`.
     pub fn from_env(kind: ForgeKind) -> Result<Self, ForgeError> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self::from_vars(kind, &std::env::vars().collect())
+    }
+
+    /// As [`ForgeClient::from_env`], from `vars` (the environment with its secret references
+    /// resolved: [`crate::secrets::environment`]).
+    pub fn from_vars(
+        kind: ForgeKind,
+        vars: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Self, ForgeError> {
+        let var = |name: &str| vars.get(name).filter(|v| !v.trim().is_empty()).cloned();
         let (token_var, url_var, default) = match kind {
             ForgeKind::Github => (
                 "GITHUB_TOKEN",
@@ -489,9 +498,14 @@ pub struct Forges {
 impl Forges {
     /// Whatever `GITHUB_TOKEN` and `FORGEJO_TOKEN`/`FORGEJO_API_URL` configure.
     pub fn from_env() -> Self {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// As [`Forges::from_env`], from `vars` (see [`ForgeClient::from_vars`]).
+    pub fn from_vars(vars: &std::collections::BTreeMap<String, String>) -> Self {
         Self {
-            github: ForgeClient::from_env(ForgeKind::Github).ok(),
-            forgejo: ForgeClient::from_env(ForgeKind::Forgejo).ok(),
+            github: ForgeClient::from_vars(ForgeKind::Github, vars).ok(),
+            forgejo: ForgeClient::from_vars(ForgeKind::Forgejo, vars).ok(),
         }
     }
 

@@ -29,6 +29,7 @@ pub mod routing;
 pub mod runtime;
 pub mod schedule;
 pub mod scheduler;
+pub mod secrets;
 pub mod settings;
 pub mod signature;
 pub mod store;

@@ -24,6 +24,7 @@ mod openapi;
 mod round_trips;
 mod routing;
 mod scheduler;
+mod secrets;
 mod serve;
 mod template;
 mod triggers;

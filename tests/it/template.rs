@@ -88,8 +88,33 @@ fn referent(v: &Value) -> Option<String> {
     if let Some(Value::String(s)) = tag(v, "Ref") {
         return Some(format!("param:{s}"));
     }
+    // `!Sub ["arn:...:secret:${Name}-*", {Name: !Select [0, !Split [":SecretString:", !Ref P]]}]`
+    if let Some(Value::Sequence(args)) = tag(v, "Sub") {
+        let template = args.first()?.as_str()?;
+        if template != SECRET_ARN {
+            return None;
+        }
+        let Some(Value::Sequence(select)) = tag(&args.get(1)?["Name"], "Select") else {
+            return None;
+        };
+        let Some(Value::Sequence(split)) = tag(select.get(1)?, "Split") else {
+            return None;
+        };
+        if split.first()?.as_str()? != ":SecretString:" {
+            return None;
+        }
+        let Some(Value::String(param)) = tag(split.get(1)?, "Ref") else {
+            return None;
+        };
+        return Some(format!("secret:{param}"));
+    }
     None
 }
+
+/// The ARN pattern of a secret named by a `...Ref` parameter (Secrets Manager appends `-`
+/// and six characters to a secret's name).
+const SECRET_ARN: &str =
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${Name}-*";
 
 /// Every policy statement of every function, with `!If` branches flattened.
 fn statements(res: &Value) -> Vec<Value> {
@@ -161,6 +186,11 @@ fn policies_name_the_table_its_indexes_or_module_functions_never_a_wildcard() {
                             let index = s.strip_prefix("${Table.Arn}/index/").unwrap();
                             assert!(["by_time", "by_module"].contains(&index), "{s}");
                         }
+                    } else if action == "secretsmanager:GetSecretValue" {
+                        assert!(
+                            id.starts_with("secret:") && id.ends_with("Ref"),
+                            "{name}: {action} on {id}, not a secret parameter"
+                        );
                     } else if action == "lambda:InvokeFunction" {
                         assert!(
                             modules.contains(&id) || id == "param:ExternalModuleFunctionArns",
@@ -208,8 +238,11 @@ fn every_module_function_sends_failures_to_the_dead_letter_queue() {
 }
 
 #[test]
-fn secrets_come_from_secrets_manager_references_never_from_plain_parameters() {
+fn secrets_are_read_at_cold_start_from_references_never_put_in_the_configuration() {
     let t = template();
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    // A dynamic reference would resolve the value into the function's configuration.
+    assert!(!text.contains("{{resolve:"), "a dynamic reference is left");
     let secret_vars = |k: &str| {
         k.starts_with("SWITCHYARD_SECRET_")
             || k.ends_with("_TOKEN")
@@ -222,13 +255,22 @@ fn secrets_come_from_secrets_manager_references_never_from_plain_parameters() {
         let Some(vars) = vars.as_mapping() else {
             continue;
         };
+        let granted: BTreeSet<String> = statements(res)
+            .iter()
+            .filter(|st| st["Action"] == "secretsmanager:GetSecretValue")
+            .filter_map(|st| referent(&st["Resource"]))
+            .collect();
         for (k, v) in vars {
             let k = k.as_str().unwrap();
-            if !secret_vars(k) {
+            let Some(var) = k.strip_suffix("_SECRET_REF") else {
+                assert!(!secret_vars(k), "{name:?}: {k} would hold a secret value");
                 continue;
-            }
-            // `!If [HasX, !Sub "{{resolve:secretsmanager:${XRef}}}", !Ref AWS::NoValue]` or
-            // the `!Sub` alone.
+            };
+            assert!(
+                secret_vars(var),
+                "{name:?}: {k} names an unexpected variable"
+            );
+            // `!If [HasX, !Ref XRef, !Ref AWS::NoValue]` or the `!Ref` alone.
             let value = match tag(v, "If") {
                 Some(Value::Sequence(args)) => {
                     assert_eq!(args[2], Value::Tagged(Box::new(no_value())), "{name:?} {k}");
@@ -236,17 +278,32 @@ fn secrets_come_from_secrets_manager_references_never_from_plain_parameters() {
                 }
                 _ => v.clone(),
             };
-            let Some(Value::String(sub)) = tag(&value, "Sub") else {
-                panic!("{name:?}: {k} is not a dynamic reference: {v:?}");
+            let Some(Value::String(param)) = tag(&value, "Ref") else {
+                panic!("{name:?}: {k} is not a parameter reference: {v:?}");
             };
+            assert!(param.ends_with("Ref"), "{name:?}: {k} = {param}");
             assert!(
-                sub.starts_with("{{resolve:secretsmanager:${") && sub.ends_with("Ref}}}"),
-                "{name:?}: {k} = {sub}"
+                granted.contains(&format!("secret:{param}")),
+                "{name:?}: reads {param} without secretsmanager:GetSecretValue on it"
             );
             seen += 1;
         }
+        // Nothing else may be read.
+        for g in &granted {
+            let param = g.trim_start_matches("secret:");
+            assert!(
+                vars.values().any(|v| {
+                    let v = match tag(v, "If") {
+                        Some(Value::Sequence(args)) => args[1].clone(),
+                        _ => v.clone(),
+                    };
+                    tag(&v, "Ref").and_then(Value::as_str) == Some(param)
+                }),
+                "{name:?}: may read {param}, which it does not use"
+            );
+        }
     }
-    assert!(seen >= 8, "only {seen} secret variables");
+    assert!(seen >= 8, "only {seen} secret references");
     for (name, p) in t["Parameters"].as_mapping().unwrap() {
         let name = name.as_str().unwrap();
         if name.contains("Secret") || name.contains("Token") {
@@ -259,6 +316,52 @@ fn secrets_come_from_secrets_manager_references_never_from_plain_parameters() {
                 "{name} holds a reference, not a secret"
             );
         }
+    }
+}
+
+#[test]
+fn table_access_is_bound_to_key_prefixes_and_logs_are_kept_for_a_set_time() {
+    let t = template();
+    let by_binary = functions_by_binary(&t);
+    let modules: BTreeSet<String> = binaries_under(&root().join("functions/modules"))
+        .iter()
+        .map(|b| by_binary[b].clone())
+        .collect();
+    for (name, res) in resources(&t) {
+        if res["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let name = name.as_str().unwrap();
+        for st in statements(res) {
+            let dynamo = as_list(&st["Action"])
+                .iter()
+                .any(|a| a.as_str().is_some_and(|a| a.starts_with("dynamodb:")));
+            if !dynamo {
+                continue;
+            }
+            let keys: Vec<String> =
+                as_list(&st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+                    .iter()
+                    .filter_map(|k| k.as_str().map(str::to_owned))
+                    .collect();
+            if modules.contains(name) {
+                assert_eq!(keys, ["JOB#*", "PAYLOAD#*"], "{name}");
+            } else if name != "ApiFunction" {
+                // The API serves every route (registry, settings, listings): it keeps the table.
+                assert!(!keys.is_empty(), "{name}: table access without LeadingKeys");
+                assert!(keys.iter().all(|k| k != "*"), "{name}: {keys:?}");
+            }
+        }
+        let group = referent(&res["Properties"]["LoggingConfig"]["LogGroup"])
+            .unwrap_or_else(|| panic!("{name}: no LogGroup"));
+        let group = group.trim_start_matches("param:");
+        let g = &t["Resources"][group];
+        assert_eq!(g["Type"], "AWS::Logs::LogGroup", "{name}");
+        assert_eq!(
+            referent(&g["Properties"]["RetentionInDays"]).as_deref(),
+            Some("param:LogRetentionDays"),
+            "{name}"
+        );
     }
 }
 

@@ -9,16 +9,18 @@ use switchyard::webhook::serve;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = Config::from_env_without_sources()?;
-    let tokens = std::env::var("SWITCHYARD_API_TOKENS")
-        .map_err(|_| "missing required environment variable SWITCHYARD_API_TOKENS")?;
+    let env = switchyard::secrets::environment().await?;
+    let config = Config::from_vars_without_sources(env.clone())?;
+    let tokens = env
+        .get("SWITCHYARD_API_TOKENS")
+        .ok_or("missing required environment variable SWITCHYARD_API_TOKENS")?;
     let tokens =
-        Tokens::parse(&tokens).map_err(|e| format!("invalid SWITCHYARD_API_TOKENS: {e}"))?;
-    let listen = match std::env::var("SWITCHYARD_API_LISTEN") {
-        Ok(v) => v
+        Tokens::parse(tokens).map_err(|e| format!("invalid SWITCHYARD_API_TOKENS: {e}"))?;
+    let listen = match env.get("SWITCHYARD_API_LISTEN") {
+        Some(v) => v
             .parse()
             .map_err(|_| "invalid SWITCHYARD_API_LISTEN: expected host:port")?,
-        Err(_) => std::net::SocketAddr::from(([127, 0, 0, 1], 3001)),
+        None => std::net::SocketAddr::from(([127, 0, 0, 1], 3001)),
     };
     let (store, dispatcher) = switchyard::runtime::dispatcher(&config).await?;
     let limits = config.serve;

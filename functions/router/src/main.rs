@@ -9,7 +9,7 @@ use switchyard::webhook::{RouterState, app, serve};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
+    let config = Config::from_vars(switchyard::secrets::environment().await?)?;
     let (_, dispatcher) = switchyard::runtime::dispatcher(&config).await?;
     let (listen, limits) = (config.listen, config.serve);
     serve(

@@ -8,7 +8,7 @@ use switchyard::scheduler::Scheduler;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env_without_sources()?;
+    let config = Config::from_vars_without_sources(switchyard::secrets::environment().await?)?;
     let (store, dispatcher) = switchyard::runtime::dispatcher(&config).await?;
     let scheduler = Scheduler::new(
         dispatcher,

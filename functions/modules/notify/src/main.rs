@@ -37,8 +37,9 @@ async fn notify(
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let webhook = std::env::var("NOTIFY_WEBHOOK_URL")
-        .ok()
+    let webhook = switchyard::secrets::environment()
+        .await?
+        .remove("NOTIFY_WEBHOOK_URL")
         .filter(|u| !u.trim().is_empty());
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))

@@ -11,7 +11,7 @@ use switchyard::module::Job;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let forges = Forges::from_env();
+    let forges = Forges::from_vars(&switchyard::secrets::environment().await?);
     switchyard::module::run(move |job: Job| {
         let forge = forges.for_event(job.event());
         async move {
