@@ -620,6 +620,9 @@ async fn the_reference_worker_runs_each_job_once_with_the_event_and_reports_the_
     assert_eq!(env["SWITCHYARD_JOB_ID"], ok_id.as_str());
     assert_eq!(env["GITHUB_ACTOR"], "ci");
     assert!(env.get("SWITCHYARD_ACTION").is_none(), "{env}");
+    // The worker's token stays with the worker (its output tail is readable by `read`).
+    assert!(env.get("SWITCHYARD_API_TOKEN").is_none(), "{env}");
+    assert!(env.get("SWITCHYARD_API_URL").is_some(), "{env}");
     assert_eq!(seen["ctx"]["job_id"], ok_id.as_str());
     assert_eq!(seen["ctx"]["event"]["payload"]["exit"], 0);
     let _ = std::fs::remove_dir_all(&dir);
