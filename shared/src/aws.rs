@@ -21,13 +21,16 @@ pub fn dynamodb(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
 /// The DynamoDB client configuration of [`dynamodb`], for callers that add to it
 /// (interceptors in tests).
 pub fn dynamodb_config(sdk: &SdkConfig) -> aws_sdk_dynamodb::config::Builder {
-    aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(
-        TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .operation_attempt_timeout(Duration::from_secs(3))
-            .operation_timeout(Duration::from_secs(10))
-            .build(),
-    )
+    aws_sdk_dynamodb::config::Builder::from(sdk)
+        // Every call reports its consumed capacity into the unit of work (delivery, job).
+        .interceptor(crate::store::dynamo::metered::Metered)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(10))
+                .build(),
+        )
 }
 
 /// A Secrets Manager client (cold start only): 3 s per attempt, 10 s per operation.

@@ -457,7 +457,7 @@ impl Dispatcher {
                 event: Arc::new(event.clone()),
             }));
         }
-        let result = self.dispatch_inner(event).await;
+        let (result, store) = crate::store::usage::measure(self.dispatch_inner(event)).await;
         if let Ok((outcome, filtered)) = &result {
             let (label, jobs, skipped, failed) = match outcome {
                 Outcome::Dispatched(d) if *filtered => {
@@ -480,6 +480,7 @@ impl Dispatcher {
                 skipped,
                 failed,
                 duration: started.elapsed(),
+                store,
             }));
         }
         result.map(|(outcome, _)| outcome)

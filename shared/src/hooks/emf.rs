@@ -12,6 +12,7 @@
 //! | `ModulesSkipped` | Count | module, reason |
 //! | `DispatchLatency` | Milliseconds | source |
 //! | `DispatchFailures` | Count | source |
+//! | `StoreWriteUnits`, `StoreReadUnits`, `StoreCalls`, `StoreRoundTrips` | Count | source (one line per delivery: DynamoDB's consumed capacity) |
 //! | `JobsFinished` | Count | module, status |
 //! | `JobDuration` | Milliseconds | module |
 
@@ -187,6 +188,17 @@ impl Emf {
         let e = self.clone();
         subs.push(hooks.event_completed.on(P, move |c| {
             let ms = c.duration.as_secs_f64() * 1000.0;
+            // What every delivery cost the store, duplicates and conflicts included: the
+            // running cost of the deployment, per source.
+            e.emit(
+                &[("source", source_dimension(&c.source))],
+                &[
+                    ("StoreWriteUnits", c.store.write_units, Unit::Count),
+                    ("StoreReadUnits", c.store.read_units, Unit::Count),
+                    ("StoreCalls", c.store.calls as f64, Unit::Count),
+                    ("StoreRoundTrips", c.store.round_trips as f64, Unit::Count),
+                ],
+            );
             match c.outcome {
                 "duplicate" => e.emit(
                     &[("source", source_dimension(&c.source))],

@@ -99,6 +99,8 @@ pub struct EventCompleted {
     pub failed: usize,
     /// Time from the start of dispatch to the outcome.
     pub duration: Duration,
+    /// What the delivery cost the store: calls, write and read units, round trips.
+    pub store: crate::store::usage::Usage,
 }
 
 /// A module finished a job (emitted by the module runtime).

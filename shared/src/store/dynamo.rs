@@ -26,6 +26,7 @@ use super::{
 use crate::settings::Settings;
 
 mod listing;
+pub mod metered;
 mod queue;
 
 // DynamoDB allows 100 actions per transaction; a claim takes two (job and cooldown).

@@ -4,6 +4,7 @@
 
 pub mod dynamo;
 pub mod keys;
+pub mod usage;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
