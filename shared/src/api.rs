@@ -525,6 +525,9 @@ pub(crate) fn without_keys(mut v: Value) -> Value {
             "gsi1sk",
             "gsi2pk",
             "gsi2sk",
+            "payload_ref",
+            "queue_pk",
+            "queue_sk",
         ] {
             o.remove(k);
         }

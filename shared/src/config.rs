@@ -219,6 +219,9 @@ pub struct Config {
     /// `SWITCHYARD_REGISTRY_REFRESH` (seconds, default 15): how often a running function
     /// looks for a newly published registry version (one small read).
     pub registry_refresh: Duration,
+    /// `SWITCHYARD_INDEX_SHARDS` (default 16, 1 to 256): partition keys each listing index
+    /// and each pull queue is spread over. Every function of a deployment must agree.
+    pub index_shards: u16,
 }
 
 /// A configuration problem found at start-up, naming the variable.
@@ -252,6 +255,19 @@ pub fn env_key(name: &str) -> String {
             c => c.to_ascii_uppercase(),
         })
         .collect()
+}
+
+/// `SWITCHYARD_INDEX_SHARDS`: 1 to 256, default [`crate::store::keys::DEFAULT_SHARDS`].
+pub fn index_shards<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Result<u16, ConfigError> {
+    let name = "SWITCHYARD_INDEX_SHARDS";
+    match get(name) {
+        None => Ok(crate::store::keys::DEFAULT_SHARDS),
+        Some(v) => v
+            .parse::<u16>()
+            .ok()
+            .filter(|n| (1..=256).contains(n))
+            .ok_or_else(|| invalid(name, "expected a whole number from 1 to 256")),
+    }
 }
 
 /// `SWITCHYARD_METRICS` (`emf`, the default, or `off`) and `SWITCHYARD_METRICS_NAMESPACE`.
@@ -532,6 +548,7 @@ impl Config {
             metrics_namespace: metrics_namespace(&get)?,
             fallback_module: get("SWITCHYARD_FALLBACK_MODULE").map(str::to_owned),
             registry_refresh: Duration::from_secs(number("SWITCHYARD_REGISTRY_REFRESH", 15)?),
+            index_shards: index_shards(&get)?,
             schedule_catch_up: u32::try_from(number("SWITCHYARD_SCHEDULE_CATCH_UP_MINUTES", 15)?)
                 .map_err(|_| {
                 invalid("SWITCHYARD_SCHEDULE_CATCH_UP_MINUTES", "too large")

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
+
 use tracing::{error, info, instrument, warn};
 
 use crate::clock::Clock;
@@ -23,7 +23,7 @@ use crate::registry::{Active, RegistrySource};
 use crate::routing::{self, Planned, Skip};
 use crate::settings::{ScopedSettings, Settings, scopes_for};
 use crate::store::{
-    Claim, ClaimOutcome, DispatchStore, Envelope, EventRecord, EventStatus, EventStore, Finish,
+    Claim, ClaimOutcome, Cooling, DispatchStore, EventRecord, EventStatus, EventStore, Finish,
     JobRecord, JobRef, JobStatus, JobStore, PayloadRef, PayloadStore, Reopened, Reservation,
     SettingsStore, StoreError, WorkQueue, keys, rfc3339,
 };
@@ -512,7 +512,7 @@ impl Dispatcher {
             jobs: Vec::new(),
             skipped: Vec::new(),
             expires_at: now_s + secs(self.settings.event_ttl),
-            envelope: Some(self.envelope(event, json.as_deref(), now_s).await?),
+            payload_ref: None,
         };
         // Settings are only needed when some module listens for this type; they load
         // concurrently with the reservation (or come from the cache).
@@ -520,13 +520,44 @@ impl Dispatcher {
             .candidates(event.event_type.as_str())
             .next()
             .is_some();
-        let (reservation, scoped) = tokio::join!(self.events.reserve(&record, now), async {
-            if listened {
-                self.scoped_settings(event).await.map(Some)
-            } else {
-                Ok(None)
+        // The cooldowns the event would meet, read beside the reservation (eventually
+        // consistent: half a unit each) so that a module cooling down costs no job write.
+        // Planned with the cached settings when there are any; a module the real settings
+        // add is caught by the claim's condition instead.
+        let cached = self.settings_cache.get(
+            &scopes_for(event.repository.as_deref()),
+            self.settings.settings_ttl,
+        );
+        let looks: Vec<(String, String)> = if listened {
+            routing::plan(registry, event, &cached.clone().unwrap_or_default())
+                .matched
+                .iter()
+                .filter(|m| m.cooldown.is_some())
+                .map(|m| {
+                    let entity = keys::cooldown_entity(&event.source, &m.entity);
+                    (m.module.clone(), entity.into_owned())
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let (reservation, scoped, looked) = tokio::join!(
+            self.events.reserve(&record, now),
+            async {
+                match (listened, cached) {
+                    (false, _) => Ok(None),
+                    (true, Some(hit)) => Ok(Some(hit)),
+                    (true, None) => self.scoped_settings(event).await.map(Some),
+                }
+            },
+            async {
+                if looks.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    self.claims.cooldowns(&looks, false, now).await
+                }
             }
-        });
+        );
         let (token, previous) = match reservation? {
             Reservation::Fresh { token } => (token, None),
             Reservation::Resumed { token, previous } => (token, Some(previous)),
@@ -549,12 +580,25 @@ impl Dispatcher {
             }
         };
         let scoped = scoped?.unwrap_or_default();
+        // A failed look only costs the saving: the claim's condition decides anyway.
+        let held: Vec<((String, String), Cooling)> = looks
+            .into_iter()
+            .zip(looked.unwrap_or_default())
+            .filter_map(|(pair, c)| c.map(|c| (pair, c)))
+            .collect();
         let decision = self.decide(registry, event, &scoped);
-        // What an earlier attempt already got out is kept, never sent again.
+        // What an earlier attempt already got out is kept, never sent again; the event it
+        // stored is not stored again.
+        let previous_ref = previous.as_ref().and_then(|p| p.payload_ref.clone());
         let jobs: Vec<JobRef> = previous
             .map(|p| p.jobs.into_iter().filter(|j| j.dispatched).collect())
             .unwrap_or_default();
         let dropped = decision.dropped.is_some();
+        // The event as received is what replay re-runs (an event filter applies again then).
+        let payload = match previous_ref {
+            Some(reference) => Payload::Stored(reference),
+            None => Payload::Store(json.clone()),
+        };
         let shared = match json {
             Some(json) if self.hooks.event_filter.is_empty() => {
                 SharedEvent::with_json(decision.event, json)
@@ -562,42 +606,18 @@ impl Dispatcher {
             _ => SharedEvent::new(decision.event),
         };
         let outcome = self
-            .execute(&shared, &pk, &token, jobs, decision.plan, false)
+            .execute(
+                &shared,
+                &pk,
+                &token,
+                jobs,
+                decision.plan,
+                false,
+                payload,
+                &held,
+            )
             .await?;
         Ok((outcome, dropped))
-    }
-
-    /// The event as stored for replay: deflated on the event item, or as payload parts
-    /// when too large for it (one extra write, only then).
-    async fn envelope(
-        &self,
-        event: &Event,
-        json: Option<&[u8]>,
-        now_s: i64,
-    ) -> Result<Envelope, StoreError> {
-        use std::io::Write as _;
-        let json: std::borrow::Cow<'_, [u8]> = match json {
-            Some(json) => json.into(),
-            None => serde_json::to_vec(event).unwrap_or_default().into(),
-        };
-        let mut enc = flate2::write::DeflateEncoder::new(
-            Vec::with_capacity(json.len() / 4),
-            flate2::Compression::fast(),
-        );
-        let deflated = enc.write_all(&json).and_then(|()| enc.finish());
-        match deflated {
-            Ok(bytes) if bytes.len() <= crate::store::ENVELOPE_INLINE_MAX => {
-                Ok(Envelope::Inline(bytes))
-            }
-            _ => {
-                let key = format!("{}#{}#event", event.source, event.id);
-                let reference = self
-                    .payloads
-                    .put_payload(&key, &json, now_s + secs(self.settings.event_ttl))
-                    .await?;
-                Ok(Envelope::Stored(reference))
-            }
-        }
     }
 
     /// Filters the event and matches it: the event to dispatch, the plan, and the filter's
@@ -719,11 +739,16 @@ impl Dispatcher {
                         (m.module.clone(), entity.into_owned())
                     })
                     .collect();
-                let held = self.claims.cooldowns(&pairs, now).await?;
+                let held = self.claims.cooldowns(&pairs, true, now).await?;
                 // A cooldown this event's own job set does not hold it back.
                 todo.iter()
                     .zip(held)
-                    .map(|(m, until)| until.filter(|_| m.cooldown.is_some()))
+                    .map(|(m, held)| {
+                        held.filter(|c| {
+                            m.cooldown.is_some() && c.job_id != keys::job_id(source, id, &m.module)
+                        })
+                        .map(|c| c.until)
+                    })
                     .collect()
             };
             let mut dispatch = Vec::new();
@@ -758,6 +783,11 @@ impl Dispatcher {
                 return Ok(Replay::Done(Outcome::InProgress { retry_after }));
             }
         };
+        // The stored event stays where it is.
+        let payload = match record.payload_ref.clone() {
+            Some(reference) => Payload::Stored(reference),
+            None => Payload::None,
+        };
         let outcome = self
             .execute(
                 &SharedEvent::new(decision.event),
@@ -766,6 +796,8 @@ impl Dispatcher {
                 kept,
                 decision.plan,
                 force,
+                payload,
+                &[],
             )
             .await?;
         Ok(Replay::Done(outcome))
@@ -773,6 +805,7 @@ impl Dispatcher {
 
     /// Claims, invokes and records the outcome of a plan whose reservation `token` holds;
     /// `jobs` are the event's jobs that are kept as they are.
+    #[allow(clippy::too_many_arguments)]
     async fn execute(
         &self,
         shared: &SharedEvent,
@@ -781,16 +814,33 @@ impl Dispatcher {
         mut jobs: Vec<JobRef>,
         plan: routing::Plan,
         force: bool,
+        payload: Payload,
+        held: &[((String, String), Cooling)],
     ) -> Result<Outcome, DispatchError> {
         let event: &Event = &shared.event;
         let now = self.clock.now();
         let now_s = now.unix_timestamp();
-        let todo: Vec<Planned> = plan
+        let mut skipped = plan.skipped;
+        // Modules whose cooldown the look before the claim found held by another job: skipped
+        // without a write.
+        let mut todo: Vec<Planned> = Vec::new();
+        for m in plan
             .matched
             .into_iter()
             .filter(|m| !jobs.iter().any(|j| j.module == m.module))
-            .collect();
-        let mut skipped = plan.skipped;
+        {
+            let own = keys::job_id(&event.source, &event.id, &m.module);
+            let entity = keys::cooldown_entity(&event.source, &m.entity);
+            let holder = held.iter().find(|((module, e), c)| {
+                *module == m.module && *e == *entity && c.job_id != own && c.until > now_s
+            });
+            match holder {
+                Some((_, c)) if m.cooldown.is_some() && !force => {
+                    skipped.push(cooling_skip(&m, Some(c.until)));
+                }
+                _ => todo.push(m),
+            }
+        }
 
         let created_at = rfc3339(now);
         let claims: Vec<Claim> = todo
@@ -830,28 +880,33 @@ impl Dispatcher {
                 },
             })
             .collect();
-        let claimed = if claims.is_empty() {
-            ClaimOutcome::default()
-        } else {
-            self.claims.claim(&claims, now).await?
+        // The claims and the stored event go out together (one round trip). The event is
+        // stored once per delivery, only now that the reservation holds, and never again by
+        // a resumed attempt (it finds the reference on the event item).
+        let claim = async {
+            if claims.is_empty() {
+                Ok(ClaimOutcome::default())
+            } else {
+                self.claims.claim(&claims, now).await
+            }
         };
+        let store = async {
+            match payload {
+                Payload::Stored(reference) => Ok(Some(reference)),
+                Payload::None => Ok(None),
+                Payload::Store(None) => Ok(None),
+                Payload::Store(Some(json)) => {
+                    let key = keys::event_payload(&event.source, &event.id, &event.body_digest);
+                    self.payloads
+                        .put_payload(&key, &json, now_s + secs(self.settings.event_ttl))
+                        .await
+                        .map(Some)
+                }
+            }
+        };
+        let (claimed, stored_event) = futures::future::try_join(claim, store).await?;
         for &(i, until) in &claimed.cooling {
-            let detail = match until.and_then(|u| time::OffsetDateTime::from_unix_timestamp(u).ok())
-            {
-                Some(t) => format!(
-                    "cooldown until {:02}:{:02}:{:02}Z for {}",
-                    t.hour(),
-                    t.minute(),
-                    t.second(),
-                    todo[i].entity
-                ),
-                None => format!("cooldown held by another event for {}", todo[i].entity),
-            };
-            skipped.push(Skip {
-                module: todo[i].module.clone(),
-                reason: "cooldown".into(),
-                detail: Some(detail),
-            });
+            skipped.push(cooling_skip(&todo[i], until));
         }
         for &i in &claimed.already {
             jobs.push(JobRef {
@@ -899,22 +954,33 @@ impl Dispatcher {
         // compressed in the table once per distinct payload, loaded by the module runtime.
         let limit = self.settings.max_invoke_bytes;
         let mut stored: HashMap<String, Result<PayloadRef, String>> = HashMap::new();
-        for (_, context, bytes) in &mut prepared {
-            if !matches!(bytes, Ok(b) if b.len() > limit) {
+        for (i, context, bytes) in &mut prepared {
+            // A pull job's context waits in its queue: it carries the stored event by
+            // reference (the API puts the payload back in when a worker leases it), so the
+            // queue item stays small.
+            let queued = todo[*i].pull.is_some() && stored_event.is_some();
+            if !queued && !matches!(bytes, Ok(b) if b.len() > limit) {
                 continue;
             }
-            let mut json = Vec::new();
-            if context.event.payload.write_json(&mut json).is_err() {
-                json.clear();
-            }
-            let digest = hex::encode(Sha256::digest(&json));
+            // The delivery's stored event serves every context that shares it; a context
+            // filter's replacement is stored on its own (once per distinct event).
+            let json = serde_json::to_vec(&*context.event).unwrap_or_default();
+            let digest = crate::event::body_digest(&json);
             if !stored.contains_key(&digest) {
-                let key = format!("{}#{}#{}", event.source, event.id, &digest[..16]);
-                let result = self
-                    .payloads
-                    .put_payload(&key, &json, now_s + secs(self.settings.event_ttl))
-                    .await
-                    .map_err(|e| e.to_string());
+                // Only without an event filter is the shared event the stored (received) one.
+                let received = self.hooks.event_filter.is_empty()
+                    && Arc::ptr_eq(&context.event, &shared.event);
+                let result = match &stored_event {
+                    Some(reference) if received => Ok(reference.clone()),
+                    _ => {
+                        let hex = digest.trim_start_matches("xxh3:");
+                        let key = format!("{}#{}#{}", event.source, event.id, &hex[..16]);
+                        self.payloads
+                            .put_payload(&key, &json, now_s + secs(self.settings.event_ttl))
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                };
                 stored.insert(digest.clone(), result);
             }
             *bytes = match &stored[&digest] {
@@ -1007,6 +1073,7 @@ impl Dispatcher {
             jobs: jobs.clone(),
             skipped: skipped.clone(),
             failed_jobs,
+            payload_ref: stored_event,
         };
         if let Err(e) = self.events.finish(pk, token, &finish, now).await {
             // The invokes went out; answering an error would only make the sender resend
@@ -1047,6 +1114,35 @@ impl Dispatcher {
             Outcome::Incomplete(dispatched)
         };
         Ok(outcome)
+    }
+}
+
+/// What [`Dispatcher::execute`] does with the delivery's event JSON.
+enum Payload {
+    /// Store it (a first attempt); `None` when it did not serialize.
+    Store(Option<Vec<u8>>),
+    /// An earlier attempt stored it here.
+    Stored(PayloadRef),
+    /// Not kept (an event stored before there was anything to keep).
+    None,
+}
+
+/// The skip of a module whose cooldown another job holds (until `until`, when known).
+fn cooling_skip(m: &Planned, until: Option<i64>) -> Skip {
+    let detail = match until.and_then(|u| time::OffsetDateTime::from_unix_timestamp(u).ok()) {
+        Some(t) => format!(
+            "cooldown until {:02}:{:02}:{:02}Z for {}",
+            t.hour(),
+            t.minute(),
+            t.second(),
+            m.entity
+        ),
+        None => format!("cooldown held by another event for {}", m.entity),
+    };
+    Skip {
+        module: m.module.clone(),
+        reason: "cooldown".into(),
+        detail: Some(detail),
     }
 }
 
@@ -1175,7 +1271,7 @@ mod tests {
                 key: "k".into(),
                 parts: 1,
                 bytes: 10,
-                sha256: "00".into(),
+                digest: "xxh3:00".into(),
             });
             let bytes = shared.context_json(&context).unwrap();
             assert_eq!(as_json(&bytes), serde_json::to_value(&context).unwrap());

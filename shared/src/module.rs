@@ -309,9 +309,10 @@ impl ModuleRuntime {
         let mut load_error = None;
         if let Some(reference) = ctx.payload_ref.clone() {
             match self.payloads.get_payload(&reference).await {
-                Ok(json) => match serde_json::from_slice(&json) {
-                    Ok(v) => Arc::make_mut(&mut ctx.event).payload = v,
-                    Err(e) => load_error = Some(format!("stored payload is not JSON: {e}")),
+                // The stored document is the event (its payload included), shared with replay.
+                Ok(json) => match serde_json::from_slice::<crate::Event>(&json) {
+                    Ok(stored) => Arc::make_mut(&mut ctx.event).payload = stored.payload,
+                    Err(e) => load_error = Some(format!("stored event is not an event: {e}")),
                 },
                 Err(StoreError::Corrupt { reason, .. }) => {
                     load_error = Some(format!("stored payload is unusable: {reason}"))
@@ -452,7 +453,8 @@ where
     let table =
         get("SWITCHYARD_TABLE").ok_or("missing required environment variable SWITCHYARD_TABLE")?;
     let sdk = crate::aws::sdk_config().await;
-    let store = Arc::new(DynamoStore::new(crate::aws::dynamodb(&sdk), table));
+    let shards = crate::config::index_shards(&get)?;
+    let store = Arc::new(DynamoStore::new(crate::aws::dynamodb(&sdk), table).with_shards(shards));
     let hooks = Arc::new(Hooks::default());
     if let Some(namespace) = crate::config::metrics_namespace(&get)? {
         Arc::new(Emf::stdout(namespace)).register(&hooks);

@@ -23,10 +23,10 @@ pub async fn dispatcher(config: &Config) -> Result<(Arc<DynamoStore>, Dispatcher
         format!("invalid module manifests: {}", text.join("; "))
     })?;
     let sdk = crate::aws::sdk_config().await;
-    let store = Arc::new(DynamoStore::new(
-        crate::aws::dynamodb(&sdk),
-        config.table.clone(),
-    ));
+    let store = Arc::new(
+        DynamoStore::new(crate::aws::dynamodb(&sdk), config.table.clone())
+            .with_shards(config.index_shards),
+    );
     let fanout = Arc::new(LambdaFanout::new(crate::aws::lambda(
         &sdk,
         config.invoke_timeout,

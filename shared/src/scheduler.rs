@@ -236,7 +236,7 @@ impl Scheduler {
                 )),
             }],
             expires_at: now_s + i64::try_from(self.event_ttl.as_secs()).unwrap_or(i64::MAX / 2),
-            envelope: None,
+            payload_ref: None,
         };
         self.store.record_skipped_tick(&record).await.map(|_| ())
     }

@@ -164,7 +164,11 @@ async fn inline_payload(st: &ApiState, context: &mut Value) -> Result<(), ApiErr
         .get_payload(&reference)
         .await
         .map_err(|e| store_failure(&e))?;
-    let payload: Value = serde_json::from_slice(&json).unwrap_or(Value::Null);
+    // The stored document is the event; its payload goes back into the context.
+    let payload: Value = serde_json::from_slice::<Value>(&json)
+        .ok()
+        .and_then(|mut v| v.get_mut("payload").map(Value::take))
+        .unwrap_or(Value::Null);
     if let Some(obj) = context.as_object_mut() {
         obj.remove("payload_ref");
         if let Some(event) = obj.get_mut("event").and_then(Value::as_object_mut) {

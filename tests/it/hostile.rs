@@ -438,7 +438,7 @@ async fn inputs_the_store_would_refuse_answer_400_not_503() {
     let mut cursor: Value =
         serde_json::from_slice(&b64.decode(page["next_cursor"].as_str().unwrap()).unwrap())
             .unwrap();
-    cursor["k"]["sk"] = json!("");
+    cursor["b"] = json!("");
     let edited = b64.encode(cursor.to_string());
     let (s, b) = a
         .as_token(

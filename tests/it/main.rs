@@ -6,6 +6,7 @@
 
 mod api;
 mod api_admin;
+mod capacity;
 mod cli;
 mod common;
 mod concurrency;

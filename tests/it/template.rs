@@ -184,7 +184,7 @@ fn policies_name_the_table_its_indexes_or_module_functions_never_a_wildcard() {
                         assert_eq!(id, "Table", "{name}: {action} on {r:?}");
                         if let Some(Value::String(s)) = tag(r, "Sub") {
                             let index = s.strip_prefix("${Table.Arn}/index/").unwrap();
-                            assert!(["by_time", "by_module"].contains(&index), "{s}");
+                            assert!(["events_by_time", "jobs_by_time"].contains(&index), "{s}");
                         }
                     } else if action == "secretsmanager:GetSecretValue" {
                         assert!(

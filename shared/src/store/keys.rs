@@ -64,11 +64,6 @@ pub fn job(id: &str) -> String {
     format!("JOB#{id}")
 }
 
-/// `QUEUE#{module}`: a pull module's waiting and leased jobs (sort key `<created>#<job id>`).
-pub fn queue(module: &str) -> String {
-    format!("QUEUE#{module}")
-}
-
 /// A job id that is the same for the same (source, delivery, module): a resumed delivery
 /// finds the job an earlier attempt wrote instead of creating a second one.
 pub fn job_id(source: &str, event_id: &str, module: &str) -> String {
@@ -80,30 +75,46 @@ pub fn job_id(source: &str, event_id: &str, module: &str) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
-/// Name of the index that lists events and jobs by day, newest first.
-pub const BY_TIME_INDEX: &str = "by_time";
-/// Name of the index that lists a module's jobs, newest first.
-pub const BY_MODULE_INDEX: &str = "by_module";
+/// The index that lists events, newest first (`gsi1pk` = [`events_shard`], `gsi1sk` =
+/// [`time_sort`]; projects `source` and `event_type`, which never change, so an event's
+/// later updates write nothing to it).
+pub const EVENTS_INDEX: &str = "events_by_time";
+/// The index that lists jobs, newest first (`gsi2pk` = [`jobs_shard`], `gsi2sk` =
+/// [`time_sort`]; projects `module`).
+pub const JOBS_INDEX: &str = "jobs_by_time";
 
-/// `YYYY-MM-DD` (UTC) of a time: the day partitions of [`BY_TIME_INDEX`].
-pub fn day(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+/// Default number of index shards (`SWITCHYARD_INDEX_SHARDS`): every delivery writes one
+/// event entry and one entry per job, each to one of this many partition keys, so no index
+/// partition takes more than about 1/N of the writes.
+pub const DEFAULT_SHARDS: u16 = 16;
+
+/// The shard of `id` among `shards` (XXH3: stable across processes and versions).
+pub fn shard_of(id: &str, shards: u16) -> u16 {
+    let h = xxhash_rust::xxh3::xxh3_64(id.as_bytes());
+    u16::try_from(h % u64::from(shards.max(1))).unwrap_or(0)
 }
 
-/// `EVENTS#{day}`: partition of [`BY_TIME_INDEX`] holding the events received that day.
-pub fn events_on(day: &str) -> String {
-    format!("EVENTS#{day}")
+/// `EVENTS#{nn}`: the events index partition of shard `shard`.
+pub fn events_shard(shard: u16) -> String {
+    format!("EVENTS#{shard:02}")
 }
 
-/// `JOBS#{day}`: partition of [`BY_TIME_INDEX`] holding the jobs created that day.
-pub fn jobs_on(day: &str) -> String {
-    format!("JOBS#{day}")
+/// `JOBS#{nn}`: the jobs index partition of shard `shard`.
+pub fn jobs_shard(shard: u16) -> String {
+    format!("JOBS#{shard:02}")
 }
 
-/// `JOBS#{module}`: partition of [`BY_MODULE_INDEX`].
-pub fn jobs_of(module: &str) -> String {
-    format!("JOBS#{module}")
+/// `QUEUE#{module}#{nn}`: shard `shard` of a pull module's queue.
+pub fn queue_shard(module: &str, shard: u16) -> String {
+    format!("QUEUE#{module}#{shard:02}")
+}
+
+/// `PAYLOAD#{source}#{id}#{digest}`: where a delivery's event (its payload included) is
+/// stored, once. The body's digest is in the key: a delivery that reuses the id with another
+/// body (a conflict, which never holds the reservation anyway) cannot overwrite it.
+pub fn event_payload(source: &str, id: &str, digest: &str) -> String {
+    let digest = digest.strip_prefix("xxh3:").unwrap_or(digest);
+    format!("EVENT#{source}#{id}#{digest}")
 }
 
 /// Index sort key: milliseconds since the epoch, zero-padded so text order is time order,
@@ -148,7 +159,21 @@ mod tests {
         let a = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
         let b = a + time::Duration::milliseconds(1);
         assert!(time_sort(a, "z") < time_sort(b, "a"));
-        assert_eq!(day(a), "2023-11-14");
         assert_eq!(registry_version(12), "V#0000000012");
+    }
+
+    #[test]
+    fn shards_spread_ids_and_stay_in_range() {
+        let mut counts = [0u32; 16];
+        for i in 0..16_000 {
+            counts[usize::from(shard_of(&format!("delivery-{i}"), 16))] += 1;
+        }
+        // Each shard holds close to 1/16 of 16,000 ids (1,000).
+        assert!(
+            counts.iter().all(|&c| (850..1150).contains(&c)),
+            "{counts:?}"
+        );
+        assert_eq!(shard_of("x", 1), 0);
+        assert_eq!(events_shard(3), "EVENTS#03");
     }
 }

@@ -137,23 +137,12 @@ pub struct EventRecord {
     pub skipped: Vec<Skip>,
     /// Unix seconds after which the item is garbage (TTL).
     pub expires_at: i64,
-    /// The normalized event as received, kept for replay (written by the reservation, not
-    /// read back with the record: see [`EventStore::load_event`]).
-    #[serde(skip)]
-    pub envelope: Option<Envelope>,
+    /// Where the normalized event (its payload included) is stored, for replay and for
+    /// contexts too large to send inline: written once, in items of its own, after the
+    /// reservation holds; recorded here by the finish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_ref: Option<PayloadRef>,
 }
-
-/// Where a delivery's normalized event is kept for replay.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Envelope {
-    /// Deflated JSON of the event, on the event item itself.
-    Inline(Vec<u8>),
-    /// Too large for the event item: stored as payload parts.
-    Stored(PayloadRef),
-}
-
-/// Largest deflated event kept on the event item itself (the item limit is 400 KB).
-pub const ENVELOPE_INLINE_MAX: usize = 300 * 1024;
 
 /// A job item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -230,23 +219,24 @@ pub const JOURNAL_MAX_LINES: usize = 100;
 /// Largest journal line, in bytes.
 pub const JOURNAL_MAX_LINE_BYTES: usize = 500;
 
-/// Where a large event payload was stored instead of being sent inline.
+/// Where a stored JSON document (a delivery's event, a context's replaced event) is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayloadRef {
     /// Items `PAYLOAD#{key}` / `PART#nnnn`.
     pub key: String,
     /// Number of parts.
     pub parts: u32,
-    /// Size of the payload's JSON, uncompressed.
+    /// Size of the JSON, uncompressed.
     pub bytes: usize,
-    /// Hex SHA-256 of the payload's JSON, checked on load.
-    pub sha256: String,
+    /// XXH3-128 of the JSON (`xxh3:<hex>`), checked on load: it guards against a torn or
+    /// mixed-up read, not an attacker (the table is ours), so the fast hash is enough.
+    pub digest: String,
 }
 
-/// Large payloads, compressed and split under the 400 KB item limit.
+/// Stored JSON documents, compressed (zstd) and split under the 400 KB item limit.
 #[async_trait]
 pub trait PayloadStore: Send + Sync {
-    /// Stores `json` (a payload's JSON text) under `key` until `expires_at`.
+    /// Stores `json` (an event's JSON) under `key` until `expires_at`.
     async fn put_payload(
         &self,
         key: &str,
@@ -303,6 +293,15 @@ pub struct ClaimOutcome {
     pub already: Vec<usize>,
 }
 
+/// An unexpired cooldown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cooling {
+    /// Unix seconds it holds until.
+    pub until: i64,
+    /// The job that holds it.
+    pub job_id: String,
+}
+
 /// The final write of a delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finish {
@@ -314,6 +313,8 @@ pub struct Finish {
     pub skipped: Vec<Skip>,
     /// Jobs whose invoke failed, with the error to record.
     pub failed_jobs: Vec<(String, String)>,
+    /// Where the event is stored, when this attempt stored it.
+    pub payload_ref: Option<PayloadRef>,
 }
 
 /// De-duplication and outcome of deliveries.
@@ -377,13 +378,16 @@ pub trait DispatchStore: Send + Sync {
         claims: &[Claim],
         now: OffsetDateTime,
     ) -> Result<ClaimOutcome, StoreError>;
-    /// For each (module, entity), the Unix second until which an unexpired cooldown holds
-    /// it, if one does (reads only: dry runs).
+    /// For each (module, entity), the unexpired cooldown holding it, if one does: its end
+    /// (Unix seconds) and its job. Reads only (dry runs, and the look before a claim);
+    /// `consistent: false` halves the read units and may miss a cooldown written a moment
+    /// ago, which the claim's condition then catches.
     async fn cooldowns(
         &self,
         pairs: &[(String, String)],
+        consistent: bool,
         now: OffsetDateTime,
-    ) -> Result<Vec<Option<i64>>, StoreError>;
+    ) -> Result<Vec<Option<Cooling>>, StoreError>;
 }
 
 /// The settings item of one scope.

@@ -1,13 +1,21 @@
 //! Listings over the secondary indexes (events and jobs, newest first, opaque cursors) and
 //! the registry's versioned items. Queries only, never scans.
+//!
+//! Each index spreads its entries over `shards` partition keys, so a listing asks every
+//! shard at once for its newest entries below the cursor and merges them. Sort keys are
+//! unique (`<ms>#<id>`), so one sort key is the whole cursor: the page gave out every entry
+//! above it. With a filter a shard may stop before it found enough; entries below the
+//! highest point where a shard stopped are unknown and wait for the next round or page.
+//! Indexes project only keys and attributes that never change; the page's items are then
+//! read with one BatchGetItem (eventually consistent, as index queries are).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -18,184 +26,268 @@ use crate::store::{
     StoreError, keys,
 };
 
-/// Queries one listing may send before it answers with what it has and a cursor.
-const MAX_QUERIES: usize = 10;
+/// Rounds of shard queries one page may take before it answers with what it has.
+const MAX_ROUNDS: usize = 4;
 
-/// Where a listing stopped: the index partition and the last key read in it.
+/// Where a listing stopped: every entry above `b` was given out. `i` names the listing
+/// (a cursor of one listing is refused by another).
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Cursor {
-    p: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    k: Option<BTreeMap<String, String>>,
+    i: String,
+    b: String,
 }
 
-fn encode_cursor(partition: &str, key: Option<&HashMap<String, AttributeValue>>) -> String {
-    let k = key.map(|k| {
-        k.iter()
-            .filter_map(|(name, v)| v.as_s().ok().map(|v| (name.clone(), v.clone())))
-            .collect()
-    });
-    let json = serde_json::to_vec(&Cursor {
-        p: partition.to_owned(),
-        k,
-    })
-    .unwrap_or_default();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
-}
-
-/// One listing: a partition per step (newest first), an optional floor on the sort key and
-/// an optional filter.
+/// One listing over one index.
 struct Listing {
+    /// Its name in cursors.
+    id: &'static str,
     index: &'static str,
     hash: &'static str,
     range: &'static str,
+    /// The index partitions (one per shard).
     partitions: Vec<String>,
-    floor: Option<String>,
+    /// Nothing older than this sort key.
+    floor: String,
+    /// Equality filters on projected attributes.
     filters: Vec<(&'static str, String)>,
     limit: usize,
 }
 
+/// A sort key's shape: 13 digits, `#`, an id.
+fn valid_sort_key(k: &str) -> bool {
+    k.len() > 14
+        && k.len() <= 1024
+        && k.as_bytes()[..13].iter().all(u8::is_ascii_digit)
+        && k.as_bytes()[13] == b'#'
+}
+
 impl Listing {
-    /// Decodes a cursor of this listing: the partition it names and the start key.
-    fn start(
-        &self,
-        cursor: Option<&str>,
-    ) -> Result<(usize, Option<HashMap<String, AttributeValue>>), StoreError> {
+    fn encode(&self, boundary: &str) -> String {
+        let json = serde_json::to_vec(&Cursor {
+            i: self.id.to_owned(),
+            b: boundary.to_owned(),
+        })
+        .unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// The boundary a cursor of this listing names.
+    fn start(&self, cursor: Option<&str>) -> Result<Option<String>, StoreError> {
         let Some(text) = cursor else {
-            return Ok((0, None));
+            return Ok(None);
         };
         let bad = || StoreError::Invalid("the cursor is not one this listing gave out".into());
         let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(text)
             .map_err(|_| bad())?;
         let c: Cursor = serde_json::from_slice(&json).map_err(|_| bad())?;
-        let at = self
-            .partitions
-            .iter()
-            .position(|p| *p == c.p)
-            .ok_or_else(bad)?;
-        let key = match c.k {
-            None => None,
-            Some(k) => {
-                let expected = ["pk", "sk", self.hash, self.range];
-                if k.len() != expected.len()
-                    || !expected.iter().all(|name| k.contains_key(*name))
-                    || k.get(self.hash) != Some(&c.p)
-                    // DynamoDB refuses empty key values and sort keys over 1,024 bytes
-                    // (as a 500-class error): an edited cursor is the client's mistake.
-                    || k.values().any(|v| v.is_empty() || v.len() > 1024)
-                {
-                    return Err(bad());
-                }
-                Some(k.into_iter().map(|(name, v)| (name, s(v))).collect())
-            }
-        };
-        Ok((at, key))
+        // DynamoDB refuses empty or over-long key values (as a 500-class error): an edited
+        // cursor is the client's mistake.
+        if c.i != self.id || !valid_sort_key(&c.b) {
+            return Err(bad());
+        }
+        Ok(Some(c.b))
     }
 }
 
+/// One shard's answer to one round: its entries' (pk, sk, index sort key), and where it
+/// stopped when it has more.
+struct ShardPage {
+    entries: Vec<(String, String, String)>,
+    stopped_at: Option<String>,
+}
+
 impl DynamoStore {
-    async fn list(
+    async fn query_shard(
         &self,
         listing: &Listing,
-        cursor: Option<&str>,
-        now: OffsetDateTime,
-    ) -> Result<(Vec<HashMap<String, AttributeValue>>, Option<String>), StoreError> {
-        let limit = listing.limit.max(1);
-        let (mut at, mut start) = listing.start(cursor)?;
-        let mut items = Vec::new();
-        let mut queries = 0;
-        let mut filter = vec!["expires_at > :now".to_owned()];
-        let mut names = HashMap::new();
-        let mut values = HashMap::from([(":now".to_owned(), n(now.unix_timestamp()))]);
+        partition: &str,
+        below: Option<&str>,
+        read: usize,
+    ) -> Result<ShardPage, StoreError> {
+        let mut names = HashMap::from([
+            ("#h".to_owned(), listing.hash.to_owned()),
+            ("#r".to_owned(), listing.range.to_owned()),
+        ]);
+        let mut values = HashMap::from([
+            (":h".to_owned(), s(partition)),
+            (":floor".to_owned(), s(listing.floor.clone())),
+            // Sort keys start with 13 digits: `~` sorts above every one of them.
+            (":top".to_owned(), s(below.unwrap_or("~"))),
+        ]);
+        let mut filter = Vec::new();
         for (i, (attr, value)) in listing.filters.iter().enumerate() {
             names.insert(format!("#f{i}"), (*attr).to_owned());
             values.insert(format!(":f{i}"), s(value.clone()));
             filter.push(format!("#f{i} = :f{i}"));
         }
-        let mut condition = "#h = :h".to_owned();
-        names.insert("#h".into(), listing.hash.to_owned());
-        if let Some(floor) = &listing.floor {
-            condition.push_str(" AND #r >= :floor");
-            names.insert("#r".into(), listing.range.to_owned());
-            values.insert(":floor".into(), s(floor.clone()));
-        }
-        while at < listing.partitions.len() {
-            let partition = &listing.partitions[at];
-            if queries == MAX_QUERIES {
-                return Ok((items, Some(encode_cursor(partition, start.as_ref()))));
-            }
-            queries += 1;
-            let remaining = limit - items.len();
-            // DynamoDB applies Limit before the filter: read more when filtering.
-            let read = if listing.filters.is_empty() {
-                remaining
-            } else {
-                (remaining * 2).clamp(50, 500)
-            };
-            let mut vals = values.clone();
-            vals.insert(":h".into(), s(partition.clone()));
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(listing.index)
-                .key_condition_expression(&condition)
-                .filter_expression(filter.join(" AND "))
-                .set_expression_attribute_names(Some(names.clone()))
-                .set_expression_attribute_values(Some(vals))
-                .scan_index_forward(false)
-                .limit(i32::try_from(read).unwrap_or(500))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable("list"))?;
-            let next = out.last_evaluated_key.filter(|k| !k.is_empty());
-            let got = out.items.unwrap_or_default();
-            let count = got.len();
-            for (i, item) in got.into_iter().enumerate() {
-                let key: HashMap<String, AttributeValue> =
-                    ["pk", "sk", listing.hash, listing.range]
-                        .iter()
-                        .filter_map(|name| item.get(*name).map(|v| ((*name).to_owned(), v.clone())))
-                        .collect();
-                items.push(item);
-                if items.len() == limit {
-                    let cursor = if i + 1 < count || next.is_some() {
-                        Some(encode_cursor(partition, Some(&key)))
-                    } else {
-                        listing
-                            .partitions
-                            .get(at + 1)
-                            .map(|p| encode_cursor(p, None))
-                    };
-                    return Ok((items, cursor));
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(listing.index)
+            .key_condition_expression("#h = :h AND #r BETWEEN :floor AND :top")
+            .set_filter_expression((!filter.is_empty()).then(|| filter.join(" AND ")))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .projection_expression("pk, sk, #r")
+            .scan_index_forward(false)
+            .limit(i32::try_from(read).unwrap_or(500))
+            .send()
+            .await
+            .map_err(unavailable("list"))?;
+        let text = |item: &HashMap<String, AttributeValue>, k: &str| {
+            item.get(k).and_then(|v| v.as_s().ok()).cloned()
+        };
+        let entries = out
+            .items()
+            .iter()
+            .filter_map(|i| Some((text(i, "pk")?, text(i, "sk")?, text(i, listing.range)?)))
+            // BETWEEN includes the boundary, which the previous page gave out.
+            .filter(|(_, _, sk)| below != Some(sk.as_str()))
+            .collect();
+        let stopped_at = out
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|k| k.get(listing.range))
+            .and_then(|v| v.as_s().ok())
+            .cloned();
+        Ok(ShardPage {
+            entries,
+            stopped_at,
+        })
+    }
+
+    /// One page of `listing` below `cursor`: the items (read from the table) and the next
+    /// cursor. `keep` drops items the index cannot filter (status, expiry).
+    async fn list(
+        &self,
+        listing: &Listing,
+        cursor: Option<&str>,
+        keep: impl Fn(&HashMap<String, AttributeValue>) -> bool,
+    ) -> Result<(Vec<HashMap<String, AttributeValue>>, Option<String>), StoreError> {
+        let limit = listing.limit.max(1);
+        let mut boundary = listing.start(cursor)?;
+        // DynamoDB applies Limit before the filter: read more when filtering.
+        let read = if listing.filters.is_empty() {
+            limit
+        } else {
+            (limit * 2).clamp(50, 500)
+        };
+        let mut chosen: Vec<(String, String, String)> = Vec::new();
+        let mut next = None;
+        for round in 0..MAX_ROUNDS {
+            // One more than needed: the boundary's own entry (BETWEEN includes it) is read
+            // again by its shard and must not use up the shard's Limit.
+            let read = read + usize::from(boundary.is_some());
+            let pages = futures::future::try_join_all(
+                listing
+                    .partitions
+                    .iter()
+                    .map(|p| self.query_shard(listing, p, boundary.as_deref(), read)),
+            )
+            .await?;
+            // Above the highest point where a shard stopped, every shard has answered.
+            let known_down_to = pages.iter().filter_map(|p| p.stopped_at.clone()).max();
+            // Each round reaches further down; one that did not would repeat for ever.
+            if let (Some(k), Some(b)) = (&known_down_to, &boundary) {
+                if k >= b {
+                    return Err(StoreError::Unavailable {
+                        operation: "list",
+                        source: "an index query made no progress".into(),
+                    });
                 }
             }
-            match next {
-                Some(k) => start = Some(k),
-                None => at += 1,
+            let mut entries: Vec<(String, String, String)> = pages
+                .into_iter()
+                .flat_map(|p| p.entries)
+                .filter(|e| known_down_to.as_ref().is_none_or(|k| e.2 >= *k))
+                .collect();
+            entries.sort_by(|a, b| b.2.cmp(&a.2));
+            entries.truncate(limit - chosen.len());
+            chosen.extend(entries);
+            if chosen.len() == limit {
+                next = chosen.last().map(|e| listing.encode(&e.2));
+                break;
+            }
+            match known_down_to {
+                None => break,
+                Some(k) => {
+                    if round + 1 == MAX_ROUNDS {
+                        next = Some(listing.encode(&k));
+                    }
+                    // The stopping point itself was given out (or filtered out) above.
+                    boundary = Some(k);
+                }
             }
         }
-        Ok((items, None))
+        let items = self.get_listed(&chosen).await?;
+        Ok((items.into_iter().filter(|i| keep(i)).collect(), next))
     }
-}
 
-/// The day partitions from `now` back to `since`, newest first.
-fn days(now: OffsetDateTime, since: OffsetDateTime, on: fn(&str) -> String) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut day = now;
-    let last = keys::day(since);
-    loop {
-        let d = keys::day(day);
-        let done = d <= last;
-        out.push(on(&d));
-        if done || out.len() > 400 {
-            break;
+    /// The table items of index entries, in the entries' order (missing ones left out).
+    async fn get_listed(
+        &self,
+        entries: &[(String, String, String)],
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut found: HashMap<(String, String), HashMap<String, AttributeValue>> = HashMap::new();
+        for chunk in entries.chunks(100) {
+            let keys: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|(pk, sk, _)| {
+                    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+                })
+                .collect();
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .build()
+                    .map_err(unavailable("list"))?,
+            );
+            let mut attempt = 0u64;
+            while let Some(r) = request.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, r)
+                    .send()
+                    .await
+                    .map_err(unavailable("list"))?;
+                for item in out
+                    .responses
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    let k = |name: &str| {
+                        item.get(name)
+                            .and_then(|v| v.as_s().ok())
+                            .cloned()
+                            .unwrap_or_default()
+                    };
+                    found.insert((k("pk"), k("sk")), item);
+                }
+                request = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+                attempt += 1;
+                if request.is_some() {
+                    if attempt > 5 {
+                        return Err(StoreError::Unavailable {
+                            operation: "list",
+                            source: "keys left unprocessed".into(),
+                        });
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                }
+            }
         }
-        day -= time::Duration::days(1);
+        Ok(entries
+            .iter()
+            .filter_map(|(pk, sk, _)| found.remove(&(pk.clone(), sk.clone())))
+            .collect())
     }
-    out
 }
 
 fn decode_all<T: serde::de::DeserializeOwned>(
@@ -214,6 +306,22 @@ fn decode_all<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// Unexpired (TTL deletes lazily) and, when given, in `status`.
+fn live(item: &HashMap<String, AttributeValue>, now: OffsetDateTime, status: Option<&str>) -> bool {
+    let expires = item
+        .get("expires_at")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    expires > now.unix_timestamp()
+        && status.is_none_or(|st| {
+            item.get("status")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+                == Some(st)
+        })
+}
+
 #[async_trait]
 impl ListStore for DynamoStore {
     async fn list_events(
@@ -228,23 +336,26 @@ impl ListStore for DynamoStore {
         if let Some(t) = &query.event_type {
             filters.push(("event_type", t.clone()));
         }
-        if let Some(st) = query.status {
-            let text = serde_json::to_value(st)
+        let status = query.status.and_then(|st| {
+            serde_json::to_value(st)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            filters.push(("status", text));
-        }
+        });
         let listing = Listing {
-            index: keys::BY_TIME_INDEX,
+            id: "events",
+            index: keys::EVENTS_INDEX,
             hash: "gsi1pk",
             range: "gsi1sk",
-            partitions: days(now, query.since, keys::events_on),
-            floor: Some(keys::time_sort(query.since, "")),
+            partitions: (0..self.shards).map(keys::events_shard).collect(),
+            floor: keys::time_sort(query.since, ""),
             filters,
             limit: query.limit,
         };
-        let (items, next_cursor) = self.list(&listing, query.cursor.as_deref(), now).await?;
+        let (items, next_cursor) = self
+            .list(&listing, query.cursor.as_deref(), |i| {
+                live(i, now, status.as_deref())
+            })
+            .await?;
         Ok(Page {
             items: decode_all(items)?,
             next_cursor,
@@ -257,30 +368,28 @@ impl ListStore for DynamoStore {
         now: OffsetDateTime,
     ) -> Result<Page<JobRecord>, StoreError> {
         let filters = query
-            .status
-            .map(|st| vec![("status", st.as_str().to_owned())])
+            .module
+            .as_ref()
+            .map(|m| vec![("module", m.clone())])
             .unwrap_or_default();
-        let listing = match &query.module {
-            Some(module) => Listing {
-                index: keys::BY_MODULE_INDEX,
-                hash: "gsi2pk",
-                range: "gsi2sk",
-                partitions: vec![keys::jobs_of(module)],
-                floor: Some(keys::time_sort(query.since, "")),
-                filters,
-                limit: query.limit,
+        let listing = Listing {
+            id: if query.module.is_some() {
+                "jobs_of_module"
+            } else {
+                "jobs"
             },
-            None => Listing {
-                index: keys::BY_TIME_INDEX,
-                hash: "gsi1pk",
-                range: "gsi1sk",
-                partitions: days(now, query.since, keys::jobs_on),
-                floor: Some(keys::time_sort(query.since, "")),
-                filters,
-                limit: query.limit,
-            },
+            index: keys::JOBS_INDEX,
+            hash: "gsi2pk",
+            range: "gsi2sk",
+            partitions: (0..self.shards).map(keys::jobs_shard).collect(),
+            floor: keys::time_sort(query.since, ""),
+            filters,
+            limit: query.limit,
         };
-        let (items, next_cursor) = self.list(&listing, query.cursor.as_deref(), now).await?;
+        let status = query.status.map(|st| st.as_str());
+        let (items, next_cursor) = self
+            .list(&listing, query.cursor.as_deref(), |i| live(i, now, status))
+            .await?;
         Ok(Page {
             items: decode_all(items)?,
             next_cursor,

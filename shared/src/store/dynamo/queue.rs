@@ -1,7 +1,9 @@
-//! Pull jobs: one queue partition per module (`QUEUE#<module>`, sort key `<created>#<job>`),
-//! leased with a visibility time and a fencing token. Every lease, heartbeat and finish is a
-//! transaction over the queue item and the job item, each conditioned on what was read, so
-//! two workers never both win a job and a worker that lost its lease changes nothing.
+//! Pull jobs: a module's queue spread over `shards` partitions (`QUEUE#<module>#<nn>`, sort
+//! key `<created>#<job>`), leased with a visibility time and a fencing token. Every lease,
+//! heartbeat and finish is a transaction over the queue item and the job item, each
+//! conditioned on what was read, so two workers never both win a job and a worker that lost
+//! its lease changes nothing (atomicity is what these need). Enqueueing is two single-item
+//! writes. A lease reads its queue page by page until it finds a job it can take.
 
 use std::collections::HashMap;
 
@@ -9,10 +11,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
-use super::listing::{deflate, inflate};
 use super::{DynamoStore, Expr, decode, encode_value, n, s, unavailable};
 use crate::manifest::PullTarget;
 use crate::store::{
@@ -23,6 +24,7 @@ use crate::store::{
 /// What a lease attempt reads of a queue item (never the context).
 #[derive(Debug)]
 struct Candidate {
+    pk: String,
     sk: String,
     job_id: String,
     visible_at: i64,
@@ -44,6 +46,10 @@ fn text(item: &HashMap<String, AttributeValue>, key: &str) -> String {
         .cloned()
         .unwrap_or_default()
 }
+
+/// Query pages one lease request reads at most (1 MB each; the first round reads one per
+/// shard) before it answers "nothing".
+const MAX_LEASE_PAGES: usize = 256;
 
 fn ms(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
@@ -95,14 +101,10 @@ impl DynamoStore {
         }
     }
 
-    fn queue_update(
-        &self,
-        module: &str,
-        sk: &str,
-    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    fn queue_update(&self, pk: &str, sk: &str) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
         Update::builder()
             .table_name(&self.table)
-            .key("pk", s(keys::queue(module)))
+            .key("pk", s(pk))
             .key("sk", s(sk))
     }
 
@@ -113,23 +115,21 @@ impl DynamoStore {
             .key("sk", s(keys::JOB_SK))
     }
 
-    fn queue_delete(
-        &self,
-        module: &str,
-        sk: &str,
-    ) -> aws_sdk_dynamodb::types::builders::DeleteBuilder {
+    fn queue_delete(&self, pk: &str, sk: &str) -> aws_sdk_dynamodb::types::builders::DeleteBuilder {
         Delete::builder()
             .table_name(&self.table)
-            .key("pk", s(keys::queue(module)))
+            .key("pk", s(pk))
             .key("sk", s(sk))
     }
 
-    /// Queue items of `module` visible at `now`, oldest first (keys and counters only).
+    /// One page of queue shard `pk`'s items visible at `now`, oldest first (keys and
+    /// counters only), and where the page stopped when there is more.
     async fn candidates(
         &self,
-        module: &str,
+        pk: &str,
+        start: Option<HashMap<String, AttributeValue>>,
         now: OffsetDateTime,
-    ) -> Result<Vec<Candidate>, StoreError> {
+    ) -> Result<(Vec<Candidate>, Option<HashMap<String, AttributeValue>>), StoreError> {
         let out = self
             .client
             .query()
@@ -137,17 +137,20 @@ impl DynamoStore {
             .key_condition_expression("pk = :pk")
             .filter_expression("visible_at <= :now AND expires_at > :now_s")
             .projection_expression("sk, job_id, visible_at, attempts, max_attempts, lease_seconds")
-            .expression_attribute_values(":pk", s(keys::queue(module)))
+            .expression_attribute_values(":pk", s(pk))
             .expression_attribute_values(":now", n(ms(now)))
             .expression_attribute_values(":now_s", n(now.unix_timestamp()))
             .consistent_read(true)
+            .set_exclusive_start_key(start)
             .send()
             .await
             .map_err(unavailable("queue_query"))?;
-        Ok(out
+        let next = out.last_evaluated_key.clone().filter(|k| !k.is_empty());
+        let found = out
             .items()
             .iter()
             .map(|item| Candidate {
+                pk: pk.to_owned(),
                 sk: text(item, "sk"),
                 job_id: text(item, "job_id"),
                 visible_at: num(item, "visible_at"),
@@ -155,23 +158,18 @@ impl DynamoStore {
                 max_attempts: u32::try_from(num(item, "max_attempts")).unwrap_or(1),
                 lease_seconds: num(item, "lease_seconds").max(1),
             })
-            .collect())
+            .collect();
+        Ok((found, next))
     }
 
     /// Removes a queue item whose job cannot be leased any more (finished, cancelled),
     /// unless someone leased it meanwhile; ends a running job whose cancel was requested.
-    async fn retire(
-        &self,
-        module: &str,
-        c: &Candidate,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    async fn retire(&self, c: &Candidate, now: OffsetDateTime) -> Result<(), StoreError> {
         let Some(job) = self.get_job(&c.job_id).await? else {
-            return self.drop_item(module, c).await;
+            return self.drop_item(c).await;
         };
         if job.status == JobStatus::Running && job.cancel_requested {
             self.close(
-                module,
                 c,
                 JobStatus::Cancelled,
                 "cancelled while its lease had expired",
@@ -181,17 +179,17 @@ impl DynamoStore {
             return Ok(());
         }
         if job.status.is_final() {
-            return self.drop_item(module, c).await;
+            return self.drop_item(c).await;
         }
         Ok(())
     }
 
-    async fn drop_item(&self, module: &str, c: &Candidate) -> Result<(), StoreError> {
+    async fn drop_item(&self, c: &Candidate) -> Result<(), StoreError> {
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", s(keys::queue(module)))
+            .key("pk", s(&c.pk))
             .key("sk", s(&c.sk))
             .condition_expression("visible_at = :seen")
             .expression_attribute_values(":seen", n(c.visible_at))
@@ -205,27 +203,19 @@ impl DynamoStore {
     }
 
     /// A job whose last lease expired: fails it (and removes it from the queue).
-    async fn exhaust(
-        &self,
-        module: &str,
-        c: &Candidate,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    async fn exhaust(&self, c: &Candidate, now: OffsetDateTime) -> Result<(), StoreError> {
         let error = format!(
             "lease expired {} time(s) without a finish (max_attempts {})",
             c.attempts, c.max_attempts
         );
-        match self
-            .close(module, c, JobStatus::Failed, &error, now)
-            .await?
-        {
+        match self.close(c, JobStatus::Failed, &error, now).await? {
             Tx::Done => {
                 tracing::warn!(job_id = %c.job_id, attempts = c.attempts, "pull job failed: its leases expired");
                 Ok(())
             }
             // The job is no longer running (finished by its last holder just now): only
             // the queue item is left to remove.
-            Tx::Refused(failed) if failed.first() == Some(&true) => self.drop_item(module, c).await,
+            Tx::Refused(failed) if failed.first() == Some(&true) => self.drop_item(c).await,
             Tx::Refused(_) => Ok(()),
         }
     }
@@ -235,7 +225,6 @@ impl DynamoStore {
     /// as read). Item 0 is the job, item 1 the queue item.
     async fn close(
         &self,
-        module: &str,
         c: &Candidate,
         status: JobStatus,
         error: &str,
@@ -256,7 +245,7 @@ impl DynamoStore {
             .build()
             .map_err(unavailable("queue_close"))?;
         let delete = self
-            .queue_delete(module, &c.sk)
+            .queue_delete(&c.pk, &c.sk)
             .condition_expression("visible_at = :seen")
             .expression_attribute_values(":seen", n(c.visible_at))
             .build()
@@ -274,7 +263,6 @@ impl DynamoStore {
     /// Tries to lease one candidate; `None` when the race was lost or the job is done.
     async fn try_lease(
         &self,
-        module: &str,
         c: &Candidate,
         holder: &str,
         now: OffsetDateTime,
@@ -283,7 +271,7 @@ impl DynamoStore {
         let attempts = c.attempts + 1;
         let until = now + time::Duration::seconds(c.lease_seconds);
         let queue = self
-            .queue_update(module, &c.sk)
+            .queue_update(&c.pk, &c.sk)
             .update_expression(
                 "SET visible_at = :until, attempts = :attempts, lease_token = :token, holder = :holder",
             )
@@ -333,12 +321,12 @@ impl DynamoStore {
                 // The queue item's condition failing means another worker won it; the job's
                 // failing means it is done or cancelled: clear its queue item.
                 if failed.first() != Some(&true) && failed.get(1) == Some(&true) {
-                    self.retire(module, c, now).await?;
+                    self.retire(c, now).await?;
                 }
                 return Ok(None);
             }
         }
-        let queue_pk = keys::queue(module);
+        let queue_pk = c.pk.clone();
         let item = self
             .get_raw(&queue_pk, &c.sk)
             .await?
@@ -348,7 +336,14 @@ impl DynamoStore {
             })?;
         let context = match item.get("context").and_then(|v| v.as_b().ok()) {
             Some(blob) => {
-                let json = inflate(&queue_pk, blob.as_ref())?;
+                // Bounded by the item limit (400 KB) times zstd's ratio ceiling of the
+                // contexts we write; a corrupt blob fails here, not later.
+                let json = zstd::bulk::decompress(blob.as_ref(), 64 << 20).map_err(|e| {
+                    StoreError::Corrupt {
+                        key: queue_pk.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
                 serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt {
                     key: queue_pk.clone(),
                     reason: e.to_string(),
@@ -377,56 +372,54 @@ impl WorkQueue for DynamoStore {
         pull: PullTarget,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        let pk = keys::queue_shard(&job.module, keys::shard_of(&job.job_id, self.shards));
         let sk = format!("{}#{}", rfc3339(now), job.job_id);
         let lease_seconds = i64::try_from(pull.lease.as_secs()).unwrap_or(300);
+        let compressed = zstd::bulk::compress(context, 3).map_err(unavailable("enqueue"))?;
         let mut item = HashMap::new();
-        item.insert("pk".to_owned(), s(keys::queue(&job.module)));
+        item.insert("pk".to_owned(), s(&pk));
         item.insert("sk".to_owned(), s(&sk));
         item.insert("job_id".to_owned(), s(&job.job_id));
-        item.insert("module".to_owned(), s(&job.module));
         item.insert("visible_at".to_owned(), n(ms(now)));
         item.insert("attempts".to_owned(), n(0));
         item.insert("max_attempts".to_owned(), n(i64::from(pull.max_attempts)));
         item.insert("lease_seconds".to_owned(), n(lease_seconds));
         item.insert(
             "context".to_owned(),
-            AttributeValue::B(Blob::new(deflate(context)?)),
+            AttributeValue::B(Blob::new(compressed)),
         );
         item.insert("expires_at".to_owned(), n(job.expires_at));
-        let put = Put::builder()
+        // Two single-item writes at once. If the job left `queued` meanwhile (cancelled),
+        // its queue item is refused at its first lease and removed then.
+        let put = self
+            .client
+            .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .build()
-            .map_err(unavailable("enqueue"))?;
+            .send();
         let update = self
-            .job_tx_update(&job.job_id)
+            .job_update(&job.job_id)
             .update_expression(
-                "SET queue_sk = :sk, lease_seconds = :lease, max_attempts = :max, attempts = :zero",
+                "SET queue_pk = :pk, queue_sk = :sk, lease_seconds = :lease, max_attempts = :max, attempts = :zero",
             )
             .condition_expression("#status = :queued")
             .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pk", s(&pk))
             .expression_attribute_values(":sk", s(&sk))
             .expression_attribute_values(":lease", n(lease_seconds))
             .expression_attribute_values(":max", n(i64::from(pull.max_attempts)))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":queued", s(JobStatus::Queued.as_str()))
-            .build()
-            .map_err(unavailable("enqueue"))?;
-        match self
-            .transact(
-                vec![
-                    TransactWriteItem::builder().put(put).build(),
-                    TransactWriteItem::builder().update(update).build(),
-                ],
-                "enqueue",
-            )
-            .await?
-        {
-            Tx::Done => Ok(()),
-            Tx::Refused(_) => Err(StoreError::Corrupt {
+            .send();
+        let (put, update) = tokio::join!(put, update);
+        put.map_err(unavailable("enqueue"))?;
+        match update {
+            Ok(_) => Ok(()),
+            Err(e) if super::condition_failed(&e) => Err(StoreError::Corrupt {
                 key: keys::job(&job.job_id),
                 reason: "the job left `queued` before it reached its queue".into(),
             }),
+            Err(e) => Err(unavailable("enqueue")(e)),
         }
     }
 
@@ -436,14 +429,42 @@ impl WorkQueue for DynamoStore {
         holder: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Leased>, StoreError> {
+        let mut pages = 0;
         for module in modules {
-            for c in self.candidates(module, now).await? {
-                if c.attempts >= c.max_attempts {
-                    self.exhaust(module, &c, now).await?;
-                    continue;
+            // Every shard's first page at once (one round trip), then only the shards with
+            // more, page by page: a first page of leased or not yet visible items (a query
+            // reads at most 1 MB) must not hide the jobs behind it.
+            let mut open: Vec<(String, Option<HashMap<String, AttributeValue>>)> = (0..self.shards)
+                .map(|i| (keys::queue_shard(module, i), None))
+                .collect();
+            while !open.is_empty() {
+                if pages + open.len() > MAX_LEASE_PAGES {
+                    return Ok(None);
                 }
-                if let Some(leased) = self.try_lease(module, &c, holder, now).await? {
-                    return Ok(Some(leased));
+                pages += open.len();
+                let answers =
+                    futures::future::try_join_all(open.into_iter().map(|(pk, start)| async move {
+                        self.candidates(&pk, start, now).await.map(|r| (pk, r))
+                    }))
+                    .await?;
+                let mut found = Vec::new();
+                open = Vec::new();
+                for (pk, (candidates, next)) in answers {
+                    found.extend(candidates);
+                    if let Some(k) = next {
+                        open.push((pk, Some(k)));
+                    }
+                }
+                // Oldest first across the shards (sort keys start with the creation time).
+                found.sort_by(|a, b| a.sk.cmp(&b.sk));
+                for c in found {
+                    if c.attempts >= c.max_attempts {
+                        self.exhaust(&c, now).await?;
+                        continue;
+                    }
+                    if let Some(leased) = self.try_lease(&c, holder, now).await? {
+                        return Ok(Some(leased));
+                    }
                 }
             }
         }
@@ -469,7 +490,7 @@ impl WorkQueue for DynamoStore {
         let until = now + time::Duration::seconds(num(&item, "lease_seconds").max(1));
         let sk = text(&item, "queue_sk");
         let queue = self
-            .queue_update(&job.module, &sk)
+            .queue_update(&text(&item, "queue_pk"), &sk)
             .update_expression("SET visible_at = :until")
             .condition_expression("lease_token = :token")
             .expression_attribute_values(":until", n(ms(until)))
@@ -523,7 +544,7 @@ impl WorkQueue for DynamoStore {
             return Ok(LeaseFinish::Stale);
         }
         let job: JobRecord = decode(&pk, item.clone())?;
-        let module = text(&item, "module");
+        let queue_pk = text(&item, "queue_pk");
         let sk = text(&item, "queue_sk");
         let mut e = Expr::default();
         e.set("status", s(status.as_str()));
@@ -548,7 +569,7 @@ impl WorkQueue for DynamoStore {
             .build()
             .map_err(unavailable("finish_leased"))?;
         let delete = self
-            .queue_delete(&module, &sk)
+            .queue_delete(&queue_pk, &sk)
             .condition_expression("lease_token = :token")
             .expression_attribute_values(":token", s(token))
             .build()
