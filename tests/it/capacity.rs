@@ -225,3 +225,146 @@ async fn context_of(
         payload_ref: None,
     }
 }
+
+#[tokio::test]
+async fn after_200_deliveries_no_index_partition_holds_more_than_an_eighth_of_its_index() {
+    let m = metered(&builtin()).await;
+    for i in 0..200 {
+        let (s, b) = m
+            .app
+            .github(
+                "pull_request",
+                &format!("spread-{i}"),
+                &pr_payload("opened", 10_000 + i),
+            )
+            .await;
+        assert_eq!(s.as_u16(), 202, "{b}");
+    }
+    let items = m.app.items("").await;
+    for (index, attr) in [("events", "gsi1pk"), ("jobs", "gsi2pk")] {
+        let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+        for item in &items {
+            if let Some(aws_sdk_dynamodb::types::AttributeValue::S(pk)) = item.get(attr) {
+                *counts.entry(pk.clone()).or_default() += 1;
+            }
+        }
+        let total: usize = counts.values().sum();
+        let (top, most) = counts.iter().max_by_key(|(_, c)| **c).unwrap();
+        let share = *most as f64 / total as f64;
+        println!(
+            "capacity partitions {index}: {total} entries over {} keys, largest {top} with {most} ({:.1} %)",
+            counts.len(),
+            share * 100.0
+        );
+        // Events: 200 deliveries (and the warm-up-free run); jobs: two per delivery.
+        assert!(total >= 200, "{index}: {total}");
+        assert!(share <= 1.0 / 8.0, "{index}: {top} holds {most} of {total}");
+    }
+}
+
+#[tokio::test]
+async fn a_lease_finds_the_job_behind_more_than_1_mb_of_leased_queue_items() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use futures::StreamExt as _;
+    use switchyard::store::WorkQueue as _;
+    // One shard, so that every item is in the one partition a page reads 1 MB of.
+    let pull = "name: builder\ndescription: pulled\npull: {}\ntriggers:\n  - webhook:\n      sources: [github]\n      event: pull_request\n      actions: [opened]\n".to_owned();
+    let m = metered(&[pull]).await;
+    let store = m.app.store.clone().with_shards(1);
+    let now = m.app.clock.now_time();
+    let later = (now.unix_timestamp_nanos() / 1_000_000) as i64 + 3_600_000;
+    let padding = "x".repeat(1000);
+    // 1,200 items of about 1.1 KB, leased (visible only in an hour), older than the job.
+    let puts = (0..1200).map(|i| {
+        let store = store.clone();
+        let padding = padding.clone();
+        async move {
+            let item = std::collections::HashMap::from([
+                (
+                    "pk".to_owned(),
+                    AttributeValue::S("QUEUE#builder#00".into()),
+                ),
+                (
+                    "sk".to_owned(),
+                    AttributeValue::S(format!("2000-01-01T00:00:00Z#{i:05}")),
+                ),
+                (
+                    "job_id".to_owned(),
+                    AttributeValue::S(format!("leased-{i}")),
+                ),
+                (
+                    "visible_at".to_owned(),
+                    AttributeValue::N(later.to_string()),
+                ),
+                ("attempts".to_owned(), AttributeValue::N("1".into())),
+                ("max_attempts".to_owned(), AttributeValue::N("3".into())),
+                ("lease_seconds".to_owned(), AttributeValue::N("300".into())),
+                ("padding".to_owned(), AttributeValue::S(padding)),
+                (
+                    "expires_at".to_owned(),
+                    AttributeValue::N((now.unix_timestamp() + 86_400).to_string()),
+                ),
+            ]);
+            store.put_raw(item).await.unwrap();
+        }
+    });
+    futures::stream::iter(puts)
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    // The job, claimed and queued as the dispatcher does.
+    let job = switchyard::store::JobRecord {
+        pk: String::new(),
+        sk: "JOB".into(),
+        job_id: "behind".into(),
+        module: "builder".into(),
+        function: "pull".into(),
+        event_source: "github".into(),
+        event_id: "x".into(),
+        entity: "e".into(),
+        trigger: "webhook".into(),
+        status: switchyard::store::JobStatus::Queued,
+        attempts: 1,
+        created_at: switchyard::store::rfc3339(now),
+        started_at: None,
+        finished_at: None,
+        error: None,
+        output: None,
+        cancel_requested: false,
+        journal: Vec::new(),
+        lease_holder: None,
+        lease_expires_at: None,
+        max_attempts: Some(3),
+        expires_at: now.unix_timestamp() + 86_400,
+    };
+    use switchyard::store::DispatchStore as _;
+    let claimed = store
+        .claim(
+            &[switchyard::store::Claim {
+                job: job.clone(),
+                cooldown_until: None,
+            }],
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.claimed, [0]);
+    store
+        .enqueue(
+            &job,
+            b"{}",
+            switchyard::manifest::PullTarget {
+                lease: std::time::Duration::from_secs(300),
+                max_attempts: 3,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let (leased, usage) = measure(store.lease(&["builder".to_owned()], "w", now)).await;
+    let leased = leased.unwrap().expect("the job behind the leased items");
+    assert_eq!(leased.job.job_id, "behind");
+    report("d: lease behind 1.2 MB of leased items (one shard)", &usage);
+    let queries = usage.operations.iter().filter(|o| *o == "Query").count();
+    assert!(queries >= 12, "paged past 1,200 leased items: {usage:?}");
+}

@@ -47,6 +47,9 @@ fn text(item: &HashMap<String, AttributeValue>, key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Queue items one query reads.
+const QUEUE_PAGE: i32 = 100;
+
 /// Query pages one lease request reads at most (1 MB each; the first round reads one per
 /// shard) before it answers "nothing".
 const MAX_LEASE_PAGES: usize = 256;
@@ -141,6 +144,9 @@ impl DynamoStore {
             .expression_attribute_values(":now", n(ms(now)))
             .expression_attribute_values(":now_s", n(now.unix_timestamp()))
             .consistent_read(true)
+            // Pages of QUEUE_PAGE items (DynamoDB's own cap is 1 MB): a lease reads little
+            // when the head of the queue is leasable, and pages on when it is not.
+            .limit(QUEUE_PAGE)
             .set_exclusive_start_key(start)
             .send()
             .await
