@@ -1,5 +1,5 @@
 # The verbs people type. `make dev` runs everything locally; `make test` runs every test.
-.PHONY: dev test lint lint-template fmt build build-check deploy fuzz load clean
+.PHONY: dev test lint lint-template fmt build build-check deploy fuzz load capacity clean
 
 dev:
 	./scripts/dev.sh
@@ -35,6 +35,11 @@ deploy:
 # FUZZ_TARGETS picks some. Not part of `make test`.
 fuzz:
 	./scripts/fuzz.sh
+
+# What a delivery costs DynamoDB (write/read units, calls, round trips) through the router in
+# serve mode, from its own metrics (CAPACITY_DELIVERIES, default 50). Not part of `make test`.
+capacity:
+	./bench/capacity.sh
 
 # The router against adnanh/webhook and @octokit/webhooks under wrk on loopback
 # (LOAD_SECONDS per run, default 10). Not part of `make test`.
