@@ -1,7 +1,8 @@
 //! The dispatcher: one code path that de-duplicates, matches, cools down, records jobs and
-//! fans out, whoever triggered it. Store round trips per delivery: reserve, claim (one
-//! transaction for every cooldown and job), finish; invokes run concurrently between the
-//! last two.
+//! fans out, whoever triggered it. Store round trips per delivery: reserve (with the look at
+//! the cooldowns beside it), claim (every job and cooldown as single-item conditional writes,
+//! and the stored event, all at once), finish; invokes run concurrently between the last
+//! two.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

@@ -109,9 +109,10 @@ pub fn queue_shard(module: &str, shard: u16) -> String {
     format!("QUEUE#{module}#{shard:02}")
 }
 
-/// `PAYLOAD#{source}#{id}#{digest}`: where a delivery's event (its payload included) is
-/// stored, once. The body's digest is in the key: a delivery that reuses the id with another
-/// body (a conflict, which never holds the reservation anyway) cannot overwrite it.
+/// `EVENT#{source}#{id}#{digest}`: the payload key (items `PAYLOAD#EVENT#...`) under which a
+/// delivery's event, its payload included, is stored once. The body's digest is in the key:
+/// a delivery that reuses the id with another body (a conflict, which never holds the
+/// reservation anyway) cannot overwrite it.
 pub fn event_payload(source: &str, id: &str, digest: &str) -> String {
     let digest = digest.strip_prefix("xxh3:").unwrap_or(digest);
     format!("EVENT#{source}#{id}#{digest}")

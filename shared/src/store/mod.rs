@@ -368,7 +368,7 @@ pub enum Reopened {
     },
 }
 
-/// Cooldowns and job creation, in as few transactions as the batch allows.
+/// Cooldowns and job creation: single-item conditional writes, issued together.
 #[async_trait]
 pub trait DispatchStore: Send + Sync {
     /// Writes every claim's job and cooldown; claims whose cooldown holds or whose job
