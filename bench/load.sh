@@ -34,8 +34,9 @@ table="switchyard-load"
 "$bin/switchyard" table create --endpoint "$AWS_ENDPOINT_URL_DYNAMODB" --table "$table" >/dev/null
 
 # The router, with one pull module matching every pull request: each accepted delivery is
-# verified, normalized, de-duplicated, stored with its payload, matched, and its job and
-# queue item written in one transaction. Published through the API, as in production.
+# verified, normalized, de-duplicated, matched, its event stored once, its job claimed and
+# its queue item written (single-item writes, no transaction). Published through the API,
+# as in production.
 ops="$("$bin/switchyard" token new --name load --scopes admin+read)"
 api_port="$(free_port)"
 router_port="$(free_port)"
