@@ -161,6 +161,22 @@ pub(crate) fn not_bound(entry: &TokenEntry, what: &str) -> ApiError {
     )
 }
 
+/// For a token bound to modules: 403 unless job `id` is one of theirs (one read; unbound
+/// tokens skip it). A missing job passes: the call itself answers 404.
+pub(crate) async fn bound_to_job(
+    st: &ApiState,
+    token: &TokenEntry,
+    id: &str,
+) -> Result<(), ApiError> {
+    if token.restrictions.modules.is_none() {
+        return Ok(());
+    }
+    match st.jobs.get_job(id).await.map_err(|e| store_failure(&e))? {
+        Some(job) => require_module(token, &job.module),
+        None => Ok(()),
+    }
+}
+
 /// 403 unless `entry` may act on `module`.
 pub(crate) fn require_module(entry: &TokenEntry, module: &str) -> Result<(), ApiError> {
     if entry.restrictions.allows_module(module) {
@@ -573,19 +589,7 @@ async fn cancel(
         async {
             let token = authorize(&st.tokens, &headers, Scope::Invoke)?;
             valid_job_id(&id)?;
-            if token.restrictions.modules.is_some() {
-                // One read more, for bound tokens only: whose job it is.
-                match st.jobs.get_job(&id).await.map_err(|e| store_failure(&e))? {
-                    Some(job) => require_module(token, &job.module)?,
-                    None => {
-                        return Err(problem(
-                            StatusCode::NOT_FOUND,
-                            "not_found",
-                            format!("no job `{id}`"),
-                        ));
-                    }
-                }
-            }
+            bound_to_job(&st, token, &id).await?;
             let now = st.dispatcher.clock().now();
             match st
                 .jobs

@@ -24,26 +24,24 @@ pub fn dynamodb_config(sdk: &SdkConfig) -> aws_sdk_dynamodb::config::Builder {
     aws_sdk_dynamodb::config::Builder::from(sdk)
         // Every call reports its consumed capacity into the unit of work (delivery, job).
         .interceptor(crate::store::dynamo::metered::Metered)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(3))
-                .operation_timeout(Duration::from_secs(10))
-                .build(),
-        )
+        .timeout_config(short_calls())
+}
+
+/// 2 s to connect, 3 s per attempt, 10 s per operation: for calls that answer in
+/// milliseconds (DynamoDB, Secrets Manager).
+fn short_calls() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(10))
+        .build()
 }
 
 /// A Secrets Manager client (cold start only): 3 s per attempt, 10 s per operation.
 pub fn secretsmanager(sdk: &SdkConfig) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::from_conf(
         aws_sdk_secretsmanager::config::Builder::from(sdk)
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(2))
-                    .operation_attempt_timeout(Duration::from_secs(3))
-                    .operation_timeout(Duration::from_secs(10))
-                    .build(),
-            )
+            .timeout_config(short_calls())
             .build(),
     )
 }

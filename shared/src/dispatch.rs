@@ -963,31 +963,33 @@ impl Dispatcher {
             if !queued && !matches!(bytes, Ok(b) if b.len() > limit) {
                 continue;
             }
-            // The delivery's stored event serves every context that shares it; a context
-            // filter's replacement is stored on its own (once per distinct event).
-            let json = serde_json::to_vec(&*context.event).unwrap_or_default();
-            let digest = crate::event::body_digest(&json);
-            if !stored.contains_key(&digest) {
-                // Only without an event filter is the shared event the stored (received) one.
-                let received = self.hooks.event_filter.is_empty()
-                    && Arc::ptr_eq(&context.event, &shared.event);
-                let result = match &stored_event {
-                    Some(reference) if received => Ok(reference.clone()),
-                    _ => {
+            // The delivery's stored event serves every context that shares it (only without
+            // an event filter is the shared event the stored, received one); a context
+            // filter's replacement is stored on its own, once per distinct event.
+            let received =
+                self.hooks.event_filter.is_empty() && Arc::ptr_eq(&context.event, &shared.event);
+            let reference = match &stored_event {
+                Some(reference) if received => Ok(reference.clone()),
+                _ => {
+                    let json = serde_json::to_vec(&*context.event).unwrap_or_default();
+                    let digest = crate::event::body_digest(&json);
+                    if !stored.contains_key(&digest) {
                         let hex = digest.trim_start_matches("xxh3:");
                         let key = format!("{}#{}#{}", event.source, event.id, &hex[..16]);
-                        self.payloads
+                        let result = self
+                            .payloads
                             .put_payload(&key, &json, now_s + secs(self.settings.event_ttl))
                             .await
-                            .map_err(|e| e.to_string())
+                            .map_err(|e| e.to_string());
+                        stored.insert(digest.clone(), result);
                     }
-                };
-                stored.insert(digest.clone(), result);
-            }
-            *bytes = match &stored[&digest] {
+                    stored[&digest].clone()
+                }
+            };
+            *bytes = match reference {
                 Ok(reference) => {
                     Arc::make_mut(&mut context.event).payload = Default::default();
-                    context.payload_ref = Some(reference.clone());
+                    context.payload_ref = Some(reference);
                     match serde_json::to_vec(&*context) {
                         Ok(b) if b.len() > limit => Err(FanoutError::TooLarge {
                             bytes: b.len(),

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use crate::api::{
     ApiState, MadeEvent, authorize, problem, repository_of, respond, store_failure, without_keys,
 };
-use crate::auth::{Scope, TokenEntry};
+use crate::auth::Scope;
 use crate::config::SourceKind;
 use crate::event::EventType;
 use crate::hooks::JobFinished;
@@ -188,19 +188,6 @@ fn valid_lease_token(token: &str) -> Result<(), ApiError> {
     }
 }
 
-/// For a token bound to modules: 403 unless job `id` is one of theirs (one read; unbound
-/// tokens skip it, and the lease token fences them anyway). A missing job passes: the call
-/// itself answers 404.
-async fn bound_to_job(st: &ApiState, token: &TokenEntry, id: &str) -> Result<(), ApiError> {
-    if token.restrictions.modules.is_none() {
-        return Ok(());
-    }
-    match st.jobs.get_job(id).await.map_err(|e| store_failure(&e))? {
-        Some(job) => crate::api::require_module(token, &job.module),
-        None => Ok(()),
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HeartbeatRequest {
@@ -230,7 +217,7 @@ pub async fn heartbeat(
             crate::api::valid_job_id(&id)?;
             let request: HeartbeatRequest = body(&bytes)?;
             valid_lease_token(&request.lease_token)?;
-            bound_to_job(&st, token, &id).await?;
+            crate::api::bound_to_job(&st, token, &id).await?;
             let now = st.dispatcher.clock().now();
             match st
                 .queue
@@ -286,7 +273,7 @@ pub async fn finish(
             crate::api::valid_job_id(&id)?;
             let request: FinishRequest = body(&bytes)?;
             valid_lease_token(&request.lease_token)?;
-            bound_to_job(&st, token, &id).await?;
+            crate::api::bound_to_job(&st, token, &id).await?;
             let status = match request.status.as_str() {
                 "succeeded" => JobStatus::Succeeded,
                 "failed" => JobStatus::Failed,

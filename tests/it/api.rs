@@ -4,16 +4,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt as _;
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 use switchyard::api::ApiState;
 use switchyard::auth::{Tokens, new_token};
 use switchyard::clock::Clock as _;
 use switchyard::settings::Settings;
 use switchyard::store::{JobStatus, JobStore, SettingsStore};
-use tower::ServiceExt as _;
 
 use crate::common::*;
 
@@ -76,30 +73,15 @@ impl Api {
         key: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("content-type", "application/json");
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if let Some(b) = &bearer {
+            headers.push(("authorization", b));
         }
         if let Some(k) = key {
-            req = req.header("idempotency-key", k);
+            headers.push(("idempotency-key", k));
         }
-        let body = body
-            .map(|b| Body::from(b.to_string()))
-            .unwrap_or_else(Body::empty);
-        let resp = self
-            .router
-            .clone()
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        crate::openapi::check(method, path, status.as_u16(), &body);
-        (status, body)
+        call_app(&self.router, method, path, &headers, body.as_ref()).await
     }
 }
 

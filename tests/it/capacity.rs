@@ -21,12 +21,7 @@ struct Metered {
 
 async fn metered(manifests: &[String]) -> Metered {
     let hooks = Arc::new(Hooks::default());
-    let usages: Arc<Mutex<Vec<Usage>>> = Arc::default();
-    let u = usages.clone();
-    let subscription = hooks.event_completed.on(0, move |c| {
-        u.lock().unwrap().push(c.store.clone());
-        Ok(())
-    });
+    let (usages, subscription) = collect_usage(&hooks);
     let app = TestApp::with(
         manifests,
         Options {

@@ -365,3 +365,49 @@ pub async fn finished_job(store: &impl JobStore, job_id: &str) -> JobRecord {
         }
     }
 }
+
+/// Sends one JSON request to an app with `headers` and checks the answer against the
+/// OpenAPI document: (status, body as JSON, `null` when it is not JSON).
+pub async fn call_app(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    let resp = router
+        .clone()
+        .oneshot(req.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    crate::openapi::check(method, path, status.as_u16(), &body);
+    (status, body)
+}
+
+/// Every delivery's store usage as the dispatcher reports it (`event_completed`), collected
+/// for as long as the subscription lives.
+pub fn collect_usage(
+    hooks: &switchyard::hooks::Hooks,
+) -> (
+    Arc<std::sync::Mutex<Vec<switchyard::store::usage::Usage>>>,
+    switchyard::hooks::Subscription,
+) {
+    let seen: Arc<std::sync::Mutex<Vec<switchyard::store::usage::Usage>>> = Arc::default();
+    let s = seen.clone();
+    let subscription = hooks.event_completed.on(0, move |c| {
+        s.lock().unwrap().push(c.store.clone());
+        Ok(())
+    });
+    (seen, subscription)
+}

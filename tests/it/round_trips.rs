@@ -3,10 +3,9 @@
 //! cooldowns, beside it), the claims with the stored event, the finish. Read from the
 //! router's own store report (`event_completed`), the numbers its metrics carry.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::http::StatusCode;
-use switchyard::store::usage::Usage;
 
 use crate::common::*;
 
@@ -17,12 +16,7 @@ async fn round_trips_per_webhook_stay_at_three_for_1_5_and_20_matched_modules() 
             .map(|i| module(&format!("m{i}"), "      cooldown: 10m\n"))
             .collect();
         let hooks = Arc::new(switchyard::hooks::Hooks::default());
-        let seen: Arc<Mutex<Vec<Usage>>> = Arc::default();
-        let s = seen.clone();
-        let _sub = hooks.event_completed.on(0, move |c| {
-            s.lock().unwrap().push(c.store.clone());
-            Ok(())
-        });
+        let (seen, _sub) = collect_usage(&hooks);
         let app = TestApp::with(
             &manifests,
             Options {

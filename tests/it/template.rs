@@ -68,6 +68,24 @@ fn functions_by_binary(t: &Value) -> BTreeMap<String, String> {
     out
 }
 
+/// The logical ids of the module functions.
+fn module_functions(t: &Value) -> BTreeSet<String> {
+    let by_binary = functions_by_binary(t);
+    binaries_under(&root().join("functions/modules"))
+        .iter()
+        .map(|b| by_binary[b].clone())
+        .collect()
+}
+
+/// The value an `!If [cond, value, other]` takes when its condition holds; any other value
+/// as it is.
+fn if_true(v: &Value) -> &Value {
+    match tag(v, "If") {
+        Some(Value::Sequence(args)) if args.len() == 3 => &args[1],
+        _ => v,
+    }
+}
+
 fn tag<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
     match v {
         Value::Tagged(t) if t.tag == name => Some(&t.value),
@@ -156,11 +174,7 @@ fn every_function_binary_has_a_resource_and_every_resource_a_binary() {
 #[test]
 fn policies_name_the_table_its_indexes_or_module_functions_never_a_wildcard() {
     let t = template();
-    let by_binary = functions_by_binary(&t);
-    let modules: BTreeSet<String> = binaries_under(&root().join("functions/modules"))
-        .iter()
-        .map(|b| by_binary[b].clone())
-        .collect();
+    let modules = module_functions(&t);
     let mut checked = 0;
     for (name, res) in resources(&t) {
         if res["Type"] != "AWS::Serverless::Function" {
@@ -271,14 +285,10 @@ fn secrets_are_read_at_cold_start_from_references_never_put_in_the_configuration
                 "{name:?}: {k} names an unexpected variable"
             );
             // `!If [HasX, !Ref XRef, !Ref AWS::NoValue]` or the `!Ref` alone.
-            let value = match tag(v, "If") {
-                Some(Value::Sequence(args)) => {
-                    assert_eq!(args[2], Value::Tagged(Box::new(no_value())), "{name:?} {k}");
-                    args[1].clone()
-                }
-                _ => v.clone(),
-            };
-            let Some(Value::String(param)) = tag(&value, "Ref") else {
+            if let Some(Value::Sequence(args)) = tag(v, "If") {
+                assert_eq!(args[2], Value::Tagged(Box::new(no_value())), "{name:?} {k}");
+            }
+            let Some(Value::String(param)) = tag(if_true(v), "Ref") else {
                 panic!("{name:?}: {k} is not a parameter reference: {v:?}");
             };
             assert!(param.ends_with("Ref"), "{name:?}: {k} = {param}");
@@ -292,13 +302,8 @@ fn secrets_are_read_at_cold_start_from_references_never_put_in_the_configuration
         for g in &granted {
             let param = g.trim_start_matches("secret:");
             assert!(
-                vars.values().any(|v| {
-                    let v = match tag(v, "If") {
-                        Some(Value::Sequence(args)) => args[1].clone(),
-                        _ => v.clone(),
-                    };
-                    tag(&v, "Ref").and_then(Value::as_str) == Some(param)
-                }),
+                vars.values()
+                    .any(|v| tag(if_true(v), "Ref").and_then(Value::as_str) == Some(param)),
                 "{name:?}: may read {param}, which it does not use"
             );
         }
@@ -322,11 +327,7 @@ fn secrets_are_read_at_cold_start_from_references_never_put_in_the_configuration
 #[test]
 fn table_access_is_bound_to_key_prefixes_and_logs_are_kept_for_a_set_time() {
     let t = template();
-    let by_binary = functions_by_binary(&t);
-    let modules: BTreeSet<String> = binaries_under(&root().join("functions/modules"))
-        .iter()
-        .map(|b| by_binary[b].clone())
-        .collect();
+    let modules = module_functions(&t);
     for (name, res) in resources(&t) {
         if res["Type"] != "AWS::Serverless::Function" {
             continue;

@@ -254,8 +254,7 @@ impl DynamoStore {
         }
     }
 
-    /// Reads items by partition key (one sort key for all), 100 keys per BatchGetItem,
-    /// unprocessed keys sent again; returns them by partition key.
+    /// Reads items by partition key (one sort key for all); returns them by partition key.
     pub(super) async fn batch_get(
         &self,
         pks: &[String],
@@ -263,15 +262,33 @@ impl DynamoStore {
         consistent: bool,
         operation: &'static str,
     ) -> Result<HashMap<String, HashMap<String, AttributeValue>>, StoreError> {
+        let keys: Vec<(String, String)> =
+            pks.iter().map(|pk| (pk.clone(), sk.to_owned())).collect();
+        Ok(self
+            .batch_get_keys(&keys, consistent, operation)
+            .await?
+            .into_iter()
+            .map(|((pk, _), item)| (pk, item))
+            .collect())
+    }
+
+    /// Reads items by (partition key, sort key), 100 keys per BatchGetItem, unprocessed keys
+    /// sent again; returns them by key (missing ones left out).
+    pub(super) async fn batch_get_keys(
+        &self,
+        wanted: &[(String, String)],
+        consistent: bool,
+        operation: &'static str,
+    ) -> Result<HashMap<(String, String), HashMap<String, AttributeValue>>, StoreError> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let mut found = HashMap::new();
-        let mut unique: Vec<&String> = pks.iter().collect();
+        let mut unique: Vec<&(String, String)> = wanted.iter().collect();
         unique.sort();
         unique.dedup();
         for chunk in unique.chunks(100) {
             let keys: Vec<HashMap<String, AttributeValue>> = chunk
                 .iter()
-                .map(|pk| HashMap::from([("pk".to_owned(), s(*pk)), ("sk".to_owned(), s(sk))]))
+                .map(|(pk, sk)| HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))]))
                 .collect();
             let mut request = Some(
                 KeysAndAttributes::builder()
@@ -294,8 +311,10 @@ impl DynamoStore {
                     .and_then(|mut m| m.remove(&self.table))
                     .unwrap_or_default()
                 {
-                    if let Some(AttributeValue::S(pk)) = item.get("pk") {
-                        found.insert(pk.clone(), item);
+                    if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                        (item.get("pk"), item.get("sk"))
+                    {
+                        found.insert((pk.clone(), sk.clone()), item);
                     }
                 }
                 request = out

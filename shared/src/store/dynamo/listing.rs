@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -231,62 +231,12 @@ impl DynamoStore {
         &self,
         entries: &[(String, String, String)],
     ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
-        let mut found: HashMap<(String, String), HashMap<String, AttributeValue>> = HashMap::new();
-        for chunk in entries.chunks(100) {
-            let keys: Vec<HashMap<String, AttributeValue>> = chunk
-                .iter()
-                .map(|(pk, sk, _)| {
-                    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
-                })
-                .collect();
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .build()
-                    .map_err(unavailable("list"))?,
-            );
-            let mut attempt = 0u64;
-            while let Some(r) = request.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, r)
-                    .send()
-                    .await
-                    .map_err(unavailable("list"))?;
-                for item in out
-                    .responses
-                    .and_then(|mut m| m.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    let k = |name: &str| {
-                        item.get(name)
-                            .and_then(|v| v.as_s().ok())
-                            .cloned()
-                            .unwrap_or_default()
-                    };
-                    found.insert((k("pk"), k("sk")), item);
-                }
-                request = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys().is_empty());
-                attempt += 1;
-                if request.is_some() {
-                    if attempt > 5 {
-                        return Err(StoreError::Unavailable {
-                            operation: "list",
-                            source: "keys left unprocessed".into(),
-                        });
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
-                }
-            }
-        }
-        Ok(entries
+        let keys: Vec<(String, String)> = entries
             .iter()
-            .filter_map(|(pk, sk, _)| found.remove(&(pk.clone(), sk.clone())))
-            .collect())
+            .map(|(pk, sk, _)| (pk.clone(), sk.clone()))
+            .collect();
+        let mut found = self.batch_get_keys(&keys, false, "list").await?;
+        Ok(keys.iter().filter_map(|k| found.remove(k)).collect())
     }
 }
 
