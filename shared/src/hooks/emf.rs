@@ -12,14 +12,14 @@
 //! | `ModulesSkipped` | Count | module, reason |
 //! | `DispatchLatency` | Milliseconds | source |
 //! | `DispatchFailures` | Count | source |
-//! | `StoreWriteUnits`, `StoreReadUnits`, `StoreCalls`, `StoreRoundTrips` | Count | source (one line per delivery: DynamoDB's consumed capacity) |
+//! | `StoreWriteUnits`, `StoreReadUnits`, `StoreCalls`, `StoreRoundTrips` | Count | source (with `DispatchLatency` or `Duplicates`, one line per delivery: DynamoDB's consumed capacity) |
 //! | `JobsFinished` | Count | module, status |
 //! | `JobDuration` | Milliseconds | module |
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::{Hooks, Subscription};
 
@@ -109,36 +109,54 @@ impl Emf {
         }
     }
 
-    /// Writes one EMF line: the metrics share the dimension set `dims`.
+    /// Writes one EMF line: the metrics share the dimension set `dims`. The line is
+    /// written straight into one buffer (no JSON tree) and out in one write.
     pub fn emit(&self, dims: &[(&str, &str)], metrics: &[(&str, f64, Unit)]) {
-        let mut root = Map::new();
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-        let dim_names: Vec<&str> = dims.iter().map(|(k, _)| *k).collect();
-        let defs: Vec<Value> = metrics
-            .iter()
-            .map(|(name, _, unit)| json!({"Name": name, "Unit": unit.as_str()}))
-            .collect();
-        root.insert(
-            "_aws".into(),
-            json!({
-                "Timestamp": i64::try_from(timestamp).unwrap_or(0),
-                "CloudWatchMetrics": [{
-                    "Namespace": self.namespace,
-                    "Dimensions": [dim_names],
-                    "Metrics": defs,
-                }],
-            }),
+        let mut line: Vec<u8> = Vec::with_capacity(192 + 48 * metrics.len());
+        // Writing JSON into a Vec cannot fail.
+        let text = |line: &mut Vec<u8>, s: &str| {
+            let _ = serde_json::to_writer(&mut *line, s);
+        };
+        let _ = write!(
+            line,
+            "{{\"_aws\":{{\"Timestamp\":{},\"CloudWatchMetrics\":[{{\"Namespace\":",
+            i64::try_from(timestamp).unwrap_or(0)
         );
+        text(&mut line, &self.namespace);
+        line.extend_from_slice(b",\"Dimensions\":[[");
+        for (i, (k, _)) in dims.iter().enumerate() {
+            if i > 0 {
+                line.push(b',');
+            }
+            text(&mut line, k);
+        }
+        line.extend_from_slice(b"]],\"Metrics\":[");
+        for (i, (name, _, unit)) in metrics.iter().enumerate() {
+            if i > 0 {
+                line.push(b',');
+            }
+            line.extend_from_slice(b"{\"Name\":");
+            text(&mut line, name);
+            let _ = write!(line, ",\"Unit\":\"{}\"}}", unit.as_str());
+        }
+        line.extend_from_slice(b"]}]}");
         for (k, v) in dims {
-            root.insert((*k).to_owned(), Value::from(*v));
+            line.push(b',');
+            text(&mut line, k);
+            line.push(b':');
+            text(&mut line, v);
         }
         for (name, value, _) in metrics {
-            root.insert((*name).to_owned(), json!(value));
+            line.push(b',');
+            text(&mut line, name);
+            line.push(b':');
+            let _ = serde_json::to_writer(&mut line, value);
         }
-        let line = Value::Object(root).to_string();
+        line.extend_from_slice(b"}\n");
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         // A metrics line that cannot be written is dropped; it never fails a request.
-        let _ = writeln!(out, "{line}");
+        let _ = out.write_all(&line);
         let _ = out.flush();
     }
 
@@ -188,31 +206,25 @@ impl Emf {
         let e = self.clone();
         subs.push(hooks.event_completed.on(P, move |c| {
             let ms = c.duration.as_secs_f64() * 1000.0;
-            // What every delivery cost the store, duplicates and conflicts included: the
-            // running cost of the deployment, per source.
-            e.emit(
-                &[("source", source_dimension(&c.source))],
-                &[
-                    ("StoreWriteUnits", c.store.write_units, Unit::Count),
-                    ("StoreReadUnits", c.store.read_units, Unit::Count),
-                    ("StoreCalls", c.store.calls as f64, Unit::Count),
-                    ("StoreRoundTrips", c.store.round_trips as f64, Unit::Count),
-                ],
-            );
+            // What every delivery cost the store, duplicates and conflicts included (the
+            // running cost of the deployment, per source), and its outcome: one line.
+            let mut metrics = vec![
+                ("StoreWriteUnits", c.store.write_units, Unit::Count),
+                ("StoreReadUnits", c.store.read_units, Unit::Count),
+                ("StoreCalls", c.store.calls as f64, Unit::Count),
+                ("StoreRoundTrips", c.store.round_trips as f64, Unit::Count),
+            ];
             match c.outcome {
-                "duplicate" => e.emit(
-                    &[("source", source_dimension(&c.source))],
-                    &[("Duplicates", 1.0, Unit::Count)],
-                ),
+                "duplicate" => metrics.push(("Duplicates", 1.0, Unit::Count)),
                 "dispatched" | "incomplete" | "filtered" => {
-                    let mut metrics = vec![("DispatchLatency", ms, Unit::Milliseconds)];
+                    metrics.push(("DispatchLatency", ms, Unit::Milliseconds));
                     if c.failed > 0 {
                         metrics.push(("DispatchFailures", c.failed as f64, Unit::Count));
                     }
-                    e.emit(&[("source", source_dimension(&c.source))], &metrics);
                 }
                 _ => {}
             }
+            e.emit(&[("source", source_dimension(&c.source))], &metrics);
             Ok(())
         }));
         let e = self.clone();
@@ -346,7 +358,24 @@ pub fn validate(line: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::time::Duration;
+
+    #[test]
+    fn names_and_values_with_json_specials_are_escaped() {
+        let captured = MemoryWriter::default();
+        let emf = Emf::to_writer("Name\"space\\", Box::new(captured.clone()));
+        emf.emit(
+            &[("module", "a\"b\nc")],
+            &[("Odd\"Metric", 0.25, Unit::Count)],
+        );
+        let lines = captured.lines();
+        assert_eq!(lines.len(), 1, "the line parses as JSON");
+        validate(&lines[0]).unwrap();
+        assert_eq!(lines[0]["module"], "a\"b\nc");
+        assert_eq!(lines[0]["Odd\"Metric"], 0.25);
+        assert_eq!(lines[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Name\"space\\");
+    }
 
     #[test]
     fn emitted_lines_follow_the_emf_structure() {

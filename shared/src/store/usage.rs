@@ -10,7 +10,7 @@ use std::time::Instant;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
     /// The operation (`PutItem`, `Query`, ...).
-    pub operation: String,
+    pub operation: &'static str,
     /// Write units billed for the table.
     pub table_write_units: f64,
     /// Write units billed for the indexes.
@@ -41,7 +41,7 @@ pub struct Usage {
     /// round trips a unit of work waited for one after the other.
     pub round_trips: usize,
     /// The operations, in the order they started (`PutItem`, `UpdateItem`, ...).
-    pub operations: Vec<String>,
+    pub operations: Vec<&'static str>,
 }
 
 impl Usage {
@@ -68,7 +68,7 @@ impl Usage {
             index_write_units: sorted.iter().map(|c| c.index_write_units).sum(),
             read_units: sorted.iter().map(|c| c.read_units).sum(),
             round_trips: depth.into_iter().max().unwrap_or(0),
-            operations: sorted.iter().map(|c| c.operation.clone()).collect(),
+            operations: sorted.iter().map(|c| c.operation).collect(),
         }
     }
 }
@@ -116,9 +116,9 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn call(op: &str, at: Instant, start_ms: u64, end_ms: u64, w: f64) -> Call {
+    fn call(op: &'static str, at: Instant, start_ms: u64, end_ms: u64, w: f64) -> Call {
         Call {
-            operation: op.into(),
+            operation: op,
             table_write_units: w,
             index_write_units: 1.0,
             read_units: 0.5,

@@ -5,14 +5,26 @@
 
 use std::time::Instant;
 
+use aws_sdk_dynamodb::operation::{
+    batch_get_item::{BatchGetItemInput, BatchGetItemOutput},
+    batch_write_item::{BatchWriteItemInput, BatchWriteItemOutput},
+    delete_item::{DeleteItemInput, DeleteItemOutput},
+    get_item::{GetItemInput, GetItemOutput},
+    put_item::{PutItemInput, PutItemOutput},
+    query::{QueryInput, QueryOutput},
+    scan::{ScanInput, ScanOutput},
+    transact_get_items::{TransactGetItemsInput, TransactGetItemsOutput},
+    transact_write_items::{TransactWriteItemsInput, TransactWriteItemsOutput},
+    update_item::{UpdateItemInput, UpdateItemOutput},
+};
+use aws_sdk_dynamodb::types::{ConsumedCapacity, ReturnConsumedCapacity};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
-    BeforeTransmitInterceptorContextMut, FinalizerInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextMut,
+    FinalizerInterceptorContextRef, Input, Output,
 };
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 
 use crate::store::usage::{Call, record};
@@ -25,7 +37,8 @@ pub struct Metered;
 #[derive(Debug, Clone)]
 struct State {
     started: Instant,
-    operation: Option<String>,
+    operation: &'static str,
+    read: bool,
     table: f64,
     indexes: f64,
     condition_failed: bool,
@@ -35,80 +48,78 @@ impl Storable for State {
     type Storer = StoreReplace<Self>;
 }
 
-/// Data-plane operations that take `ReturnConsumedCapacity` (the control plane does not).
-const METERED: &[&str] = &[
-    "GetItem",
-    "PutItem",
-    "UpdateItem",
-    "DeleteItem",
-    "Query",
-    "Scan",
-    "BatchGetItem",
-    "BatchWriteItem",
-    "TransactWriteItems",
-    "TransactGetItems",
-];
-
-const READS: &[&str] = &[
-    "GetItem",
-    "Query",
-    "Scan",
-    "BatchGetItem",
-    "TransactGetItems",
-];
-
-#[derive(serde::Deserialize)]
-struct Units {
-    #[serde(rename = "CapacityUnits", default)]
-    total: f64,
-    #[serde(rename = "Table", default)]
-    table: Option<Part>,
-    #[serde(rename = "GlobalSecondaryIndexes", default)]
-    indexes: Option<std::collections::BTreeMap<String, Part>>,
-    #[serde(rename = "LocalSecondaryIndexes", default)]
-    local: Option<std::collections::BTreeMap<String, Part>>,
+/// Asks a data-plane call's typed input for `INDEXES` (unless it asks for something
+/// already) and names its operation; `None` for the control plane, which takes no
+/// `ReturnConsumedCapacity`. Typed, so the request body is neither scanned nor copied.
+fn ask(input: &mut Input) -> Option<(&'static str, bool)> {
+    macro_rules! ask {
+        ($($ty:ty => $name:literal, $read:literal;)*) => {
+            $(if let Some(i) = input.downcast_mut::<$ty>() {
+                i.return_consumed_capacity.get_or_insert(ReturnConsumedCapacity::Indexes);
+                return Some(($name, $read));
+            })*
+        };
+    }
+    ask! {
+        GetItemInput => "GetItem", true;
+        PutItemInput => "PutItem", false;
+        UpdateItemInput => "UpdateItem", false;
+        DeleteItemInput => "DeleteItem", false;
+        QueryInput => "Query", true;
+        ScanInput => "Scan", true;
+        BatchGetItemInput => "BatchGetItem", true;
+        BatchWriteItemInput => "BatchWriteItem", false;
+        TransactWriteItemsInput => "TransactWriteItems", false;
+        TransactGetItemsInput => "TransactGetItems", true;
+    }
+    None
 }
 
-#[derive(serde::Deserialize)]
-struct Part {
-    #[serde(rename = "CapacityUnits", default)]
-    units: f64,
+/// The `ConsumedCapacity` entries of a data-plane call's typed output.
+fn consumed(output: &Output) -> &[ConsumedCapacity] {
+    macro_rules! one {
+        ($($ty:ty),*) => {
+            $(if let Some(o) = output.downcast_ref::<$ty>() {
+                return o.consumed_capacity().map_or(&[], std::slice::from_ref);
+            })*
+        };
+    }
+    macro_rules! many {
+        ($($ty:ty),*) => {
+            $(if let Some(o) = output.downcast_ref::<$ty>() {
+                return o.consumed_capacity();
+            })*
+        };
+    }
+    one!(GetItemOutput, PutItemOutput, UpdateItemOutput, DeleteItemOutput, QueryOutput, ScanOutput);
+    many!(
+        BatchGetItemOutput,
+        BatchWriteItemOutput,
+        TransactWriteItemsOutput,
+        TransactGetItemsOutput
+    );
+    &[]
 }
 
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(Units),
-    Many(Vec<Units>),
-}
-
-#[derive(serde::Deserialize)]
-struct Answer {
-    #[serde(rename = "ConsumedCapacity", default)]
-    consumed: Option<OneOrMany>,
-}
-
-/// (table units, index units) of an answer's `ConsumedCapacity`.
-fn units(body: &[u8]) -> Option<(f64, f64)> {
-    let answer: Answer = serde_json::from_slice(body).ok()?;
-    let list = match answer.consumed? {
-        OneOrMany::One(u) => vec![u],
-        OneOrMany::Many(v) => v,
-    };
+/// (table units, index units) of a call's `ConsumedCapacity` entries.
+fn units(list: &[ConsumedCapacity]) -> (f64, f64) {
     let mut table = 0.0;
     let mut indexes = 0.0;
     for u in list {
         let idx: f64 = u
-            .indexes
-            .iter()
-            .chain(u.local.iter())
+            .global_secondary_indexes()
+            .into_iter()
+            .chain(u.local_secondary_indexes())
             .flat_map(|m| m.values())
-            .map(|p| p.units)
+            .filter_map(|p| p.capacity_units())
             .sum();
-        table += u.table.map_or(u.total - idx, |t| t.units);
+        table += match u.table() {
+            Some(t) => t.capacity_units().unwrap_or(0.0),
+            None => u.capacity_units().unwrap_or(0.0) - idx,
+        };
         indexes += idx;
     }
-    Some((table, indexes))
+    (table, indexes)
 }
 
 impl Intercept for Metered {
@@ -116,58 +127,20 @@ impl Intercept for Metered {
         "switchyard-consumed-capacity"
     }
 
-    fn read_before_execution(
+    fn modify_before_serialization(
         &self,
-        _ctx: &BeforeSerializationInterceptorContextRef<'_>,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        cfg.interceptor_state().store_put(State {
-            started: Instant::now(),
-            operation: None,
-            table: 0.0,
-            indexes: 0.0,
-            condition_failed: false,
-        });
-        Ok(())
-    }
-
-    fn modify_before_signing(
-        &self,
-        ctx: &mut BeforeTransmitInterceptorContextMut<'_>,
+        ctx: &mut BeforeSerializationInterceptorContextMut<'_>,
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let request = ctx.request_mut();
-        let Some(op) = request
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .filter(|op| METERED.contains(op))
-            .map(str::to_owned)
-        else {
-            return Ok(());
-        };
-        // `{...}` becomes `{"ReturnConsumedCapacity":"INDEXES",...}` unless it asks already.
-        if let Some(body) = request.body().bytes() {
-            let asks = body
-                .windows(b"\"ReturnConsumedCapacity\"".len())
-                .any(|w| w == b"\"ReturnConsumedCapacity\"");
-            if !asks && body.first() == Some(&b'{') {
-                let mut out = Vec::with_capacity(body.len() + 40);
-                out.extend_from_slice(b"{\"ReturnConsumedCapacity\":\"INDEXES\"");
-                if body.len() > 2 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(&body[1..]);
-                let len = out.len().to_string();
-                *request.body_mut() = SdkBody::from(out);
-                request.headers_mut().insert("content-length", len);
-            }
-        }
-        if let Some(state) = cfg.load::<State>().cloned() {
+        if let Some((operation, read)) = ask(ctx.input_mut()) {
             cfg.interceptor_state().store_put(State {
-                operation: Some(op),
-                ..state
+                started: Instant::now(),
+                operation,
+                read,
+                table: 0.0,
+                indexes: 0.0,
+                condition_failed: false,
             });
         }
         Ok(())
@@ -179,27 +152,18 @@ impl Intercept for Metered {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(state) = cfg.load::<State>().cloned() else {
+        let Some(mut next) = cfg.load::<State>().cloned() else {
             return Ok(());
         };
-        if state.operation.is_none() {
-            return Ok(());
-        }
-        let response = ctx.response();
-        let Some(body) = response.body().bytes() else {
-            return Ok(());
-        };
-        let mut next = state;
-        if response.status().is_success() {
-            if let Some((table, indexes)) = units(body) {
-                next.table = table;
-                next.indexes = indexes;
+        match ctx.output_or_error() {
+            Ok(output) => (next.table, next.indexes) = units(consumed(output)),
+            // Billed, but answered without units: the answer's body is a short error.
+            Err(_) => {
+                let body = ctx.response().body().bytes().unwrap_or_default();
+                next.condition_failed = body
+                    .windows(b"ConditionalCheckFailed".len())
+                    .any(|w| w == b"ConditionalCheckFailed");
             }
-        } else {
-            // Billed, but answered without units.
-            next.condition_failed = body
-                .windows(b"ConditionalCheckFailed".len())
-                .any(|w| w == b"ConditionalCheckFailed");
         }
         cfg.interceptor_state().store_put(next);
         Ok(())
@@ -214,20 +178,13 @@ impl Intercept for Metered {
         let Some(state) = cfg.load::<State>() else {
             return Ok(());
         };
-        let Some(operation) = state.operation.clone() else {
-            return Ok(());
-        };
-        let read = READS.contains(&operation.as_str());
+        let (table, indexes) = (state.table, state.indexes);
         record(Call {
-            table_write_units: if read { 0.0 } else { state.table },
-            index_write_units: if read { 0.0 } else { state.indexes },
-            read_units: if read {
-                state.table + state.indexes
-            } else {
-                0.0
-            },
+            table_write_units: if state.read { 0.0 } else { table },
+            index_write_units: if state.read { 0.0 } else { indexes },
+            read_units: if state.read { table + indexes } else { 0.0 },
             condition_failed: state.condition_failed,
-            operation,
+            operation: state.operation,
             started: state.started,
             ended: Instant::now(),
         });
@@ -238,13 +195,53 @@ impl Intercept for Metered {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_dynamodb::types::Capacity;
 
     #[test]
     fn units_split_table_and_indexes_for_single_and_batched_answers() {
-        let one = br#"{"ConsumedCapacity":{"TableName":"t","CapacityUnits":6.0,"Table":{"CapacityUnits":3.0},"GlobalSecondaryIndexes":{"by_time":{"CapacityUnits":3.0}}}}"#;
-        assert_eq!(units(one), Some((3.0, 3.0)));
-        let many = br#"{"ConsumedCapacity":[{"TableName":"t","CapacityUnits":2.0,"Table":{"CapacityUnits":2.0}},{"TableName":"t","CapacityUnits":4.0,"Table":{"CapacityUnits":2.0},"GlobalSecondaryIndexes":{"a":{"CapacityUnits":2.0}}}]}"#;
-        assert_eq!(units(many), Some((4.0, 2.0)));
-        assert_eq!(units(br#"{"Item":{}}"#), None);
+        let cap = |u: f64| Capacity::builder().capacity_units(u).build();
+        let one = ConsumedCapacity::builder()
+            .capacity_units(6.0)
+            .table(cap(3.0))
+            .global_secondary_indexes("by_time", cap(3.0))
+            .build();
+        assert_eq!(units(std::slice::from_ref(&one)), (3.0, 3.0));
+        let no_table = ConsumedCapacity::builder().capacity_units(2.0).build();
+        let with_index = ConsumedCapacity::builder()
+            .capacity_units(4.0)
+            .table(cap(2.0))
+            .global_secondary_indexes("a", cap(2.0))
+            .build();
+        assert_eq!(units(&[no_table, with_index]), (4.0, 2.0));
+        assert_eq!(units(&[]), (0.0, 0.0));
+    }
+
+    #[test]
+    fn data_plane_inputs_ask_for_index_units_and_keep_what_they_asked() {
+        let mut put = Input::erase(PutItemInput::builder().table_name("t").build().unwrap());
+        assert_eq!(ask(&mut put), Some(("PutItem", false)));
+        assert_eq!(
+            put.downcast_ref::<PutItemInput>().unwrap().return_consumed_capacity,
+            Some(ReturnConsumedCapacity::Indexes)
+        );
+        let mut total = Input::erase(
+            QueryInput::builder()
+                .table_name("t")
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .build()
+                .unwrap(),
+        );
+        assert_eq!(ask(&mut total), Some(("Query", true)));
+        assert_eq!(
+            total.downcast_ref::<QueryInput>().unwrap().return_consumed_capacity,
+            Some(ReturnConsumedCapacity::Total)
+        );
+        let mut control = Input::erase(
+            aws_sdk_dynamodb::operation::describe_table::DescribeTableInput::builder()
+                .table_name("t")
+                .build()
+                .unwrap(),
+        );
+        assert_eq!(ask(&mut control), None);
     }
 }

@@ -1,0 +1,94 @@
+//! Client-side CPU of one DynamoDB call through the SDK client the functions use: a
+//! measurement tool for docs/performance.md, not part of the product.
+//!
+//! Runs on one thread (a current-thread runtime), so the thread's on-CPU time
+//! (`/proc/thread-self/schedstat`, nanoseconds) is everything the client spent: building
+//! the request, signing, HTTP, parsing the answer, the interceptors. Against DynamoDB Local:
+//!
+//! ```text
+//! AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:PORT SWITCHYARD_TABLE=t \
+//!   cargo run --release --example store_call_cpu -- 2000
+//! ```
+//!
+//! Prints µs of CPU per call for a small conditional `UpdateItem` (the reservation's shape)
+//! and a `PutItem` carrying 10 KB of binary (a stored payload's shape).
+
+use std::time::Instant;
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() -> anyhow::Result<()> {
+    let n: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1000);
+    let table = std::env::var("SWITCHYARD_TABLE")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let sdk = switchyard::aws::sdk_config().await;
+        let client = switchyard::aws::dynamodb(&sdk);
+        let blob = Blob::new((0..10_240u32).map(|i| (i * 7919 % 251) as u8).collect::<Vec<_>>());
+        // Warm the connection pool and the credentials.
+        for i in 0..20 {
+            put(&client, &table, i, &blob).await?;
+        }
+        let cases: [(&str, bool); 2] = [("UpdateItem (small, conditional)", false), ("PutItem (10 KB binary)", true)];
+        for (name, payload) in cases {
+            let cpu = thread_cpu_ns();
+            let wall = Instant::now();
+            for i in 0..n {
+                if payload {
+                    put(&client, &table, i, &blob).await?;
+                } else {
+                    client
+                        .update_item()
+                        .table_name(&table)
+                        .key("pk", AttributeValue::S(format!("CALLCPU#{i}#{}", wall.elapsed().as_nanos())))
+                        .key("sk", AttributeValue::S("EVENT".into()))
+                        .update_expression("SET #s = :s, expires_at = :e")
+                        .condition_expression("attribute_not_exists(pk)")
+                        .expression_attribute_names("#s", "status")
+                        .expression_attribute_values(":s", AttributeValue::S("in_progress".into()))
+                        .expression_attribute_values(":e", AttributeValue::N("1999999999".into()))
+                        .send()
+                        .await?;
+                }
+            }
+            let cpu = thread_cpu_ns() - cpu;
+            println!(
+                "{name}: {n} calls, {:.1} µs CPU per call, {:.2} ms wall per call",
+                cpu as f64 / 1000.0 / f64::from(n),
+                wall.elapsed().as_secs_f64() * 1000.0 / f64::from(n)
+            );
+        }
+        Ok(())
+    })
+}
+
+async fn put(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    i: u32,
+    blob: &Blob,
+) -> anyhow::Result<()> {
+    client
+        .put_item()
+        .table_name(table)
+        .item("pk", AttributeValue::S(format!("CALLCPU#PAYLOAD#{i}")))
+        .item("sk", AttributeValue::S("PAYLOAD".into()))
+        .item("body", AttributeValue::B(blob.clone()))
+        .item("expires_at", AttributeValue::N("1999999999".into()))
+        .send()
+        .await?;
+    Ok(())
+}
