@@ -37,12 +37,19 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         let sdk = switchyard::aws::sdk_config().await;
         let client = switchyard::aws::dynamodb(&sdk);
-        let blob = Blob::new((0..10_240u32).map(|i| (i * 7919 % 251) as u8).collect::<Vec<_>>());
+        let blob = Blob::new(
+            (0..10_240u32)
+                .map(|i| (i * 7919 % 251) as u8)
+                .collect::<Vec<_>>(),
+        );
         // Warm the connection pool and the credentials.
         for i in 0..20 {
             put(&client, &table, i, &blob).await?;
         }
-        let cases: [(&str, bool); 2] = [("UpdateItem (small, conditional)", false), ("PutItem (10 KB binary)", true)];
+        let cases: [(&str, bool); 2] = [
+            ("UpdateItem (small, conditional)", false),
+            ("PutItem (10 KB binary)", true),
+        ];
         for (name, payload) in cases {
             let cpu = thread_cpu_ns();
             let wall = Instant::now();
@@ -53,7 +60,10 @@ fn main() -> anyhow::Result<()> {
                     client
                         .update_item()
                         .table_name(&table)
-                        .key("pk", AttributeValue::S(format!("CALLCPU#{i}#{}", wall.elapsed().as_nanos())))
+                        .key(
+                            "pk",
+                            AttributeValue::S(format!("CALLCPU#{i}#{}", wall.elapsed().as_nanos())),
+                        )
                         .key("sk", AttributeValue::S("EVENT".into()))
                         .update_expression("SET #s = :s, expires_at = :e")
                         .condition_expression("attribute_not_exists(pk)")
@@ -78,7 +88,11 @@ fn main() -> anyhow::Result<()> {
         let identity: aws_smithy_runtime_api::client::identity::Identity = creds.into();
         let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
         let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")?;
-        let host = endpoint.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/').to_owned();
+        let host = endpoint
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_owned();
         let http = reqwest::Client::new();
         use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD.encode(blob.as_ref());
@@ -130,7 +144,12 @@ fn main() -> anyhow::Result<()> {
             let parsed: serde_json::Value = serde_json::from_slice(&bytes)?;
             anyhow::ensure!(ok && parsed.get("ConsumedCapacity").is_some(), "{parsed}");
         }
-        report("PutItem (10 KB binary), lean client", n, thread_cpu_ns() - cpu, wall);
+        report(
+            "PutItem (10 KB binary), lean client",
+            n,
+            thread_cpu_ns() - cpu,
+            wall,
+        );
         Ok(())
     })
 }

@@ -4,12 +4,17 @@
 //! Rate limits (429, or 403 with `x-ratelimit-remaining: 0`) and 5xx are retried with
 //! backoff; 401, 403 and 404 are clear errors.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use std::collections::BTreeMap;
 
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use crate::github_app::GithubApp;
 
 /// Which API dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +141,7 @@ pub struct ForgeClient {
     http: reqwest::Client,
     kind: ForgeKind,
     base: String,
-    token: SecretString,
+    credential: Credential,
     max_attempts: u32,
     backoff: Duration,
     max_wait: Duration,
@@ -147,9 +152,29 @@ impl std::fmt::Debug for ForgeClient {
         f.debug_struct("ForgeClient")
             .field("kind", &self.kind)
             .field("base", &self.base)
-            .field("token", &"[REDACTED]")
+            .field(
+                "credential",
+                &match &self.credential {
+                    Credential::Token(_) => "token [REDACTED]".to_owned(),
+                    Credential::App { app, installation } => {
+                        format!("GitHub App {} installation {installation}", app.app_id())
+                    }
+                },
+            )
             .finish_non_exhaustive()
     }
+}
+
+/// What a client authenticates with.
+#[derive(Clone)]
+enum Credential {
+    /// A personal (or Forgejo/Gitea) token.
+    Token(SecretString),
+    /// A GitHub App acting as one installation.
+    App {
+        app: Arc<GithubApp>,
+        installation: u64,
+    },
 }
 
 const PER_PAGE: usize = 50;
@@ -167,7 +192,7 @@ impl ForgeClient {
             http,
             kind,
             base: base.into().trim_end_matches('/').to_owned(),
-            token,
+            credential: Credential::Token(token),
             max_attempts: 4,
             backoff: Duration::from_millis(500),
             max_wait: Duration::from_secs(60),
@@ -215,11 +240,30 @@ impl ForgeClient {
         self
     }
 
-    fn auth(&self) -> String {
-        match self.kind {
-            ForgeKind::Github => format!("Bearer {}", self.token.expose_secret()),
-            ForgeKind::Forgejo => format!("token {}", self.token.expose_secret()),
+    /// This client acting as `installation` of `app` (GitHub only): each call carries the
+    /// installation's token, minted and cached by `app`.
+    pub fn as_installation(mut self, app: Arc<GithubApp>, installation: u64) -> Self {
+        self.credential = Credential::App { app, installation };
+        self
+    }
+
+    /// The GitHub App installation this client acts as, if it does.
+    pub fn installation(&self) -> Option<u64> {
+        match &self.credential {
+            Credential::App { installation, .. } => Some(*installation),
+            Credential::Token(_) => None,
         }
+    }
+
+    async fn auth(&self) -> Result<String, ForgeError> {
+        let token = match &self.credential {
+            Credential::Token(t) => t.clone(),
+            Credential::App { app, installation } => app.token(*installation).await?,
+        };
+        Ok(match self.kind {
+            ForgeKind::Github => format!("Bearer {}", token.expose_secret()),
+            ForgeKind::Forgejo => format!("token {}", token.expose_secret()),
+        })
     }
 
     /// How long a rate-limited answer asks to wait, if it is one.
@@ -264,11 +308,16 @@ impl ForgeClient {
         let url = format!("{}{path}", self.base);
         let m = method.to_string();
         let mut last = String::new();
-        for attempt in 1..=self.max_attempts {
+        // An installation token refused with 401 (revoked, or expired early) is dropped and
+        // minted again, once.
+        let mut refreshed = false;
+        let mut attempt = 0;
+        while attempt < self.max_attempts {
+            attempt += 1;
             let mut req = self
                 .http
                 .request(method.clone(), &url)
-                .header("authorization", self.auth())
+                .header("authorization", self.auth().await?)
                 .header("accept", "application/json");
             if self.kind == ForgeKind::Github {
                 req = req
@@ -302,6 +351,14 @@ impl ForgeClient {
                                 })
                                 .unwrap_or_else(|| crate::store::bounded(&text, 200))
                         };
+                        if let (401, Credential::App { app, installation }, false) =
+                            (status.as_u16(), &self.credential, refreshed)
+                        {
+                            app.forget(*installation).await;
+                            refreshed = true;
+                            attempt -= 1;
+                            continue;
+                        }
                         let path = path.to_owned();
                         return match status.as_u16() {
                             200..=299 if text.trim().is_empty() => Ok((None, headers)),
@@ -493,6 +550,10 @@ impl ForgeClient {
 pub struct Forges {
     github: Option<ForgeClient>,
     forgejo: Option<ForgeClient>,
+    /// GitHub Apps: `None` is `GITHUB_APP_ID`'s, `Some(source)` a source's own.
+    apps: BTreeMap<Option<String>, Arc<GithubApp>>,
+    /// App configurations that did not load (reported when an event needs them).
+    broken: BTreeMap<Option<String>, String>,
 }
 
 impl Forges {
@@ -502,15 +563,96 @@ impl Forges {
     }
 
     /// As [`Forges::from_env`], from `vars` (see [`ForgeClient::from_vars`]).
-    pub fn from_vars(vars: &std::collections::BTreeMap<String, String>) -> Self {
+    ///
+    /// GitHub Apps come from `GITHUB_APP_ID` and `GITHUB_APP_ID_<SOURCE>`
+    /// ([`crate::github_app`]); their keys are parsed now, once per function instance.
+    pub fn from_vars(vars: &BTreeMap<String, String>) -> Self {
+        let mut apps = BTreeMap::new();
+        let mut broken = BTreeMap::new();
+        let suffixes = vars
+            .keys()
+            .filter_map(|k| k.strip_prefix("GITHUB_APP_ID_"))
+            .map(|s| Some(s.to_owned()));
+        for suffix in std::iter::once(None).chain(suffixes) {
+            let scoped = match &suffix {
+                // A source's app: only its own variables (and the shared API URL).
+                Some(s) => {
+                    let own = |k: &str| format!("{k}_{s}");
+                    let mut v: BTreeMap<String, String> = BTreeMap::new();
+                    for k in [
+                        "GITHUB_APP_ID",
+                        "GITHUB_APP_PRIVATE_KEY",
+                        "GITHUB_APP_PRIVATE_KEY_FILE",
+                    ] {
+                        if let Some(x) = vars.get(&own(k)) {
+                            v.insert(k.to_owned(), x.clone());
+                        }
+                    }
+                    if let Some(x) = vars.get("GITHUB_API_URL") {
+                        v.insert("GITHUB_API_URL".into(), x.clone());
+                    }
+                    v
+                }
+                None => vars.clone(),
+            };
+            match GithubApp::from_vars(&scoped, None) {
+                Some(Ok(app)) => {
+                    apps.insert(suffix, Arc::new(app));
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(source = ?suffix, error = %e, "GitHub App configuration not loaded");
+                    broken.insert(suffix, e.to_string());
+                }
+                None => {}
+            }
+        }
         Self {
             github: ForgeClient::from_vars(ForgeKind::Github, vars).ok(),
             forgejo: ForgeClient::from_vars(ForgeKind::Forgejo, vars).ok(),
+            apps,
+            broken,
         }
     }
 
-    /// The client for an event's forge, or an error naming what is missing.
+    /// The GitHub App for events of `source`: its own, else the shared one.
+    pub fn app_for(&self, source: &str) -> Option<&Arc<GithubApp>> {
+        let suffix = source.to_ascii_uppercase().replace('-', "_");
+        self.apps
+            .get(&Some(suffix))
+            .or_else(|| self.apps.get(&None))
+    }
+
+    /// The client for an event's forge, or an error naming what is missing. A GitHub event
+    /// with an `installation.id` acts as that installation when a GitHub App is configured
+    /// for its source; otherwise the personal token (`GITHUB_TOKEN`) serves.
     pub fn for_event(&self, event: &crate::Event) -> Result<ForgeClient, ForgeError> {
+        if event.kind == crate::SourceKind::Github {
+            let installation = event
+                .payload
+                .value()
+                .pointer("/installation/id")
+                .and_then(Value::as_u64);
+            if let (Some(app), Some(installation)) = (self.app_for(&event.source), installation) {
+                let base = self
+                    .github
+                    .as_ref()
+                    .map(|c| c.base.clone())
+                    .unwrap_or_else(|| app.base().to_owned());
+                let client = match &self.github {
+                    Some(c) => c.clone(),
+                    None => {
+                        ForgeClient::new(ForgeKind::Github, base, SecretString::from(String::new()))
+                    }
+                };
+                return Ok(client.as_installation(app.clone(), installation));
+            }
+            if self.github.is_none() {
+                let suffix = event.source.to_ascii_uppercase().replace('-', "_");
+                if let Some(e) = self.broken.get(&Some(suffix)).or(self.broken.get(&None)) {
+                    return Err(ForgeError::Config(e.clone()));
+                }
+            }
+        }
         let (client, var) = match event.kind {
             crate::SourceKind::Github => (&self.github, "GITHUB_TOKEN"),
             crate::SourceKind::Forgejo | crate::SourceKind::Gitea => {

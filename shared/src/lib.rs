@@ -18,6 +18,7 @@ pub mod event;
 pub mod explain;
 pub mod fanout;
 pub mod forge;
+pub mod github_app;
 pub mod glob;
 pub mod hooks;
 pub mod manifest;

@@ -360,6 +360,6 @@ async fn a_lease_finds_the_job_behind_more_than_1_mb_of_leased_queue_items() {
     let leased = leased.unwrap().expect("the job behind the leased items");
     assert_eq!(leased.job.job_id, "behind");
     report("d: lease behind 1.2 MB of leased items (one shard)", &usage);
-    let queries = usage.operations.iter().filter(|o| *o == "Query").count();
+    let queries = usage.operations.iter().filter(|o| **o == "Query").count();
     assert!(queries >= 12, "paged past 1,200 leased items: {usage:?}");
 }

@@ -374,7 +374,10 @@ mod tests {
         validate(&lines[0]).unwrap();
         assert_eq!(lines[0]["module"], "a\"b\nc");
         assert_eq!(lines[0]["Odd\"Metric"], 0.25);
-        assert_eq!(lines[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Name\"space\\");
+        assert_eq!(
+            lines[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "Name\"space\\"
+        );
     }
 
     #[test]

@@ -91,7 +91,14 @@ fn consumed(output: &Output) -> &[ConsumedCapacity] {
             })*
         };
     }
-    one!(GetItemOutput, PutItemOutput, UpdateItemOutput, DeleteItemOutput, QueryOutput, ScanOutput);
+    one!(
+        GetItemOutput,
+        PutItemOutput,
+        UpdateItemOutput,
+        DeleteItemOutput,
+        QueryOutput,
+        ScanOutput
+    );
     many!(
         BatchGetItemOutput,
         BatchWriteItemOutput,
@@ -221,7 +228,9 @@ mod tests {
         let mut put = Input::erase(PutItemInput::builder().table_name("t").build().unwrap());
         assert_eq!(ask(&mut put), Some(("PutItem", false)));
         assert_eq!(
-            put.downcast_ref::<PutItemInput>().unwrap().return_consumed_capacity,
+            put.downcast_ref::<PutItemInput>()
+                .unwrap()
+                .return_consumed_capacity,
             Some(ReturnConsumedCapacity::Indexes)
         );
         let mut total = Input::erase(
@@ -233,7 +242,10 @@ mod tests {
         );
         assert_eq!(ask(&mut total), Some(("Query", true)));
         assert_eq!(
-            total.downcast_ref::<QueryInput>().unwrap().return_consumed_capacity,
+            total
+                .downcast_ref::<QueryInput>()
+                .unwrap()
+                .return_consumed_capacity,
             Some(ReturnConsumedCapacity::Total)
         );
         let mut control = Input::erase(
