@@ -513,6 +513,7 @@ impl MadeEvent {
             git_ref: None,
             changed_paths: None,
             changed_paths_truncated: false,
+            changed_paths_unknown: None,
             sender: Some(Sender {
                 login: token.name.clone(),
                 bot: false,

@@ -203,6 +203,12 @@ pub struct Config {
     pub lease: Duration,
     /// `SWITCHYARD_INVOKE_TIMEOUT_SECONDS` (default 10): operation timeout of one invoke.
     pub invoke_timeout: Duration,
+    /// `SWITCHYARD_PR_FILES_TIMEOUT_MS`: how long the router may take to list a pull
+    /// request's files for `paths:` filters (default 3,000 ms; path filters match after it).
+    pub pr_files_timeout: Duration,
+    /// The forge credentials for listing pull requests' files: `GITHUB_TOKEN`, GitHub Apps
+    /// (`GITHUB_APP_ID`, [`crate::github_app`]), `FORGEJO_TOKEN`/`FORGEJO_API_URL`.
+    pub forges: crate::forge::Forges,
     /// `SWITCHYARD_LISTEN` (default `127.0.0.1:3000`): address in serve mode.
     pub listen: SocketAddr,
     /// `SWITCHYARD_SETTINGS_CACHE_SECONDS` (default 30): how long per-scope settings are
@@ -543,6 +549,11 @@ impl Config {
             job_ttl: Duration::from_secs(number("SWITCHYARD_JOB_TTL_DAYS", 30)? * DAY),
             lease: Duration::from_secs(number("SWITCHYARD_LEASE_SECONDS", 120)?),
             invoke_timeout: Duration::from_secs(number("SWITCHYARD_INVOKE_TIMEOUT_SECONDS", 10)?),
+            pr_files_timeout: Duration::from_millis(number(
+                "SWITCHYARD_PR_FILES_TIMEOUT_MS",
+                3000,
+            )?),
+            forges: crate::forge::Forges::from_vars(&vars),
             listen,
             settings_ttl: Duration::from_secs(number("SWITCHYARD_SETTINGS_CACHE_SECONDS", 30)?),
             metrics_namespace: metrics_namespace(&get)?,

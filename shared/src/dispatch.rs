@@ -287,6 +287,30 @@ pub struct Dispatcher {
     registry: Arc<RegistrySource>,
     settings: DispatchSettings,
     hooks: Arc<Hooks>,
+    pr_files: Option<Arc<dyn PullRequestFiles>>,
+}
+
+/// Lists a pull request's changed files, for `paths:` filters (its payload has none). The
+/// router's is [`crate::forge::ForgeFiles`].
+#[async_trait::async_trait]
+pub trait PullRequestFiles: Send + Sync {
+    /// The paths the event's pull request changes, or why they cannot be had.
+    async fn files(&self, event: &Event) -> Result<Vec<String>, String>;
+}
+
+/// Whether matching `event` needs its pull request's files: a pull request event without a
+/// path list, and a module listening for it with a path filter.
+fn wants_pr_files(registry: &Registry, event: &Event) -> bool {
+    let kind = event.event_type.as_str();
+    kind.starts_with("pull_request")
+        && event.changed_paths.is_none()
+        && !event.changed_paths_truncated
+        && event.changed_paths_unknown.is_none()
+        && registry.candidates(kind).any(|m| {
+            m.triggers
+                .iter()
+                .any(|t| matches!(t, crate::manifest::Trigger::Webhook(w) if w.paths.is_some()))
+        })
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -336,7 +360,42 @@ impl Dispatcher {
             registry: Arc::new(RegistrySource::fixed(registry)),
             settings,
             hooks: Arc::new(Hooks::default()),
+            pr_files: None,
         }
+    }
+
+    /// Lists pull requests' files through `files` when a path filter needs them: once per
+    /// delivery, however many triggers ask. Without it path filters match pull requests.
+    pub fn with_pull_request_files(mut self, files: Arc<dyn PullRequestFiles>) -> Self {
+        self.pr_files = Some(files);
+        self
+    }
+
+    /// `event` with its pull request's files when a path filter needs them (or the reason
+    /// they could not be had, so the filter matches and says why).
+    async fn with_pr_files<'e>(
+        &self,
+        registry: &Registry,
+        event: &'e Event,
+    ) -> std::borrow::Cow<'e, Event> {
+        if !wants_pr_files(registry, event) {
+            return std::borrow::Cow::Borrowed(event);
+        }
+        let mut listed = event.clone();
+        match &self.pr_files {
+            None => {
+                listed.changed_paths_unknown =
+                    Some("no forge credentials to list the pull request's files".into());
+            }
+            Some(lister) => match lister.files(event).await {
+                Ok(files) => listed.changed_paths = Some(files),
+                Err(why) => {
+                    warn!(reason = %why, "pull request files not listed; path filters match");
+                    listed.changed_paths_unknown = Some(why);
+                }
+            },
+        }
+        std::borrow::Cow::Owned(listed)
     }
 
     /// Takes its registry from `source` (published versions, hot reload).
@@ -587,7 +646,8 @@ impl Dispatcher {
             .zip(looked.unwrap_or_default())
             .filter_map(|(pair, c)| c.map(|c| (pair, c)))
             .collect();
-        let decision = self.decide(registry, event, &scoped);
+        let listed = self.with_pr_files(registry, event).await;
+        let decision = self.decide(registry, &listed, &scoped);
         // What an earlier attempt already got out is kept, never sent again; the event it
         // stored is not stored again.
         let previous_ref = previous.as_ref().and_then(|p| p.payload_ref.clone());
@@ -601,7 +661,11 @@ impl Dispatcher {
             None => Payload::Store(json.clone()),
         };
         let shared = match json {
-            Some(json) if self.hooks.event_filter.is_empty() => {
+            // The received event's JSON serves contexts unless files were added to it.
+            Some(json)
+                if self.hooks.event_filter.is_empty()
+                    && matches!(listed, std::borrow::Cow::Borrowed(_)) =>
+            {
                 SharedEvent::with_json(decision.event, json)
             }
             _ => SharedEvent::new(decision.event),
@@ -692,6 +756,7 @@ impl Dispatcher {
         let active = self.registry.current().await;
         let registry = &active.registry;
         let scoped = self.scoped_settings(&event).await?;
+        let event = self.with_pr_files(registry, &event).await.into_owned();
         let decision = self.decide(registry, &event, &scoped);
         let ids: Vec<String> = record.jobs.iter().map(|j| j.job_id.clone()).collect();
         let statuses: HashMap<String, JobStatus> = if ids.is_empty() {
@@ -1211,6 +1276,7 @@ pub(crate) mod tests_support {
             git_ref: None,
             changed_paths: None,
             changed_paths_truncated: false,
+            changed_paths_unknown: None,
             sender: None,
             payload: serde_json::json!({"number": 1}).into(),
         }

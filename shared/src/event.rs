@@ -140,6 +140,10 @@ pub struct Event {
     /// held more than [`MAX_CHANGED_PATHS`] distinct paths: `changed_paths` is then absent.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub changed_paths_truncated: bool,
+    /// Why a pull request's file list, which path filters asked for, could not be had (no
+    /// credentials, a timeout, more files than the forge lists): path filters then match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_paths_unknown: Option<String>,
     /// Who caused it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender: Option<Sender>,
@@ -166,6 +170,10 @@ struct EventHead<'a> {
     git_ref: Option<&'a GitRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     changed_paths: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    changed_paths_truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changed_paths_unknown: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sender: Option<&'a Sender>,
 }
@@ -186,6 +194,8 @@ impl Event {
             body_digest: &self.body_digest,
             git_ref: self.git_ref.as_ref(),
             changed_paths: self.changed_paths.as_deref(),
+            changed_paths_truncated: self.changed_paths_truncated,
+            changed_paths_unknown: self.changed_paths_unknown.as_deref(),
             sender: self.sender.as_ref(),
         };
         write_with_member(out, &head, "payload", |out| self.payload.write_json(out))
@@ -408,6 +418,7 @@ pub fn parse_unverified(
         git_ref,
         changed_paths,
         changed_paths_truncated,
+        changed_paths_unknown: None,
         sender,
         payload: parsed,
     })

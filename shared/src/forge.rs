@@ -127,6 +127,9 @@ pub struct PrFile {
     /// Lines removed.
     #[serde(default)]
     pub deletions: u64,
+    /// The old path of a renamed file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_filename: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -541,6 +544,139 @@ impl ForgeClient {
     pub async fn pr_files(&self, repo: &str, number: u64) -> Result<Vec<PrFile>, ForgeError> {
         self.pages(&format!("/repos/{repo}/pulls/{number}/files"))
             .await
+    }
+}
+
+/// GitHub lists at most this many files of a pull request.
+pub const MAX_PR_FILES: usize = 3000;
+
+/// The `rel="next"` URL of a `Link` header, if any.
+fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let link = headers.get("link")?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim() == "rel=\"next\"")
+            .then(|| {
+                url.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            })
+    })
+}
+
+impl ForgeClient {
+    /// The paths a pull request changes (renames list both names), following the `Link`
+    /// header's `next` pages, 100 files a page. More than `max` files is an error. A next
+    /// page on another host than this client's API is refused: the token goes only there.
+    pub async fn pr_file_names(
+        &self,
+        repo: &str,
+        number: u64,
+        max: usize,
+    ) -> Result<Vec<String>, ForgeError> {
+        let size = match self.kind {
+            ForgeKind::Github => "per_page",
+            ForgeKind::Forgejo => "limit",
+        };
+        let mut path = format!("/repos/{repo}/pulls/{number}/files?{size}=100");
+        let mut out = Vec::new();
+        // Bounded by `max`: every page but the last holds at least one file.
+        loop {
+            let (value, headers) = self.call(Method::GET, &path, None).await?;
+            let files: Vec<PrFile> =
+                serde_json::from_value(value.unwrap_or(Value::Null)).map_err(|e| {
+                    ForgeError::Decode {
+                        method: "GET".into(),
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+            let empty = files.is_empty();
+            for f in files {
+                if let Some(old) = f.previous_filename {
+                    out.push(old);
+                }
+                out.push(f.filename);
+            }
+            if out.len() > max {
+                return Err(ForgeError::Rejected {
+                    method: "GET".into(),
+                    path,
+                    status: 200,
+                    message: format!("more than {max} files"),
+                });
+            }
+            match next_link(&headers) {
+                Some(next) if !empty => match next.strip_prefix(&self.base) {
+                    Some(rest) if rest.starts_with('/') => path = rest.to_owned(),
+                    _ => {
+                        return Err(ForgeError::Decode {
+                            method: "GET".into(),
+                            path,
+                            reason: "the next page is on another host".into(),
+                        });
+                    }
+                },
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+/// [`crate::dispatch::PullRequestFiles`] through the forge API, for `paths:` filters on pull
+/// requests: the event's installation token (or `GITHUB_TOKEN`), bounded by `timeout` and
+/// by [`MAX_PR_FILES`].
+#[derive(Debug, Clone)]
+pub struct ForgeFiles {
+    forges: Forges,
+    timeout: Duration,
+}
+
+impl ForgeFiles {
+    /// Files from `forges`, each listing bounded by `timeout`.
+    pub fn new(forges: Forges, timeout: Duration) -> Self {
+        Self { forges, timeout }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::dispatch::PullRequestFiles for ForgeFiles {
+    async fn files(&self, event: &crate::Event) -> Result<Vec<String>, String> {
+        let value = event.payload.value();
+        let pr = value.get("pull_request").unwrap_or(value);
+        let number = pr
+            .get("number")
+            .or_else(|| value.get("number"))
+            .and_then(Value::as_u64)
+            .ok_or("the payload has no pull request number")?;
+        let repo = event
+            .repository
+            .as_deref()
+            .ok_or("the payload has no repository")?;
+        if let Some(n) = pr.get("changed_files").and_then(Value::as_u64)
+            && n > MAX_PR_FILES as u64
+        {
+            return Err(format!(
+                "the pull request changes {n} files; the forge lists at most {MAX_PR_FILES}"
+            ));
+        }
+        let client = self.forges.for_event(event).map_err(|e| e.to_string())?;
+        match tokio::time::timeout(
+            self.timeout,
+            client.pr_file_names(repo, number, MAX_PR_FILES),
+        )
+        .await
+        {
+            Ok(Ok(files)) => Ok(files),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "listing the files took longer than {} ms",
+                self.timeout.as_millis()
+            )),
+        }
     }
 }
 

@@ -450,6 +450,7 @@ mod tests {
             git_ref: Some(GitRef::Branch("main".into())),
             changed_paths: None,
             changed_paths_truncated: false,
+            changed_paths_unknown: None,
             sender: Some(Sender {
                 login: "alice".into(),
                 bot: false,

@@ -46,6 +46,10 @@ pub async fn dispatcher(config: &Config) -> Result<(Arc<DynamoStore>, Dispatcher
         DispatchSettings::from_config(config),
     )
     .with_registry_source(Arc::new(source))
-    .with_hooks(hooks);
+    .with_hooks(hooks)
+    .with_pull_request_files(Arc::new(crate::forge::ForgeFiles::new(
+        config.forges.clone(),
+        config.pr_files_timeout,
+    )));
     Ok((store, dispatcher))
 }

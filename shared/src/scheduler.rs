@@ -114,6 +114,7 @@ pub fn tick_event(
         git_ref: None,
         changed_paths: None,
         changed_paths_truncated: false,
+        changed_paths_unknown: None,
         sender: None,
         payload: payload.into(),
     }

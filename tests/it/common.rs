@@ -126,6 +126,9 @@ pub struct Options {
     pub vars: Vec<(String, String)>,
     /// Use published registry versions, checked this often (the manifests are the baseline).
     pub registry_refresh: Option<Duration>,
+    /// List pull requests' files through the forge the vars configure (`GITHUB_API_URL`,
+    /// `GITHUB_TOKEN`), as the router does.
+    pub pr_files: bool,
 }
 
 pub struct TestApp {
@@ -217,6 +220,14 @@ impl TestApp {
         let dispatcher = match opts.hooks {
             Some(h) => dispatcher.with_hooks(h),
             None => dispatcher,
+        };
+        let dispatcher = if opts.pr_files {
+            dispatcher.with_pull_request_files(Arc::new(switchyard::forge::ForgeFiles::new(
+                config.forges.clone(),
+                config.pr_files_timeout,
+            )))
+        } else {
+            dispatcher
         };
         let router = app(RouterState {
             config,

@@ -21,6 +21,8 @@ pub struct Forge {
     pub files: HashMap<u64, Vec<(String, u64, u64)>>,
     /// "METHOD path" of every call.
     pub calls: Vec<String>,
+    /// How long the files route waits before answering.
+    pub files_delay: Option<std::time::Duration>,
 }
 
 pub type Shared = Arc<Mutex<Forge>>;
@@ -115,15 +117,36 @@ pub async fn start(port: u16) -> Shared {
             "/repos/{o}/{r}/pulls/{n}/files",
             get(|State(st): State<Shared>, h: HeaderMap, Path((_o, _r, n)): Path<(String, String, u64)>, Query(q): Query<HashMap<String, String>>| async move {
                 if let Some(r) = record(&st, &h, format!("GET files {n}")) { return r; }
-                let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+                let delay = st.lock().unwrap().files_delay;
+                if let Some(d) = delay {
+                    tokio::time::sleep(d).await;
+                }
+                // GitHub's paging: per_page (default 30, at most 100), page, and a Link
+                // header with absolute next/last URLs.
+                let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
+                let per: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30).clamp(1, 100);
                 let f = st.lock().unwrap();
-                let files: Vec<Value> = if page > 1 { vec![] } else {
-                    f.files.get(&n).into_iter().flatten().map(|(name, a, d)| json!({
-                        "sha": "bbcd538c8e72b8c175046e27cc8f907076331401", "filename": name, "status": "modified",
-                        "additions": a, "deletions": d, "changes": a + d, "patch": "@@"
-                    })).collect()
-                };
-                axum::Json(files).into_response()
+                let all = f.files.get(&n).cloned().unwrap_or_default();
+                let last = all.len().div_ceil(per).max(1);
+                let files: Vec<Value> = all.iter().skip((page - 1) * per).take(per).map(|(name, a, d)| json!({
+                    "sha": "bbcd538c8e72b8c175046e27cc8f907076331401", "filename": name, "status": "modified",
+                    "additions": a, "deletions": d, "changes": a + d, "patch": "@@",
+                    "blob_url": format!("https://github.com/acme/widgets/blob/bbcd538/{name}"),
+                    "raw_url": format!("https://github.com/acme/widgets/raw/bbcd538/{name}"),
+                    "contents_url": format!("https://api.github.com/repos/acme/widgets/contents/{name}?ref=bbcd538")
+                })).collect();
+                let host = h.get("host").and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1").to_owned();
+                let url = |p: usize| format!("<http://{host}/repos/{_o}/{_r}/pulls/{n}/files?per_page={per}&page={p}>");
+                let mut links = Vec::new();
+                if page < last {
+                    links.push(format!("{}; rel=\"next\"", url(page + 1)));
+                    links.push(format!("{}; rel=\"last\"", url(last)));
+                }
+                let mut resp = axum::Json(files).into_response();
+                if !links.is_empty() {
+                    resp.headers_mut().insert("link", links.join(", ").parse().unwrap());
+                }
+                resp
             }),
         )
         .with_state(st.clone());

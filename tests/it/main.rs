@@ -22,6 +22,7 @@ mod hostile;
 mod module_sdk;
 mod modules;
 mod openapi;
+mod pr_paths;
 mod round_trips;
 mod routing;
 mod scheduler;

@@ -86,6 +86,7 @@ mod tests {
                 git_ref: None,
                 changed_paths: None,
                 changed_paths_truncated: false,
+                changed_paths_unknown: None,
                 sender: None,
                 payload: payload.into(),
             }),

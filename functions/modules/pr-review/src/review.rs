@@ -147,6 +147,7 @@ mod tests {
             status: "modified".into(),
             additions: add,
             deletions: del,
+            previous_filename: None,
         }
     }
 
