@@ -262,6 +262,7 @@ fn secrets_are_read_at_cold_start_from_references_never_put_in_the_configuration
             || k.ends_with("_TOKEN")
             || k.ends_with("_TOKENS")
             || k.ends_with("_WEBHOOK_URL")
+            || k.ends_with("_PRIVATE_KEY")
     };
     let mut seen = 0;
     for (name, res) in resources(&t) {
