@@ -201,6 +201,7 @@ fn hot_path(c: &mut Criterion) {
                         config: m.config.clone(),
                         event: shared.event(),
                         payload_ref: None,
+                        report: m.report,
                     };
                     shared.context_json(&context).expect("serializes")
                 })

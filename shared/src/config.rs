@@ -209,6 +209,9 @@ pub struct Config {
     /// The forge credentials for listing pull requests' files: `GITHUB_TOKEN`, GitHub Apps
     /// (`GITHUB_APP_ID`, [`crate::github_app`]), `FORGEJO_TOKEN`/`FORGEJO_API_URL`.
     pub forges: crate::forge::Forges,
+    /// `SWITCHYARD_DASHBOARD_URL`: the dashboard's URL (`https://<api>/dashboard`), for
+    /// the job links of check runs and commit statuses.
+    pub dashboard_url: Option<String>,
     /// `SWITCHYARD_LISTEN` (default `127.0.0.1:3000`): address in serve mode.
     pub listen: SocketAddr,
     /// `SWITCHYARD_SETTINGS_CACHE_SECONDS` (default 30): how long per-scope settings are
@@ -554,6 +557,7 @@ impl Config {
                 3000,
             )?),
             forges: crate::forge::Forges::from_vars(&vars),
+            dashboard_url: get("SWITCHYARD_DASHBOARD_URL").map(str::to_owned),
             listen,
             settings_ttl: Duration::from_secs(number("SWITCHYARD_SETTINGS_CACHE_SECONDS", 30)?),
             metrics_namespace: metrics_namespace(&get)?,

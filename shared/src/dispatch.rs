@@ -60,6 +60,10 @@ pub struct ModuleContext {
     /// Where a large payload was stored instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_ref: Option<crate::store::PayloadRef>,
+    /// The module shows its job status on the forge (`report: check`): the runtime marks
+    /// the job in progress and completed there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub report: bool,
 }
 
 /// A delivery's event shared by its modules' contexts, with its JSON written once (the
@@ -83,6 +87,8 @@ struct ContextHead<'a> {
     config: &'a serde_json::Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     payload_ref: Option<&'a PayloadRef>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    report: bool,
 }
 
 /// The event's JSON, or `None` when it does not serialize (each context then reports it).
@@ -127,6 +133,7 @@ impl SharedEvent {
             entity: &context.entity,
             config: &context.config,
             payload_ref: context.payload_ref.as_ref(),
+            report: context.report,
         };
         crate::event::write_with_member(&mut out, &head, "event", |out| match shared {
             Some(json) => {
@@ -288,6 +295,23 @@ pub struct Dispatcher {
     settings: DispatchSettings,
     hooks: Arc<Hooks>,
     pr_files: Option<Arc<dyn PullRequestFiles>>,
+    reports: Option<Arc<dyn JobReports>>,
+}
+
+/// Shows a job as queued on its event's forge, for modules with `report: check`. The
+/// router's is [`crate::forge::ForgeReports`].
+#[async_trait::async_trait]
+pub trait JobReports: Send + Sync {
+    /// Marks `job_id` of `module` queued; an error is journaled on the job, never fatal.
+    async fn queued(&self, event: &Event, module: &str, job_id: &str) -> Result<(), String>;
+}
+
+#[async_trait::async_trait]
+impl JobReports for crate::forge::ForgeReports {
+    async fn queued(&self, event: &Event, module: &str, job_id: &str) -> Result<(), String> {
+        self.report(event, module, job_id, &crate::forge::JobPhase::Queued)
+            .await
+    }
 }
 
 /// Lists a pull request's changed files, for `paths:` filters (its payload has none). The
@@ -361,7 +385,36 @@ impl Dispatcher {
             settings,
             hooks: Arc::new(Hooks::default()),
             pr_files: None,
+            reports: None,
         }
+    }
+
+    /// Shows the jobs of modules with `report: check` as queued on the forge through
+    /// `reports`, before they are sent (so the module's own updates come after).
+    pub fn with_job_reports(mut self, reports: Arc<dyn JobReports>) -> Self {
+        self.reports = Some(reports);
+        self
+    }
+
+    /// Marks the claimed jobs of reporting modules queued on the forge, concurrently; a
+    /// failure is journaled on its job.
+    async fn report_queued(&self, event: &Event, jobs: &[(&Planned, &JobRecord)]) {
+        let Some(reports) = &self.reports else {
+            return;
+        };
+        let marks = jobs
+            .iter()
+            .filter(|(planned, _)| planned.report)
+            .map(|(_, job)| async move {
+                if let Err(why) = reports.queued(event, &job.module, &job.job_id).await {
+                    warn!(job_id = %job.job_id, reason = %why, "job status not shown on the forge");
+                    let line = format!("report: the queued status was not shown: {why}");
+                    if let Err(e) = self.jobs.append_journal(&job.job_id, &line).await {
+                        warn!(job_id = %job.job_id, error = %e, "journaling the report failure failed");
+                    }
+                }
+            });
+        futures::future::join_all(marks).await;
     }
 
     /// Lists pull requests' files through `files` when a path filter needs them: once per
@@ -468,6 +521,7 @@ impl Dispatcher {
             cooldown: None,
             config: scoped.config(module),
             pull: module.pull,
+            report: module.report.is_some(),
         });
         plan
     }
@@ -1000,6 +1054,7 @@ impl Dispatcher {
                 config: planned.config.clone(),
                 event: shared.event(),
                 payload_ref: None,
+                report: planned.report,
             };
             if !self.hooks.context_filter.is_empty() {
                 let out = self.hooks.context_filter.apply(context);
@@ -1073,6 +1128,11 @@ impl Dispatcher {
                 }),
             };
         }
+        let reporting: Vec<(&Planned, &JobRecord)> = prepared
+            .iter()
+            .map(|(i, _, _)| (&todo[*i], &claims[*i].job))
+            .collect();
+        self.report_queued(event, &reporting).await;
         let invokes = prepared.into_iter().map(|(i, context, bytes)| {
             let context = Arc::new(context);
             let pull = todo[i].pull;
@@ -1295,6 +1355,7 @@ pub(crate) mod tests_support {
             config: serde_json::Value::Null,
             event: Arc::new(event),
             payload_ref: None,
+            report: false,
         }
     }
 }

@@ -626,6 +626,230 @@ impl ForgeClient {
     }
 }
 
+/// Where a job is, as shown on the forge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobPhase {
+    /// Dispatched, waiting for its module.
+    Queued,
+    /// The module runs it.
+    InProgress,
+    /// Finished: `conclusion` is `success`, `failure` or `cancelled`; `summary` is the job's
+    /// output or error (cut to 4 KB).
+    Completed {
+        /// `success`, `failure` or `cancelled`.
+        conclusion: &'static str,
+        /// What the job said.
+        summary: String,
+    },
+}
+
+/// The commit a job's status belongs on: a pull request's head, a push's `after`, a check
+/// suite's head.
+pub fn head_sha(event: &crate::Event) -> Option<String> {
+    let v = event.payload.value();
+    [
+        "/pull_request/head/sha",
+        "/after",
+        "/check_suite/head_sha",
+        "/check_run/head_sha",
+    ]
+    .iter()
+    .find_map(|p| v.pointer(p).and_then(Value::as_str))
+    .filter(|s| {
+        s.len() >= 7 && s.bytes().all(|b| b.is_ascii_hexdigit()) && s.bytes().any(|b| b != b'0')
+    })
+    .map(str::to_owned)
+}
+
+#[derive(Deserialize)]
+struct CheckRuns {
+    #[serde(default)]
+    check_runs: Vec<CheckRun>,
+}
+
+#[derive(Deserialize)]
+struct CheckRun {
+    id: u64,
+    #[serde(default)]
+    external_id: Option<String>,
+}
+
+impl ForgeClient {
+    /// The check run of `job_id` (its `external_id`) named `name` on `sha`, if there is one.
+    async fn find_check_run(
+        &self,
+        repo: &str,
+        sha: &str,
+        name: &str,
+        job_id: &str,
+    ) -> Result<Option<u64>, ForgeError> {
+        let runs: CheckRuns = self
+            .json(
+                Method::GET,
+                &format!(
+                    "/repos/{repo}/commits/{sha}/check-runs?check_name={}&filter=all&per_page=100",
+                    encode_segment(name)
+                ),
+                None,
+            )
+            .await?;
+        Ok(runs
+            .check_runs
+            .into_iter()
+            .find(|r| r.external_id.as_deref() == Some(job_id))
+            .map(|r| r.id))
+    }
+
+    /// Shows `job_id` of `module` at `phase` on commit `sha`: a check run named after the
+    /// module on GitHub (created when queued, updated after), a commit status with the
+    /// context `switchyard/<module>` on Forgejo/Gitea. `details` links to the job.
+    pub async fn report_job(
+        &self,
+        repo: &str,
+        sha: &str,
+        module: &str,
+        job_id: &str,
+        phase: &JobPhase,
+        details: Option<&str>,
+    ) -> Result<(), ForgeError> {
+        let summary = match phase {
+            JobPhase::Queued => "Queued".to_owned(),
+            JobPhase::InProgress => "Running".to_owned(),
+            JobPhase::Completed { summary, .. } => crate::store::bounded(summary, 4000),
+        };
+        match self.kind {
+            ForgeKind::Github => {
+                let mut body = json!({
+                    "name": module,
+                    "head_sha": sha,
+                    "external_id": job_id,
+                    "output": {"title": format!("{module}: {}", match phase {
+                        JobPhase::Queued => "queued",
+                        JobPhase::InProgress => "running",
+                        JobPhase::Completed { conclusion, .. } => conclusion,
+                    }), "summary": summary},
+                });
+                match phase {
+                    JobPhase::Queued => body["status"] = "queued".into(),
+                    JobPhase::InProgress => body["status"] = "in_progress".into(),
+                    JobPhase::Completed { conclusion, .. } => {
+                        body["status"] = "completed".into();
+                        body["conclusion"] = (*conclusion).into();
+                    }
+                }
+                if let Some(url) = details {
+                    body["details_url"] = url.into();
+                }
+                let existing = match phase {
+                    JobPhase::Queued => None,
+                    _ => self.find_check_run(repo, sha, module, job_id).await?,
+                };
+                match existing {
+                    Some(id) => {
+                        self.call(
+                            Method::PATCH,
+                            &format!("/repos/{repo}/check-runs/{id}"),
+                            Some(&body),
+                        )
+                        .await?;
+                    }
+                    None => {
+                        self.call(
+                            Method::POST,
+                            &format!("/repos/{repo}/check-runs"),
+                            Some(&body),
+                        )
+                        .await?;
+                    }
+                }
+            }
+            ForgeKind::Forgejo => {
+                let state = match phase {
+                    JobPhase::Queued | JobPhase::InProgress => "pending",
+                    JobPhase::Completed {
+                        conclusion: "success",
+                        ..
+                    } => "success",
+                    JobPhase::Completed {
+                        conclusion: "failure",
+                        ..
+                    } => "failure",
+                    JobPhase::Completed { .. } => "error",
+                };
+                let mut body = json!({
+                    "state": state,
+                    "context": format!("switchyard/{module}"),
+                    "description": crate::store::bounded(&summary, 140),
+                });
+                if let Some(url) = details {
+                    body["target_url"] = url.into();
+                }
+                self.call(
+                    Method::POST,
+                    &format!("/repos/{repo}/statuses/{sha}"),
+                    Some(&body),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reports jobs' status on their event's forge (modules with `report: check`), for the
+/// router (queued) and the module runtime (in progress, completed).
+#[derive(Debug, Clone)]
+pub struct ForgeReports {
+    forges: Forges,
+    dashboard: Option<String>,
+    timeout: Duration,
+}
+
+impl ForgeReports {
+    /// Reports through `forges`, linking jobs under `dashboard` (the dashboard's URL,
+    /// `SWITCHYARD_DASHBOARD_URL`), each report bounded by `timeout`.
+    pub fn new(forges: Forges, dashboard: Option<String>, timeout: Duration) -> Self {
+        Self {
+            forges,
+            dashboard: dashboard.map(|d| d.trim_end_matches('/').to_owned()),
+            timeout,
+        }
+    }
+
+    /// Shows `job_id` of `module` at `phase` on the event's head commit. An error says why
+    /// it could not (the caller records it; it never fails the job).
+    pub async fn report(
+        &self,
+        event: &crate::Event,
+        module: &str,
+        job_id: &str,
+        phase: &JobPhase,
+    ) -> Result<(), String> {
+        let repo = event
+            .repository
+            .as_deref()
+            .ok_or("the event names no repository")?;
+        let sha = head_sha(event).ok_or("the event names no head commit")?;
+        let client = self.forges.for_event(event).map_err(|e| e.to_string())?;
+        let details = self
+            .dashboard
+            .as_ref()
+            .map(|d| format!("{d}#/jobs/{}", encode_segment(job_id)));
+        match tokio::time::timeout(
+            self.timeout,
+            client.report_job(repo, &sha, module, job_id, phase, details.as_deref()),
+        )
+        .await
+        {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "the forge took longer than {} ms",
+                self.timeout.as_millis()
+            )),
+        }
+    }
+}
+
 /// [`crate::dispatch::PullRequestFiles`] through the forge API, for `paths:` filters on pull
 /// requests: the event's installation token (or `GITHUB_TOKEN`), bounded by `timeout` and
 /// by [`MAX_PR_FILES`].

@@ -56,10 +56,21 @@ pub struct Module {
     pub ignore_senders: Vec<String>,
     /// When it runs.
     pub triggers: Vec<Trigger>,
+    /// How its jobs show on the forge (`report: check`): a GitHub check run, or a
+    /// Forgejo/Gitea commit status, on the event's head commit.
+    pub report: Option<Report>,
     /// Handed to the module as is (after per-scope overrides).
     pub config: Value,
     /// The manifest file it came from.
     pub file: String,
+}
+
+/// Where a module's job status is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// A check run on GitHub (queued, in progress, completed), a commit status on
+    /// Forgejo/Gitea.
+    Check,
 }
 
 /// How a pull module's jobs are leased.
@@ -288,6 +299,8 @@ struct RawManifest {
     allow_bots: Option<bool>,
     #[serde(default)]
     ignore_senders: Option<Vec<String>>,
+    #[serde(default)]
+    report: Option<String>,
     triggers: Vec<RawTrigger>,
     #[serde(default)]
     config: Option<Value>,
@@ -822,6 +835,17 @@ pub fn parse_manifest(file: &str, text: &str) -> Result<Module, Vec<ManifestErro
             "a module either names a `function` or is pulled by workers (`pull:`), not both",
         );
     }
+    let report = match raw.report.as_deref() {
+        None => None,
+        Some("check") => Some(Report::Check),
+        Some(other) => {
+            c.error(
+                "report",
+                format!("{other:?} is not a report; the one kind is `check`"),
+            );
+            None
+        }
+    };
     let pull = raw.pull.map(|p| {
         let lease = match p.lease.as_deref().map(parse_duration) {
             None => DEFAULT_LEASE,
@@ -935,6 +959,7 @@ pub fn parse_manifest(file: &str, text: &str) -> Result<Module, Vec<ManifestErro
             .map(|s| s.to_lowercase())
             .collect(),
         triggers,
+        report,
         config: raw.config.unwrap_or(Value::Null),
         file: file.to_owned(),
     })
@@ -1137,6 +1162,16 @@ config: { max_files: 50 }
         let e = errors(text);
         assert_eq!(e.len(), 1, "{e:?}");
         e.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn report_check_is_the_one_report_kind() {
+        let base = "name: x\ndescription: d\ntriggers:\n  - webhook: { event: push }\n";
+        assert_eq!(parse_manifest("x.yaml", base).unwrap().report, None);
+        let m = parse_manifest("x.yaml", &format!("{base}report: check\n")).unwrap();
+        assert_eq!(m.report, Some(Report::Check));
+        let e = one(&format!("{base}report: status\n"));
+        assert!(e.to_string().contains("the one kind is `check`"), "{e}");
     }
 
     #[test]

@@ -201,6 +201,7 @@ impl CrashNotifier {
             config: json!({ "crash": { "module": ctx.module, "job_id": ctx.job_id, "error": bounded(error, 1024) } }),
             event: Arc::new(event),
             payload_ref: None,
+            report: false,
         };
         let bytes = serde_json::to_vec(&context).map_err(|e| e.to_string())?;
         self.fanout
@@ -220,6 +221,7 @@ pub struct ModuleRuntime {
     hooks: Arc<Hooks>,
     crash: Option<CrashNotifier>,
     margin: Duration,
+    reports: Option<crate::forge::ForgeReports>,
 }
 
 impl std::fmt::Debug for ModuleRuntime {
@@ -250,6 +252,32 @@ impl ModuleRuntime {
             hooks: Arc::new(Hooks::default()),
             crash: None,
             margin: Duration::from_secs(2),
+            reports: None,
+        }
+    }
+
+    /// Shows the jobs of modules with `report: check` on the forge: in progress when the
+    /// handler starts, completed when the outcome is recorded. Failures are journaled.
+    pub fn with_reports(mut self, reports: crate::forge::ForgeReports) -> Self {
+        self.reports = Some(reports);
+        self
+    }
+
+    /// Shows `ctx`'s job at `phase` on the forge, if its module reports; a failure goes to
+    /// the job's journal and the log, never to the job's outcome.
+    async fn report(&self, ctx: &ModuleContext, phase: crate::forge::JobPhase) {
+        let Some(reports) = self.reports.as_ref().filter(|_| ctx.report) else {
+            return;
+        };
+        if let Err(why) = reports
+            .report(&ctx.event, &ctx.module, &ctx.job_id, &phase)
+            .await
+        {
+            warn!(job_id = %ctx.job_id, reason = %why, "job status not shown on the forge");
+            let line = format!("report: the status was not shown: {why}");
+            if let Err(e) = self.jobs.append_journal(&ctx.job_id, &line).await {
+                warn!(job_id = %ctx.job_id, error = %e, "journaling the report failure failed");
+            }
         }
     }
 
@@ -282,6 +310,24 @@ impl ModuleRuntime {
         self.jobs
             .finish_job(&ctx.job_id, status, error, output, self.clock.now())
             .await?;
+        let conclusion = match status {
+            JobStatus::Succeeded => "success",
+            JobStatus::Cancelled => "cancelled",
+            _ => "failure",
+        };
+        let summary = match (error, output) {
+            (Some(e), _) => e.to_owned(),
+            (None, Some(o)) => format!("```json\n{o}\n```"),
+            (None, None) => String::new(),
+        };
+        self.report(
+            ctx,
+            crate::forge::JobPhase::Completed {
+                conclusion,
+                summary,
+            },
+        )
+        .await;
         crate::hooks::log_failures(self.hooks.job_finished.dispatch(&JobFinished {
             module: ctx.module.clone(),
             job_id: ctx.job_id.clone(),
@@ -324,6 +370,11 @@ impl ModuleRuntime {
             StartOutcome::Started => {}
             StartOutcome::Cancelled => {
                 info!(job_id = %ctx.job_id, module = %ctx.module, "job was cancelled before it started");
+                let phase = crate::forge::JobPhase::Completed {
+                    conclusion: "cancelled",
+                    summary: "Cancelled before it started.".into(),
+                };
+                self.report(&ctx, phase).await;
                 return Ok(RunOutcome::Cancelled);
             }
             StartOutcome::NotQueued => {
@@ -332,6 +383,7 @@ impl ModuleRuntime {
             }
         }
         let started = std::time::Instant::now();
+        self.report(&ctx, crate::forge::JobPhase::InProgress).await;
         if let Some(e) = load_error {
             self.finish(&ctx, JobStatus::Failed, Some(&e), None, started)
                 .await?;
@@ -460,6 +512,14 @@ where
         Arc::new(Emf::stdout(namespace)).register(&hooks);
     }
     let mut runtime = ModuleRuntime::new(store.clone(), Arc::new(SystemClock)).with_hooks(hooks);
+    // Job status on the forge for modules with `report: check` (the forge credentials of
+    // the module's own client: the environment is resolved once per process).
+    let resolved = crate::secrets::environment().await?;
+    runtime = runtime.with_reports(crate::forge::ForgeReports::new(
+        crate::forge::Forges::from_vars(&resolved),
+        get("SWITCHYARD_DASHBOARD_URL").map(str::to_owned),
+        Duration::from_secs(5),
+    ));
     if get("SWITCHYARD_CRASH_NOTIFY") != Some("off") {
         let function = get("SWITCHYARD_FUNCTION_NOTIFY")
             .unwrap_or("notify")

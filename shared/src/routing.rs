@@ -30,6 +30,8 @@ pub struct Planned {
     pub config: serde_json::Value,
     /// Set when workers pull the module's jobs instead of a function being invoked.
     pub pull: Option<crate::manifest::PullTarget>,
+    /// Whether its job status shows on the forge (`report: check`).
+    pub report: bool,
 }
 
 /// Why a module that listens for the event's type did not run.
@@ -298,6 +300,7 @@ pub fn match_module(module: &Module, event: &Event, settings: &ScopedSettings) -
         module: module.name.clone(),
         function: module.function.clone(),
         pull: module.pull,
+        report: module.report.is_some(),
         trigger: i,
         kind: "webhook",
         entity,
@@ -357,6 +360,7 @@ fn match_invoke(module: &Module, event: &Event, settings: &ScopedSettings) -> Mo
         module: module.name.clone(),
         function: module.function.clone(),
         pull: module.pull,
+        report: module.report.is_some(),
         trigger: index,
         kind: "invoke",
         entity: event.entity.clone(),
@@ -407,6 +411,7 @@ fn match_tick(module: &Module, event: &Event, settings: &ScopedSettings) -> Modu
         module: module.name.clone(),
         function: module.function.clone(),
         pull: module.pull,
+        report: module.report.is_some(),
         trigger: index,
         kind: "schedule",
         entity,

@@ -50,6 +50,11 @@ pub async fn dispatcher(config: &Config) -> Result<(Arc<DynamoStore>, Dispatcher
     .with_pull_request_files(Arc::new(crate::forge::ForgeFiles::new(
         config.forges.clone(),
         config.pr_files_timeout,
+    )))
+    .with_job_reports(Arc::new(crate::forge::ForgeReports::new(
+        config.forges.clone(),
+        config.dashboard_url.clone(),
+        std::time::Duration::from_secs(3),
     )));
     Ok((store, dispatcher))
 }

@@ -155,8 +155,15 @@ pub async fn resolve(
 }
 
 /// The process environment with its secret references resolved through Secrets Manager.
-/// Without references no client is built and nothing is called.
+/// Without references no client is built and nothing is called. Resolved once per process:
+/// later calls (the module runtime after a module's own `main`) get the same map.
 pub async fn environment() -> Result<BTreeMap<String, String>, SecretError> {
+    static RESOLVED: tokio::sync::OnceCell<BTreeMap<String, String>> =
+        tokio::sync::OnceCell::const_new();
+    RESOLVED.get_or_try_init(resolve_environment).await.cloned()
+}
+
+async fn resolve_environment() -> Result<BTreeMap<String, String>, SecretError> {
     let vars: Vec<(String, String)> = std::env::vars().collect();
     if !vars
         .iter()

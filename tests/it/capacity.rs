@@ -218,6 +218,7 @@ async fn context_of(
         config: Value::Null,
         event: Arc::new(event),
         payload_ref: None,
+        report: false,
     }
 }
 

@@ -129,6 +129,8 @@ pub struct Options {
     /// List pull requests' files through the forge the vars configure (`GITHUB_API_URL`,
     /// `GITHUB_TOKEN`), as the router does.
     pub pr_files: bool,
+    /// Show `report: check` jobs as queued on the forge the vars configure.
+    pub reports: bool,
 }
 
 pub struct TestApp {
@@ -225,6 +227,15 @@ impl TestApp {
             dispatcher.with_pull_request_files(Arc::new(switchyard::forge::ForgeFiles::new(
                 config.forges.clone(),
                 config.pr_files_timeout,
+            )))
+        } else {
+            dispatcher
+        };
+        let dispatcher = if opts.reports {
+            dispatcher.with_job_reports(Arc::new(switchyard::forge::ForgeReports::new(
+                config.forges.clone(),
+                config.dashboard_url.clone(),
+                Duration::from_secs(3),
             )))
         } else {
             dispatcher

@@ -23,6 +23,51 @@ pub struct Forge {
     pub calls: Vec<String>,
     /// How long the files route waits before answering.
     pub files_delay: Option<std::time::Duration>,
+    /// Check runs: (id, name, head_sha, external_id, details_url, history of
+    /// `status[/conclusion]`, last output summary).
+    pub check_runs: Vec<CheckRunRec>,
+    /// Commit statuses (Forgejo): (sha, context, state, description).
+    pub statuses: Vec<(String, String, String, String)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CheckRunRec {
+    pub id: u64,
+    pub name: String,
+    pub head_sha: String,
+    pub external_id: String,
+    pub details_url: Option<String>,
+    pub history: Vec<String>,
+    pub summary: String,
+}
+
+fn check_run_json(r: &CheckRunRec) -> Value {
+    let last = r.history.last().cloned().unwrap_or_default();
+    let (status, conclusion) = match last.split_once('/') {
+        Some((s, c)) => (s.to_owned(), Value::from(c)),
+        None => (last, Value::Null),
+    };
+    json!({"id": r.id, "head_sha": r.head_sha, "node_id": "CR_kw", "external_id": r.external_id,
+           "url": format!("https://api.github.com/repos/acme/widgets/check-runs/{}", r.id),
+           "html_url": format!("https://github.com/acme/widgets/runs/{}", r.id),
+           "details_url": r.details_url, "status": status, "conclusion": conclusion,
+           "started_at": "2026-12-01T00:00:00Z", "completed_at": null,
+           "output": {"title": null, "summary": r.summary, "text": null, "annotations_count": 0, "annotations_url": ""},
+           "name": r.name, "check_suite": {"id": 5}, "app": {"id": 1, "slug": "switchyard"}, "pull_requests": []})
+}
+
+fn apply_check(r: &mut CheckRunRec, b: &Value) {
+    let status = b["status"].as_str().unwrap_or("queued");
+    r.history.push(match b["conclusion"].as_str() {
+        Some(c) => format!("{status}/{c}"),
+        None => status.to_owned(),
+    });
+    if let Some(u) = b["details_url"].as_str() {
+        r.details_url = Some(u.to_owned());
+    }
+    if let Some(sm) = b["output"]["summary"].as_str() {
+        r.summary = sm.to_owned();
+    }
 }
 
 pub type Shared = Arc<Mutex<Forge>>;
@@ -147,6 +192,62 @@ pub async fn start(port: u16) -> Shared {
                     resp.headers_mut().insert("link", links.join(", ").parse().unwrap());
                 }
                 resp
+            }),
+        )
+        .route(
+            "/repos/{o}/{r}/check-runs",
+            axum::routing::post(|State(st): State<Shared>, h: HeaderMap, axum::Json(b): axum::Json<Value>| async move {
+                if let Some(r) = record(&st, &h, "POST check-run".into()) { return r; }
+                let mut f = st.lock().unwrap();
+                let mut run = CheckRunRec {
+                    id: 7000 + f.check_runs.len() as u64,
+                    name: b["name"].as_str().unwrap_or_default().into(),
+                    head_sha: b["head_sha"].as_str().unwrap_or_default().into(),
+                    external_id: b["external_id"].as_str().unwrap_or_default().into(),
+                    ..Default::default()
+                };
+                apply_check(&mut run, &b);
+                let body = check_run_json(&run);
+                f.check_runs.push(run);
+                (StatusCode::CREATED, axum::Json(body)).into_response()
+            }),
+        )
+        .route(
+            "/repos/{o}/{r}/check-runs/{id}",
+            patch(|State(st): State<Shared>, h: HeaderMap, Path((_o, _r, id)): Path<(String, String, u64)>, axum::Json(b): axum::Json<Value>| async move {
+                if let Some(r) = record(&st, &h, format!("PATCH check-run {id}")) { return r; }
+                let mut f = st.lock().unwrap();
+                match f.check_runs.iter_mut().find(|r| r.id == id) {
+                    Some(run) => { apply_check(run, &b); axum::Json(check_run_json(run)).into_response() }
+                    None => (StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#).into_response(),
+                }
+            }),
+        )
+        .route(
+            "/repos/{o}/{r}/commits/{sha}/check-runs",
+            get(|State(st): State<Shared>, h: HeaderMap, Path((_o, _r, sha)): Path<(String, String, String)>, Query(q): Query<HashMap<String, String>>| async move {
+                if let Some(r) = record(&st, &h, "GET check-runs".into()) { return r; }
+                let f = st.lock().unwrap();
+                let runs: Vec<Value> = f.check_runs.iter()
+                    .filter(|r| r.head_sha == sha && q.get("check_name").is_none_or(|n| *n == r.name))
+                    .map(check_run_json).collect();
+                axum::Json(json!({"total_count": runs.len(), "check_runs": runs})).into_response()
+            }),
+        )
+        .route(
+            "/repos/{o}/{r}/statuses/{sha}",
+            axum::routing::post(|State(st): State<Shared>, h: HeaderMap, Path((_o, _r, sha)): Path<(String, String, String)>, axum::Json(b): axum::Json<Value>| async move {
+                st.lock().unwrap().calls.push(format!("POST status {sha}"));
+                if h.get("authorization").and_then(|v| v.to_str().ok()) != Some("token standin-token") {
+                    return (StatusCode::UNAUTHORIZED, r#"{"message":"user does not exist [uid: 0, name: ]"}"#).into_response();
+                }
+                let mut f = st.lock().unwrap();
+                let rec = (sha.clone(), b["context"].as_str().unwrap_or_default().to_owned(),
+                           b["state"].as_str().unwrap_or_default().to_owned(), b["description"].as_str().unwrap_or_default().to_owned());
+                f.statuses.push(rec.clone());
+                (StatusCode::CREATED, axum::Json(json!({"id": f.statuses.len(), "state": rec.2, "context": rec.1, "description": rec.3,
+                    "target_url": b["target_url"], "url": "", "created_at": "2026-12-01T00:00:00Z", "updated_at": "2026-12-01T00:00:00Z",
+                    "creator": {"id": 1, "login": "switchyard"}}))).into_response()
             }),
         )
         .with_state(st.clone());

@@ -7,6 +7,7 @@
 mod api;
 mod api_admin;
 mod capacity;
+mod check_runs;
 mod cli;
 mod common;
 mod concurrency;

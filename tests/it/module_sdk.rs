@@ -81,6 +81,7 @@ async fn queued_context(app: &TestApp, delivery: &str) -> ModuleContext {
         config: serde_json::json!({"depth": 2}),
         event: Arc::new(event),
         payload_ref: None,
+        report: false,
     }
 }
 

@@ -294,6 +294,7 @@ mod tests {
             config: serde_json::json!({"max_title": 40}),
             event: e.into(),
             payload_ref: None,
+            report: false,
         }
     }
 

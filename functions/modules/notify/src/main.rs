@@ -73,6 +73,7 @@ mod tests {
             entity: "acme/widgets#1347".into(),
             config: json!({"max_title": max_title}),
             payload_ref: None,
+            report: false,
             event: std::sync::Arc::new(switchyard::Event {
                 id: "d".into(),
                 source: "github".into(),
