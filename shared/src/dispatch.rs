@@ -298,19 +298,31 @@ pub struct Dispatcher {
     reports: Option<Arc<dyn JobReports>>,
 }
 
-/// Shows a job as queued on its event's forge, for modules with `report: check`. The
-/// router's is [`crate::forge::ForgeReports`].
+/// Shows a job's status on its event's forge, for modules with `report: check`: queued by
+/// the router, in progress and completed by the API for pull jobs. The functions' is
+/// [`crate::forge::ForgeReports`].
 #[async_trait::async_trait]
 pub trait JobReports: Send + Sync {
-    /// Marks `job_id` of `module` queued; an error is journaled on the job, never fatal.
-    async fn queued(&self, event: &Event, module: &str, job_id: &str) -> Result<(), String>;
+    /// Shows `job_id` of `module` at `phase`; an error is journaled on the job, never fatal.
+    async fn report(
+        &self,
+        event: &Event,
+        module: &str,
+        job_id: &str,
+        phase: &crate::forge::JobPhase,
+    ) -> Result<(), String>;
 }
 
 #[async_trait::async_trait]
 impl JobReports for crate::forge::ForgeReports {
-    async fn queued(&self, event: &Event, module: &str, job_id: &str) -> Result<(), String> {
-        self.report(event, module, job_id, &crate::forge::JobPhase::Queued)
-            .await
+    async fn report(
+        &self,
+        event: &Event,
+        module: &str,
+        job_id: &str,
+        phase: &crate::forge::JobPhase,
+    ) -> Result<(), String> {
+        crate::forge::ForgeReports::report(self, event, module, job_id, phase).await
     }
 }
 
@@ -396,23 +408,39 @@ impl Dispatcher {
         self
     }
 
-    /// Marks the claimed jobs of reporting modules queued on the forge, concurrently; a
-    /// failure is journaled on its job.
-    async fn report_queued(&self, event: &Event, jobs: &[(&Planned, &JobRecord)]) {
+    /// Shows `job_id` of `module` at `phase` on the event's forge (when job reports are
+    /// configured); a failure is journaled on the job and logged, never returned.
+    pub async fn report_job(
+        &self,
+        event: &Event,
+        module: &str,
+        job_id: &str,
+        phase: &crate::forge::JobPhase,
+    ) {
         let Some(reports) = &self.reports else {
             return;
         };
+        if let Err(why) = reports.report(event, module, job_id, phase).await {
+            warn!(job_id = %job_id, reason = %why, "job status not shown on the forge");
+            let line = format!("report: the status was not shown: {why}");
+            if let Err(e) = self.jobs.append_journal(job_id, &line).await {
+                warn!(job_id = %job_id, error = %e, "journaling the report failure failed");
+            }
+        }
+    }
+
+    /// Marks the claimed jobs of reporting modules queued on the forge, concurrently.
+    async fn report_queued(&self, event: &Event, jobs: &[(&Planned, &JobRecord)]) {
         let marks = jobs
             .iter()
             .filter(|(planned, _)| planned.report)
-            .map(|(_, job)| async move {
-                if let Err(why) = reports.queued(event, &job.module, &job.job_id).await {
-                    warn!(job_id = %job.job_id, reason = %why, "job status not shown on the forge");
-                    let line = format!("report: the queued status was not shown: {why}");
-                    if let Err(e) = self.jobs.append_journal(&job.job_id, &line).await {
-                        warn!(job_id = %job.job_id, error = %e, "journaling the report failure failed");
-                    }
-                }
+            .map(|(_, job)| {
+                self.report_job(
+                    event,
+                    &job.module,
+                    &job.job_id,
+                    &crate::forge::JobPhase::Queued,
+                )
             });
         futures::future::join_all(marks).await;
     }

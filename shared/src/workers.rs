@@ -129,6 +129,18 @@ async fn lease_inner(
             .map_err(|e| store_failure(&e))?;
         if let Some(mut leased) = leased {
             inline_payload(st, &mut leased.context).await?;
+            // A reporting module's check run moves to in progress as a worker takes the job.
+            if leased.context.get("report") == Some(&Value::Bool(true))
+                && let Some(Ok(event)) = leased
+                    .context
+                    .get("event")
+                    .map(|e| serde_json::from_value::<crate::Event>(e.clone()))
+            {
+                let phase = crate::forge::JobPhase::InProgress;
+                st.dispatcher
+                    .report_job(&event, &leased.job.module, &leased.job.job_id, &phase)
+                    .await;
+            }
             info!(job_id = %leased.job.job_id, module = %leased.job.module, holder = %holder, attempts = leased.job.attempts, "pull job leased");
             let answer = json!({
                 "job": without_keys(serde_json::to_value(&leased.job).unwrap_or_default()),
@@ -337,11 +349,57 @@ pub async fn finish(
                     duration,
                 },
             ));
+            report_finished(&st, &job, status, request.error.as_deref(), request.output.as_ref())
+                .await;
             info!(job_id = %id, module = %job.module, status = status.as_str(), "pull job finished");
             Ok(axum::Json(json!({"job_id": id, "status": status.as_str()})).into_response())
         }
         .await,
     )
+}
+
+/// A reporting module's pull job, finished: its check run (or commit status) is completed.
+/// Costs one event read, for reporting modules only.
+async fn report_finished(
+    st: &ApiState,
+    job: &crate::store::JobRecord,
+    status: JobStatus,
+    error: Option<&str>,
+    output: Option<&Value>,
+) {
+    let active = st.dispatcher.active_registry().await;
+    let reports = active
+        .registry
+        .modules()
+        .iter()
+        .any(|m| m.name == job.module && m.report.is_some());
+    if !reports {
+        return;
+    }
+    let pk = crate::store::keys::event(&job.event_source, &job.event_id);
+    let event = match st.events.load_event(&pk).await {
+        Ok(Some(event)) => event,
+        Ok(None) => return,
+        Err(e) => {
+            warn!(job_id = %job.job_id, error = %e, "the event to report on did not load");
+            return;
+        }
+    };
+    let phase = crate::forge::JobPhase::Completed {
+        conclusion: match status {
+            JobStatus::Succeeded => "success",
+            JobStatus::Cancelled => "cancelled",
+            _ => "failure",
+        },
+        summary: match (error, output) {
+            (Some(e), _) => e.to_owned(),
+            (None, Some(o)) => format!("```json\n{o}\n```"),
+            (None, None) => String::new(),
+        },
+    };
+    st.dispatcher
+        .report_job(&event, &job.module, &job.job_id, &phase)
+        .await;
 }
 
 #[derive(Deserialize)]

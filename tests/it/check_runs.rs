@@ -252,3 +252,75 @@ async fn forgejo_gets_commit_statuses_with_the_module_as_context() {
     );
     assert_eq!(f.statuses[2].3, "all good");
 }
+
+/// One call to the API in-process, as a worker makes it.
+async fn api_call(
+    router: &axum::Router,
+    path: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> (http::StatusCode, serde_json::Value) {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_pull_job_moves_its_check_run_as_a_worker_leases_and_finishes_it() {
+    let port = closed_port();
+    let forge = forge_standin::start(port).await;
+    let app = TestApp::with(
+        &[checker()],
+        Options {
+            vars: vars(port, "standin-token"),
+            reports: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (work, entry) = switchyard::auth::new_token("buildbox", "work").unwrap();
+    let api = switchyard::api::app(switchyard::api::ApiState::new(
+        app.dispatcher.clone(),
+        Arc::new(app.store.clone()),
+        switchyard::auth::Tokens::parse(&entry).unwrap(),
+    ));
+    let job_id = dispatch(&app, "check-54", 54).await;
+    let (s, leased) = api_call(
+        &api,
+        "/workers/lease",
+        &work,
+        serde_json::json!({"modules": ["checker"], "worker": "w1"}),
+    )
+    .await;
+    assert_eq!(s, http::StatusCode::OK, "{leased}");
+    assert_eq!(leased["job"]["job_id"], job_id.as_str());
+    assert_eq!(
+        forge.lock().unwrap().check_runs[0].history,
+        ["queued", "in_progress"]
+    );
+    let (s, done) = api_call(
+        &api,
+        &format!("/jobs/{job_id}/finish"),
+        &work,
+        serde_json::json!({"lease_token": leased["lease_token"], "status": "cancelled", "error": "stopped by the operator"}),
+    )
+    .await;
+    assert_eq!(s, http::StatusCode::OK, "{done}");
+    let f = forge.lock().unwrap();
+    assert_eq!(f.check_runs.len(), 1);
+    assert_eq!(
+        f.check_runs[0].history,
+        ["queued", "in_progress", "completed/cancelled"]
+    );
+    assert!(f.check_runs[0].summary.contains("stopped by the operator"));
+}
