@@ -547,6 +547,21 @@ impl ForgeClient {
     }
 }
 
+/// Whether `repo` is an `owner/name` a forge allows (letters, digits, `-`, `_`, `.`, no
+/// `..`): a payload's repository goes into API paths that carry our token.
+pub fn valid_repo(repo: &str) -> bool {
+    let ok = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 100
+            && part != "."
+            && part != ".."
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    matches!(repo.split_once('/'), Some((owner, name)) if ok(owner) && ok(name))
+}
+
 /// GitHub lists at most this many files of a pull request.
 pub const MAX_PR_FILES: usize = 3000;
 
@@ -879,7 +894,8 @@ impl crate::dispatch::PullRequestFiles for ForgeFiles {
         let repo = event
             .repository
             .as_deref()
-            .ok_or("the payload has no repository")?;
+            .filter(|r| valid_repo(r))
+            .ok_or("the payload names no valid repository")?;
         if let Some(n) = pr.get("changed_files").and_then(Value::as_u64)
             && n > MAX_PR_FILES as u64
         {
@@ -1043,6 +1059,19 @@ mod tests {
     //! Against a local stand-in that answers with GitHub's and Forgejo's response shapes.
 
     use super::*;
+
+    #[test]
+    fn repositories_in_api_paths_are_owner_slash_name_only() {
+        for good in ["acme/widgets", "a-b/c_d.e", "o/.github"] {
+            assert!(valid_repo(good), "{good}");
+        }
+        for bad in [
+            "acme", "acme/", "/widgets", "../x", "a/..", "a/b/c", "a/b?x=1", "a/b#c", "a b/c",
+            "a/%2e%2e",
+        ] {
+            assert!(!valid_repo(bad), "{bad}");
+        }
+    }
     use axum::extract::{Path, Query, State};
     use axum::http::{HeaderMap, HeaderValue, StatusCode as S};
     use axum::response::{IntoResponse, Response};
