@@ -658,6 +658,30 @@ pub enum JobPhase {
     },
 }
 
+impl JobPhase {
+    /// The phase of a job that ended with `status`: its conclusion, and its error (else its
+    /// output as JSON) as the summary.
+    pub fn finished(
+        status: crate::store::JobStatus,
+        error: Option<&str>,
+        output: Option<&Value>,
+    ) -> Self {
+        use crate::store::JobStatus;
+        Self::Completed {
+            conclusion: match status {
+                JobStatus::Succeeded => "success",
+                JobStatus::Cancelled => "cancelled",
+                _ => "failure",
+            },
+            summary: match (error, output) {
+                (Some(e), _) => e.to_owned(),
+                (None, Some(o)) => format!("```json\n{o}\n```"),
+                (None, None) => String::new(),
+            },
+        }
+    }
+}
+
 /// The commit a job's status belongs on: a pull request's head, a push's `after`, a check
 /// suite's head.
 pub fn head_sha(event: &crate::Event) -> Option<String> {
@@ -950,28 +974,7 @@ impl Forges {
             .filter_map(|k| k.strip_prefix("GITHUB_APP_ID_"))
             .map(|s| Some(s.to_owned()));
         for suffix in std::iter::once(None).chain(suffixes) {
-            let scoped = match &suffix {
-                // A source's app: only its own variables (and the shared API URL).
-                Some(s) => {
-                    let own = |k: &str| format!("{k}_{s}");
-                    let mut v: BTreeMap<String, String> = BTreeMap::new();
-                    for k in [
-                        "GITHUB_APP_ID",
-                        "GITHUB_APP_PRIVATE_KEY",
-                        "GITHUB_APP_PRIVATE_KEY_FILE",
-                    ] {
-                        if let Some(x) = vars.get(&own(k)) {
-                            v.insert(k.to_owned(), x.clone());
-                        }
-                    }
-                    if let Some(x) = vars.get("GITHUB_API_URL") {
-                        v.insert("GITHUB_API_URL".into(), x.clone());
-                    }
-                    v
-                }
-                None => vars.clone(),
-            };
-            match GithubApp::from_vars(&scoped, None) {
+            match GithubApp::from_vars(vars, suffix.as_deref()) {
                 Some(Ok(app)) => {
                     apps.insert(suffix, Arc::new(app));
                 }

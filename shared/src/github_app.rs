@@ -115,34 +115,34 @@ impl GithubApp {
         })
     }
 
-    /// The app configured for `source` in `vars` (see the module's doc), talking to
-    /// `GITHUB_API_URL` (default `https://api.github.com`); `None` when no app is configured.
+    /// The app configured in `vars` (see the module's doc): `GITHUB_APP_ID` and its key,
+    /// or with `suffix` a source's own `GITHUB_APP_ID_<SUFFIX>` and key (no mixing with
+    /// the shared ones), talking to `GITHUB_API_URL` (default `https://api.github.com`);
+    /// `None` when no app is configured.
     pub fn from_vars(
         vars: &BTreeMap<String, String>,
-        source: Option<&str>,
+        suffix: Option<&str>,
     ) -> Option<Result<Self, ForgeError>> {
         let var = |name: &str| vars.get(name).filter(|v| !v.trim().is_empty()).cloned();
-        let suffix = source.map(|s| format!("_{}", s.to_ascii_uppercase().replace('-', "_")));
-        let pick = |name: &str| {
-            suffix
-                .as_ref()
-                .and_then(|s| var(&format!("{name}{s}")))
-                .or_else(|| var(name))
+        let own = |name: &str| match suffix {
+            Some(s) => format!("{name}_{s}"),
+            None => name.to_owned(),
         };
-        let app_id = pick("GITHUB_APP_ID")?;
-        let key = match pick("GITHUB_APP_PRIVATE_KEY") {
+        let app_id = var(&own("GITHUB_APP_ID"))?;
+        let key = match var(&own("GITHUB_APP_PRIVATE_KEY")) {
             Some(pem) => pem,
-            None => match pick("GITHUB_APP_PRIVATE_KEY_FILE") {
+            None => match var(&own("GITHUB_APP_PRIVATE_KEY_FILE")) {
                 Some(path) => match std::fs::read_to_string(&path) {
                     Ok(pem) => pem,
                     Err(e) => {
                         return Some(Err(ForgeError::Config(format!(
-                            "GITHUB_APP_PRIVATE_KEY_FILE ({path}: {e})"
+                            "{} ({path}: {e})",
+                            own("GITHUB_APP_PRIVATE_KEY_FILE")
                         ))));
                     }
                 },
                 None => {
-                    return Some(Err(ForgeError::Config("GITHUB_APP_PRIVATE_KEY".into())));
+                    return Some(Err(ForgeError::Config(own("GITHUB_APP_PRIVATE_KEY"))));
                 }
             },
         };

@@ -310,24 +310,8 @@ impl ModuleRuntime {
         self.jobs
             .finish_job(&ctx.job_id, status, error, output, self.clock.now())
             .await?;
-        let conclusion = match status {
-            JobStatus::Succeeded => "success",
-            JobStatus::Cancelled => "cancelled",
-            _ => "failure",
-        };
-        let summary = match (error, output) {
-            (Some(e), _) => e.to_owned(),
-            (None, Some(o)) => format!("```json\n{o}\n```"),
-            (None, None) => String::new(),
-        };
-        self.report(
-            ctx,
-            crate::forge::JobPhase::Completed {
-                conclusion,
-                summary,
-            },
-        )
-        .await;
+        self.report(ctx, crate::forge::JobPhase::finished(status, error, output))
+            .await;
         crate::hooks::log_failures(self.hooks.job_finished.dispatch(&JobFinished {
             module: ctx.module.clone(),
             job_id: ctx.job_id.clone(),

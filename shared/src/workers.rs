@@ -385,18 +385,7 @@ async fn report_finished(
             return;
         }
     };
-    let phase = crate::forge::JobPhase::Completed {
-        conclusion: match status {
-            JobStatus::Succeeded => "success",
-            JobStatus::Cancelled => "cancelled",
-            _ => "failure",
-        },
-        summary: match (error, output) {
-            (Some(e), _) => e.to_owned(),
-            (None, Some(o)) => format!("```json\n{o}\n```"),
-            (None, None) => String::new(),
-        },
-    };
+    let phase = crate::forge::JobPhase::finished(status, error, output);
     st.dispatcher
         .report_job(&event, &job.module, &job.job_id, &phase)
         .await;
