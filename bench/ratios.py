@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints each criterion figure of the hot-path bench as a ratio to the HMAC floor.
 
-Run `cargo bench -p switchyard --bench matching` first; this reads
+Run `cargo bench -p switchyard-core --bench matching` first; this reads
 target/criterion/*/new/estimates.json (or $CARGO_TARGET_DIR/criterion).
 """
 import json

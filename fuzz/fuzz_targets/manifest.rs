@@ -3,9 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use switchyard::config::{Source, SourceKind};
-use switchyard::manifest::{Registry, parse_manifest};
-use switchyard::settings::ScopedSettings;
+use switchyard_core::config::{Source, SourceKind};
+use switchyard_core::manifest::{Registry, parse_manifest};
+use switchyard_core::settings::ScopedSettings;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     );
     let body = include_bytes!("../../events/github-pull_request-opened.json");
     let event =
-        switchyard::event::parse_unverified(&source, &map, body, time::OffsetDateTime::now_utc(), &Default::default())
+        switchyard_core::event::parse_unverified(&source, &map, body, time::OffsetDateTime::now_utc(), &Default::default())
             .expect("the sample normalizes");
-    let _ = switchyard::routing::plan(&registry, &event, &ScopedSettings::default());
+    let _ = switchyard_core::routing::plan(&registry, &event, &ScopedSettings::default());
 });

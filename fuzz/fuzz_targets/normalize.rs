@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use switchyard::config::{Source, SourceKind};
-use switchyard::event::parse_unverified;
+use switchyard_core::config::{Source, SourceKind};
+use switchyard_core::event::parse_unverified;
 use switchyard_fuzz::{fields, headers};
 
 fuzz_target!(|data: &[u8]| {

@@ -4,9 +4,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use switchyard::glob::GlobList;
-use switchyard::manifest::Template;
-use switchyard::pattern::Filter;
+use switchyard_core::glob::GlobList;
+use switchyard_core::manifest::Template;
+use switchyard_core::pattern::Filter;
 use switchyard_fuzz::{fields, text};
 
 fuzz_target!(|data: &[u8]| {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use switchyard::payload::{Payload, PayloadPaths};
+use switchyard_core::payload::{Payload, PayloadPaths};
 use switchyard_fuzz::fields;
 
 fuzz_target!(|data: &[u8]| {
@@ -31,13 +31,13 @@ fuzz_target!(|data: &[u8]| {
             let view = payload.view(&paths);
             for path in paths.iter() {
                 assert_eq!(
-                    switchyard::pattern::lookup_all(view, path),
-                    switchyard::pattern::lookup_all(&full, path),
+                    switchyard_core::pattern::lookup_all(view, path),
+                    switchyard_core::pattern::lookup_all(&full, path),
                     "view along {path}"
                 );
                 assert_eq!(
-                    switchyard::event::lookup(view, path),
-                    switchyard::event::lookup(&full, path),
+                    switchyard_core::event::lookup(view, path),
+                    switchyard_core::event::lookup(&full, path),
                     "view at {path}"
                 );
             }

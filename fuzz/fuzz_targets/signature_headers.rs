@@ -5,8 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
-use switchyard::config::{Encoding, Source, SourceKind};
-use switchyard::signature::{sign, verify};
+use switchyard_core::config::{Encoding, Source, SourceKind};
+use switchyard_core::signature::{sign, verify};
 use switchyard_fuzz::{fields, headers, signed_headers};
 
 const SECRET: &str = "fuzz-secret-of-some-length";

@@ -5,8 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
-use switchyard::config::{Source, SourceKind};
-use switchyard::signature::{SignatureError, sign, verify};
+use switchyard_core::config::{Source, SourceKind};
+use switchyard_core::signature::{SignatureError, sign, verify};
 use switchyard_fuzz::{fields, headers, signed_headers, text};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

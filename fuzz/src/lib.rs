@@ -36,7 +36,7 @@ pub fn headers(pairs: &[(&'static str, &[u8])]) -> HeaderMap {
     map
 }
 
-/// The headers `switchyard::signature::sign` returns, as a request would carry them.
+/// The headers `switchyard_core::signature::sign` returns, as a request would carry them.
 pub fn signed_headers(pairs: &[(String, String)]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in pairs {

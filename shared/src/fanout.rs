@@ -1,37 +1,11 @@
-//! The fan-out port: start a module's function with its context. The adapter is an
-//! asynchronous Lambda Invoke (`InvocationType::Event`).
+//! The fan-out adapter: an asynchronous Lambda Invoke (`InvocationType::Event`) of a
+//! module's function with its context.
 
 use async_trait::async_trait;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 
-/// Why an invoke did not go out.
-#[derive(Debug, thiserror::Error)]
-pub enum FanoutError {
-    /// The Lambda API refused or could not be reached.
-    #[error("invoke of {function} failed: {message}")]
-    Invoke {
-        /// The function.
-        function: String,
-        /// The SDK's error text (no payload, no secret).
-        message: String,
-    },
-    /// The context is over the size limit of an asynchronous invoke.
-    #[error("module context of {bytes} bytes is over the {limit} byte invoke limit")]
-    TooLarge {
-        /// Context size.
-        bytes: usize,
-        /// The configured limit.
-        limit: usize,
-    },
-}
-
-/// Starts module functions.
-#[async_trait]
-pub trait Fanout: Send + Sync {
-    /// Invokes `function` asynchronously with `payload` (the module context as JSON).
-    async fn invoke(&self, function: &str, payload: Vec<u8>) -> Result<(), FanoutError>;
-}
+pub use switchyard_core::fanout::{Fanout, FanoutError};
 
 /// Asynchronous Lambda Invoke.
 #[derive(Debug, Clone)]

@@ -641,46 +641,7 @@ impl ForgeClient {
     }
 }
 
-/// Where a job is, as shown on the forge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobPhase {
-    /// Dispatched, waiting for its module.
-    Queued,
-    /// The module runs it.
-    InProgress,
-    /// Finished: `conclusion` is `success`, `failure` or `cancelled`; `summary` is the job's
-    /// output or error (cut to 4 KB).
-    Completed {
-        /// `success`, `failure` or `cancelled`.
-        conclusion: &'static str,
-        /// What the job said.
-        summary: String,
-    },
-}
-
-impl JobPhase {
-    /// The phase of a job that ended with `status`: its conclusion, and its error (else its
-    /// output as JSON) as the summary.
-    pub fn finished(
-        status: crate::store::JobStatus,
-        error: Option<&str>,
-        output: Option<&Value>,
-    ) -> Self {
-        use crate::store::JobStatus;
-        Self::Completed {
-            conclusion: match status {
-                JobStatus::Succeeded => "success",
-                JobStatus::Cancelled => "cancelled",
-                _ => "failure",
-            },
-            summary: match (error, output) {
-                (Some(e), _) => e.to_owned(),
-                (None, Some(o)) => format!("```json\n{o}\n```"),
-                (None, None) => String::new(),
-            },
-        }
-    }
-}
+pub use switchyard_core::report::JobPhase;
 
 /// The commit a job's status belongs on: a pull request's head, a push's `after`, a check
 /// suite's head.
@@ -1057,6 +1018,19 @@ fn encode_segment(s: &str) -> String {
         .collect()
 }
 
+#[async_trait::async_trait]
+impl crate::dispatch::JobReports for ForgeReports {
+    async fn report(
+        &self,
+        event: &crate::Event,
+        module: &str,
+        job_id: &str,
+        phase: &JobPhase,
+    ) -> Result<(), String> {
+        ForgeReports::report(self, event, module, job_id, phase).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Against a local stand-in that answers with GitHub's and Forgejo's response shapes.
@@ -1362,3 +1336,4 @@ mod tests {
         assert!(!format!("{gh:?}").contains("good"));
     }
 }
+

@@ -537,7 +537,7 @@ mod tests {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
         let forges = Forges::from_vars(&vars);
-        let mut event = crate::dispatch::tests_support::event();
+        let mut event = switchyard_core::testing::event();
         event.kind = crate::SourceKind::Github;
         event.source = "github-acme".into();
         event.payload =

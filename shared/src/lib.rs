@@ -1,38 +1,27 @@
-//! switchyard: a serverless webhook router for bots and automation.
+//! switchyard: the adapters and the HTTP surface around [`switchyard_core`]: the router, the
+//! API and the dashboard (axum on `lambda_http`), the DynamoDB store, the Lambda fan-out,
+//! Secrets Manager, EMF metrics, the forge clients and the module runtime.
 //!
-//! The library holds every decision; functions are thin adapters. The path of one webhook:
-//! [`signature::verify`] over the raw bytes, [`event::normalize`] into an [`event::Event`],
-//! then [`dispatch::Dispatcher::dispatch`]: de-duplicate ([`store::EventStore`]), match
-//! ([`routing::plan`] against a [`manifest::Registry`]), cool down and record jobs
-//! ([`store::DispatchStore`]), fan out ([`fanout::Fanout`]) and record the outcome.
-//! Module functions run under [`module::run`].
+//! The core's modules are re-exported under their own names, so `switchyard::event::Event`
+//! and `switchyard_core::event::Event` are one type. The path of one webhook:
+//! [`webhook`] verifies and normalizes it, [`dispatch::Dispatcher::dispatch`] de-duplicates,
+//! matches, records and fans out. Module functions run under [`module::run`].
+
+pub use switchyard_core::{
+    auth, clock, config, dispatch, errors, event, explain, glob, manifest, pattern, payload,
+    registry, report, routing, schedule, scheduler, settings, signature,
+};
 
 pub mod api;
-pub mod auth;
 pub mod aws;
-pub mod clock;
-pub mod config;
 pub mod dashboard;
-pub mod dispatch;
-pub mod event;
-pub mod explain;
 pub mod fanout;
 pub mod forge;
 pub mod github_app;
-pub mod glob;
 pub mod hooks;
-pub mod manifest;
 pub mod module;
-pub mod pattern;
-pub mod payload;
-pub mod registry;
-pub mod routing;
 pub mod runtime;
-pub mod schedule;
-pub mod scheduler;
 pub mod secrets;
-pub mod settings;
-pub mod signature;
 pub mod store;
 pub mod webhook;
 pub mod workers;

@@ -232,13 +232,6 @@ impl std::fmt::Debug for ModuleRuntime {
     }
 }
 
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".into())
-}
-
 impl ModuleRuntime {
     /// A runtime over `store`; no crash notifier, no hooks, a 2 s timeout margin.
     pub fn new<S>(store: Arc<S>, clock: Arc<dyn Clock>) -> Self
@@ -428,7 +421,10 @@ impl ModuleRuntime {
                 Ok(RunOutcome::Failed)
             }
             Some(Err(p)) => {
-                let message = format!("panicked: {}", panic_text(p.as_ref()));
+                let message = format!(
+                    "panicked: {}",
+                    switchyard_core::errors::panic_text(p.as_ref())
+                );
                 error!(job_id = %ctx.job_id, module = %ctx.module, error = %message, "job crashed");
                 self.finish(&ctx, JobStatus::Failed, Some(&message), None, started)
                     .await?;

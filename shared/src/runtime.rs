@@ -7,6 +7,7 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::dispatch::{DispatchSettings, Dispatcher};
 use crate::fanout::LambdaFanout;
+use crate::forge::Forges;
 use crate::hooks::Hooks;
 use crate::hooks::emf::Emf;
 use crate::manifest::Registry;
@@ -16,8 +17,12 @@ use crate::store::DynamoStore;
 /// A start-up failure, with the reason in its text.
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The store and the dispatcher of a function, from its configuration.
-pub async fn dispatcher(config: &Config) -> Result<(Arc<DynamoStore>, Dispatcher), StartupError> {
+/// The store and the dispatcher of a function, from its configuration and its forge
+/// credentials (for `paths:` on pull requests and `report: check`).
+pub async fn dispatcher(
+    config: &Config,
+    forges: Forges,
+) -> Result<(Arc<DynamoStore>, Dispatcher), StartupError> {
     let registry = Registry::builtin().map_err(|errors| {
         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
         format!("invalid module manifests: {}", text.join("; "))
@@ -48,11 +53,11 @@ pub async fn dispatcher(config: &Config) -> Result<(Arc<DynamoStore>, Dispatcher
     .with_registry_source(Arc::new(source))
     .with_hooks(hooks)
     .with_pull_request_files(Arc::new(crate::forge::ForgeFiles::new(
-        config.forges.clone(),
+        forges.clone(),
         config.pr_files_timeout,
     )))
     .with_job_reports(Arc::new(crate::forge::ForgeReports::new(
-        config.forges.clone(),
+        forges,
         config.dashboard_url.clone(),
         std::time::Duration::from_secs(3),
     )));

@@ -20,6 +20,8 @@ use crate::event::normalize;
 use crate::hooks::{RequestRejected, log_failures};
 use crate::signature::verify;
 
+pub use switchyard_core::errors::error_chain;
+
 /// The `source` that requests to an unconfigured `/webhooks/{source}` are reported under
 /// (logs, hooks, metrics), whatever the path said.
 pub const UNKNOWN_SOURCE: &str = "(unknown)";
@@ -262,18 +264,6 @@ fn reject(state: &RouterState, source: &str, err: ApiError, reason: String) -> A
             }),
     );
     err
-}
-
-/// The error and its sources, joined with `: ` (for one log line).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// Serves `app` on Lambda when the runtime API is present, as plain HTTP on `listen`

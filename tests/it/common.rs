@@ -195,6 +195,7 @@ impl TestApp {
                 function.clone(),
             ));
         }
+        let forges = switchyard::forge::Forges::from_vars(&vars.iter().cloned().collect());
         let config = Arc::new(Config::from_vars(vars).unwrap());
         let named: Vec<(String, String)> = manifests
             .iter()
@@ -225,7 +226,7 @@ impl TestApp {
         };
         let dispatcher = if opts.pr_files {
             dispatcher.with_pull_request_files(Arc::new(switchyard::forge::ForgeFiles::new(
-                config.forges.clone(),
+                forges.clone(),
                 config.pr_files_timeout,
             )))
         } else {
@@ -233,7 +234,7 @@ impl TestApp {
         };
         let dispatcher = if opts.reports {
             dispatcher.with_job_reports(Arc::new(switchyard::forge::ForgeReports::new(
-                config.forges.clone(),
+                forges.clone(),
                 config.dashboard_url.clone(),
                 Duration::from_secs(3),
             )))

@@ -4,6 +4,7 @@
 use switchyard::Config;
 use switchyard::api::{ApiState, app};
 use switchyard::auth::Tokens;
+use switchyard::forge::Forges;
 use switchyard::webhook::serve;
 
 #[tokio::main]
@@ -22,7 +23,8 @@ async fn main() -> Result<(), lambda_http::Error> {
             .map_err(|_| "invalid SWITCHYARD_API_LISTEN: expected host:port")?,
         None => std::net::SocketAddr::from(([127, 0, 0, 1], 3001)),
     };
-    let (store, dispatcher) = switchyard::runtime::dispatcher(&config).await?;
+    let (store, dispatcher) =
+        switchyard::runtime::dispatcher(&config, Forges::from_vars(&env)).await?;
     let limits = config.serve;
     let state = ApiState::new(dispatcher, store, tokens);
     serve(app(state), listen, limits).await

@@ -4,13 +4,15 @@
 use std::sync::Arc;
 
 use switchyard::Config;
+use switchyard::forge::Forges;
 use switchyard::webhook::{RouterState, app, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = Config::from_vars(switchyard::secrets::environment().await?)?;
-    let (_, dispatcher) = switchyard::runtime::dispatcher(&config).await?;
+    let env = switchyard::secrets::environment().await?;
+    let config = Config::from_vars(env.clone())?;
+    let (_, dispatcher) = switchyard::runtime::dispatcher(&config, Forges::from_vars(&env)).await?;
     let (listen, limits) = (config.listen, config.serve);
     serve(
         app(RouterState {

@@ -8,8 +8,10 @@ use switchyard::scheduler::Scheduler;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_vars_without_sources(switchyard::secrets::environment().await?)?;
-    let (store, dispatcher) = switchyard::runtime::dispatcher(&config).await?;
+    let env = switchyard::secrets::environment().await?;
+    let config = Config::from_vars_without_sources(env.clone())?;
+    let forges = switchyard::forge::Forges::from_vars(&env);
+    let (store, dispatcher) = switchyard::runtime::dispatcher(&config, forges).await?;
     let scheduler = Scheduler::new(
         dispatcher,
         store,

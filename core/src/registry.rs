@@ -93,7 +93,7 @@ impl RegistrySource {
             return self.snapshot();
         };
         if let Err(e) = self.refresh_now().await {
-            warn!(error = %crate::webhook::error_chain(&e), "registry check failed; keeping the current registry");
+            warn!(error = %crate::errors::error_chain(&e), "registry check failed; keeping the current registry");
         }
         if let Ok(mut c) = self.checked.lock() {
             *c = Some(Instant::now());

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use switchyard::hooks::{ActionPoint, BusContext, FilterPoint, Flow};
+use switchyard_core::hooks::{ActionPoint, BusContext, FilterPoint, Flow};
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("hooks");

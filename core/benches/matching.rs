@@ -16,10 +16,10 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use hmac::{Hmac, Mac};
 use secrecy::SecretString;
-use switchyard::config::{Source, SourceKind};
-use switchyard::dispatch::{ModuleContext, SharedEvent, TriggerRef};
-use switchyard::manifest::Registry;
-use switchyard::settings::ScopedSettings;
+use switchyard_core::config::{Source, SourceKind};
+use switchyard_core::dispatch::{ModuleContext, SharedEvent, TriggerRef};
+use switchyard_core::manifest::Registry;
+use switchyard_core::settings::ScopedSettings;
 
 fn manifests(n: usize) -> Vec<(String, String)> {
     (0..n)
@@ -55,7 +55,7 @@ fn bench(c: &mut Criterion) {
             Registry::from_manifests(texts.iter().map(|(f, t)| (f.as_str(), t.as_str())))
                 .expect("valid manifests");
         // Normalized as the router does: with the paths this registry routes on picked out.
-        let event = switchyard::event::parse_unverified(
+        let event = switchyard_core::event::parse_unverified(
             &source,
             &headers,
             body,
@@ -63,10 +63,12 @@ fn bench(c: &mut Criterion) {
             registry.payload_paths(),
         )
         .expect("sample parses");
-        let plan = switchyard::routing::plan(&registry, &event, &settings);
+        let plan = switchyard_core::routing::plan(&registry, &event, &settings);
         assert_eq!(plan.matched.len(), 5, "every pull_request module matches");
         group.bench_function(format!("{n}_modules"), |b| {
-            b.iter(|| switchyard::routing::plan(black_box(&registry), black_box(&event), &settings))
+            b.iter(|| {
+                switchyard_core::routing::plan(black_box(&registry), black_box(&event), &settings)
+            })
         });
     }
     group.finish();
@@ -81,7 +83,7 @@ fn signed(
     body: &[u8],
     now: time::OffsetDateTime,
 ) -> http::HeaderMap {
-    let pairs = switchyard::signature::sign(
+    let pairs = switchyard_core::signature::sign(
         source,
         &SecretString::from(secret.to_owned()),
         body,
@@ -134,10 +136,10 @@ fn hot_path(c: &mut Criterion) {
     ] {
         let source = Source::new("bench", kind, &[secret]);
         let headers = signed(&source, secret, body, now);
-        switchyard::signature::verify(&source, &headers, body, now).expect("verifies");
+        switchyard_core::signature::verify(&source, &headers, body, now).expect("verifies");
         group.bench_function(kind.as_str(), |b| {
             b.iter(|| {
-                switchyard::signature::verify(
+                switchyard_core::signature::verify(
                     black_box(&source),
                     black_box(&headers),
                     black_box(body),
@@ -158,7 +160,7 @@ fn hot_path(c: &mut Criterion) {
     let settings = ScopedSettings::default();
     c.bench_function("normalize/parse_and_normalize", |b| {
         b.iter(|| {
-            switchyard::event::parse_unverified(&source, &headers, black_box(body), now, paths)
+            switchyard_core::event::parse_unverified(&source, &headers, black_box(body), now, paths)
                 .expect("parses")
         })
     });
@@ -167,7 +169,7 @@ fn hot_path(c: &mut Criterion) {
     // grammar, picks the registry's paths), serde_json's fastest check (no tree), and the
     // full tree the router built before the scanner.
     c.bench_function("reference/payload_scan", |b| {
-        b.iter(|| switchyard::payload::Payload::parse(black_box(body), paths).expect("parses"))
+        b.iter(|| switchyard_core::payload::Payload::parse(black_box(body), paths).expect("parses"))
     });
     c.bench_function("reference/serde_json_check_only", |b| {
         b.iter(|| serde_json::from_slice::<serde::de::IgnoredAny>(black_box(body)).expect("parses"))
@@ -178,10 +180,12 @@ fn hot_path(c: &mut Criterion) {
 
     c.bench_function("whole/verify_normalize_match100_contexts", |b| {
         b.iter(|| {
-            let verified = switchyard::signature::verify(&source, &headers, black_box(body), now)
-                .expect("verifies");
-            let event = switchyard::event::normalize(verified, now, paths).expect("normalizes");
-            let plan = switchyard::routing::plan(&registry, &event, &settings);
+            let verified =
+                switchyard_core::signature::verify(&source, &headers, black_box(body), now)
+                    .expect("verifies");
+            let event =
+                switchyard_core::event::normalize(verified, now, paths).expect("normalizes");
+            let plan = switchyard_core::routing::plan(&registry, &event, &settings);
             // As the dispatcher does: the event (as decided, a copy) shared, its JSON written
             // once.
             let shared = SharedEvent::new(event.clone());

@@ -206,9 +206,6 @@ pub struct Config {
     /// `SWITCHYARD_PR_FILES_TIMEOUT_MS`: how long the router may take to list a pull
     /// request's files for `paths:` filters (default 3,000 ms; path filters match after it).
     pub pr_files_timeout: Duration,
-    /// The forge credentials for listing pull requests' files: `GITHUB_TOKEN`, GitHub Apps
-    /// (`GITHUB_APP_ID`, [`crate::github_app`]), `FORGEJO_TOKEN`/`FORGEJO_API_URL`.
-    pub forges: crate::forge::Forges,
     /// `SWITCHYARD_DASHBOARD_URL`: the dashboard's URL (`https://<api>/dashboard`), for
     /// the job links of check runs and commit statuses.
     pub dashboard_url: Option<String>,
@@ -351,7 +348,7 @@ impl Config {
     }
 
     /// Reads configuration from the given variables (the process environment in `from_env`;
-    /// the functions pass it with secret references resolved, [`crate::secrets::environment`]).
+    /// the functions pass it with secret references resolved, `switchyard::secrets::environment`).
     pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
@@ -556,7 +553,6 @@ impl Config {
                 "SWITCHYARD_PR_FILES_TIMEOUT_MS",
                 3000,
             )?),
-            forges: crate::forge::Forges::from_vars(&vars),
             dashboard_url: get("SWITCHYARD_DASHBOARD_URL").map(str::to_owned),
             listen,
             settings_ttl: Duration::from_secs(number("SWITCHYARD_SETTINGS_CACHE_SECONDS", 30)?),

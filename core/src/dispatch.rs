@@ -300,7 +300,7 @@ pub struct Dispatcher {
 
 /// Shows a job's status on its event's forge, for modules with `report: check`: queued by
 /// the router, in progress and completed by the API for pull jobs. The functions' is
-/// [`crate::forge::ForgeReports`].
+/// `switchyard::forge::ForgeReports`.
 #[async_trait::async_trait]
 pub trait JobReports: Send + Sync {
     /// Shows `job_id` of `module` at `phase`; an error is journaled on the job, never fatal.
@@ -309,25 +309,12 @@ pub trait JobReports: Send + Sync {
         event: &Event,
         module: &str,
         job_id: &str,
-        phase: &crate::forge::JobPhase,
+        phase: &crate::report::JobPhase,
     ) -> Result<(), String>;
 }
 
-#[async_trait::async_trait]
-impl JobReports for crate::forge::ForgeReports {
-    async fn report(
-        &self,
-        event: &Event,
-        module: &str,
-        job_id: &str,
-        phase: &crate::forge::JobPhase,
-    ) -> Result<(), String> {
-        crate::forge::ForgeReports::report(self, event, module, job_id, phase).await
-    }
-}
-
 /// Lists a pull request's changed files, for `paths:` filters (its payload has none). The
-/// router's is [`crate::forge::ForgeFiles`].
+/// router's is `switchyard::forge::ForgeFiles`.
 #[async_trait::async_trait]
 pub trait PullRequestFiles: Send + Sync {
     /// The paths the event's pull request changes, or why they cannot be had.
@@ -415,7 +402,7 @@ impl Dispatcher {
         event: &Event,
         module: &str,
         job_id: &str,
-        phase: &crate::forge::JobPhase,
+        phase: &crate::report::JobPhase,
     ) {
         let Some(reports) = &self.reports else {
             return;
@@ -439,7 +426,7 @@ impl Dispatcher {
                     event,
                     &job.module,
                     &job.job_id,
-                    &crate::forge::JobPhase::Queued,
+                    &crate::report::JobPhase::Queued,
                 )
             });
         futures::future::join_all(marks).await;
@@ -1345,50 +1332,6 @@ pub enum Replay {
 }
 
 #[cfg(test)]
-pub(crate) mod tests_support {
-    //! Sample values for unit tests elsewhere in the crate.
-
-    use super::*;
-
-    pub(crate) fn event() -> Event {
-        Event {
-            id: "d-1".into(),
-            source: "github".into(),
-            kind: crate::config::SourceKind::Github,
-            event_type: crate::event::EventType::PullRequest,
-            action: Some("opened".into()),
-            entity: "a/b#1".into(),
-            repository: Some("a/b".into()),
-            received_at: time::OffsetDateTime::UNIX_EPOCH,
-            body_digest: String::new(),
-            git_ref: None,
-            changed_paths: None,
-            changed_paths_truncated: false,
-            changed_paths_unknown: None,
-            sender: None,
-            payload: serde_json::json!({"number": 1}).into(),
-        }
-    }
-
-    pub(crate) fn context(event: Event) -> ModuleContext {
-        ModuleContext {
-            job_id: "j-1".into(),
-            module: "m".into(),
-            function: "m".into(),
-            trigger: TriggerRef {
-                kind: "webhook".into(),
-                index: 0,
-            },
-            entity: event.entity.clone(),
-            config: serde_json::Value::Null,
-            event: Arc::new(event),
-            payload_ref: None,
-            report: false,
-        }
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -1408,14 +1351,14 @@ mod tests {
             serde_json::json!({"pull_request": {"title": "Fix \"quotes\" ✓", "n": [1, 2.5, null]}})
                 .into(),
         ] {
-            let mut event = tests_support::event();
+            let mut event = crate::testing::event();
             event.payload = payload;
             event.sender = Some(crate::event::Sender {
                 login: "octocat".into(),
                 bot: false,
             });
             let shared = SharedEvent::new(event.clone());
-            let mut context = tests_support::context(event.clone());
+            let mut context = crate::testing::context(event.clone());
             context.event = shared.event();
             context.config = serde_json::json!({"depth": 2});
             let bytes = shared.context_json(&context).unwrap();
@@ -1442,8 +1385,8 @@ mod tests {
 
     #[test]
     fn a_context_whose_event_was_replaced_is_written_from_its_own_event() {
-        let shared = SharedEvent::new(tests_support::event());
-        let mut context = tests_support::context(tests_support::event());
+        let shared = SharedEvent::new(crate::testing::event());
+        let mut context = crate::testing::context(crate::testing::event());
         context.event = shared.event();
         // What a context filter does to change the event: the shared JSON no longer applies.
         *Arc::make_mut(&mut context.event).payload = serde_json::json!({"redacted": true});

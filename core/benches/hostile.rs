@@ -11,7 +11,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::SecretString;
-use switchyard::config::{Source, SourceKind};
+use switchyard_core::config::{Source, SourceKind};
 
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -30,7 +30,7 @@ fn bench(c: &mut Criterion) {
     let source = Source::new("std", SourceKind::Standard, &[WHSEC]);
     let body = format!("{{\"type\":\"x\",\"blob\":\"{}\"}}", "a".repeat(200 * 1024));
     let now = time::OffsetDateTime::now_utc();
-    let signed = switchyard::signature::sign(
+    let signed = switchyard_core::signature::sign(
         &source,
         &SecretString::from(WHSEC.to_owned()),
         body.as_bytes(),
@@ -58,13 +58,19 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("hostile");
     g.sample_size(20);
     g.bench_function("standard_1_candidate_200k", |b| {
-        b.iter(|| switchyard::signature::verify(&source, black_box(&good), body.as_bytes(), now))
+        b.iter(|| {
+            switchyard_core::signature::verify(&source, black_box(&good), body.as_bytes(), now)
+        })
     });
     g.bench_function("standard_8_candidates_200k", |b| {
-        b.iter(|| switchyard::signature::verify(&source, black_box(&cap), body.as_bytes(), now))
+        b.iter(|| {
+            switchyard_core::signature::verify(&source, black_box(&cap), body.as_bytes(), now)
+        })
     });
     g.bench_function("standard_2000_candidates_200k", |b| {
-        b.iter(|| switchyard::signature::verify(&source, black_box(&many), body.as_bytes(), now))
+        b.iter(|| {
+            switchyard_core::signature::verify(&source, black_box(&many), body.as_bytes(), now)
+        })
     });
     let paths: Vec<String> = (0..150_000).map(|i| format!("src/file-{i}.rs")).collect();
     let push = serde_json::json!({
@@ -77,8 +83,14 @@ fn bench(c: &mut Criterion) {
     h.insert("x-github-event", HeaderValue::from_static("push"));
     g.bench_function("push_150000_paths_normalize", |b| {
         b.iter(|| {
-            switchyard::event::parse_unverified(&gh, &h, push.as_bytes(), now, &Default::default())
-                .expect("normalizes")
+            switchyard_core::event::parse_unverified(
+                &gh,
+                &h,
+                push.as_bytes(),
+                now,
+                &Default::default(),
+            )
+            .expect("normalizes")
         })
     });
     g.finish();

@@ -2,7 +2,6 @@
 //! lock-free dispatch over copy-on-write handler chains, async actions that never block,
 //! idempotent unsubscribe handles and a metrics sink.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -110,16 +109,6 @@ pub struct Filtered<T> {
     pub short_circuited: bool,
     /// The handler failure that stopped the chain, if any.
     pub error: Option<HandlerFailure>,
-}
-
-fn panic_text(p: &(dyn Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
-    }
 }
 
 /// Outstanding async actions, shared by every point of a bus, so shutdown and tests can
@@ -345,7 +334,7 @@ impl<T: Clone + Send + Sync + 'static> ActionPoint<T> {
                     let kind = match catch_unwind(AssertUnwindSafe(|| f(arg))) {
                         Ok(Ok(())) => None,
                         Ok(Err(err)) => Some(FailureKind::Error(err.to_string())),
-                        Err(p) => Some(FailureKind::Panic(panic_text(p.as_ref()))),
+                        Err(p) => Some(FailureKind::Panic(crate::errors::panic_text(p.as_ref()))),
                     };
                     if let Some(kind) = kind {
                         let signal = if matches!(kind, FailureKind::Panic(_)) {
@@ -401,7 +390,7 @@ impl<T: Clone + Send + Sync + 'static> ActionPoint<T> {
                 }
                 Err(p) => {
                     metrics.counter("hook.panic", name, 1);
-                    tracing::error!(point = name, handler = id, panic = %panic_text(p.as_ref()), "async hook panicked");
+                    tracing::error!(point = name, handler = id, panic = %crate::errors::panic_text(p.as_ref()), "async hook panicked");
                 }
             }
             tracker.done();
@@ -475,7 +464,7 @@ impl<T: Send + Sync + 'static> FilterPoint<T> {
                     break;
                 }
                 Ok(Err(err)) => Some(FailureKind::Error(err.to_string())),
-                Err(p) => Some(FailureKind::Panic(panic_text(p.as_ref()))),
+                Err(p) => Some(FailureKind::Panic(crate::errors::panic_text(p.as_ref()))),
             };
             if let Some(kind) = failure {
                 let signal = if matches!(kind, FailureKind::Panic(_)) {
