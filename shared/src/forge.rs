@@ -1336,4 +1336,3 @@ mod tests {
         assert!(!format!("{gh:?}").contains("good"));
     }
 }
-

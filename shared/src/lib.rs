@@ -12,8 +12,9 @@ pub use switchyard_core::{
     registry, report, routing, schedule, scheduler, settings, signature,
 };
 
+pub use switchyard_aws::{sdk as aws, secrets};
+
 pub mod api;
-pub mod aws;
 pub mod dashboard;
 pub mod fanout;
 pub mod forge;
@@ -21,7 +22,6 @@ pub mod github_app;
 pub mod hooks;
 pub mod module;
 pub mod runtime;
-pub mod secrets;
 pub mod store;
 pub mod webhook;
 pub mod workers;

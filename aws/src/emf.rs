@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use super::{Hooks, Subscription};
+use crate::hooks::{Hooks, Subscription};
 
 /// The `source` dimension of a source id. Every distinct dimension value is a metric
 /// CloudWatch bills, so it comes from a bounded set: configured sources (unknown ones are
@@ -434,7 +434,7 @@ mod tests {
         emf.register(&hooks);
         hooks
             .request_rejected
-            .dispatch(&super::super::RequestRejected {
+            .dispatch(&crate::hooks::RequestRejected {
                 source: "github".into(),
                 status: 401,
                 code: "unauthorized",
@@ -443,7 +443,7 @@ mod tests {
             .unwrap();
         hooks
             .job_finished
-            .dispatch(&super::super::JobFinished {
+            .dispatch(&crate::hooks::JobFinished {
                 module: "notify".into(),
                 job_id: "j".into(),
                 status: crate::store::JobStatus::Succeeded,

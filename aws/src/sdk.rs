@@ -23,7 +23,7 @@ pub fn dynamodb(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
 pub fn dynamodb_config(sdk: &SdkConfig) -> aws_sdk_dynamodb::config::Builder {
     aws_sdk_dynamodb::config::Builder::from(sdk)
         // Every call reports its consumed capacity into the unit of work (delivery, job).
-        .interceptor(crate::store::dynamo::metered::Metered)
+        .interceptor(crate::dynamo::metered::Metered)
         .timeout_config(short_calls())
 }
 

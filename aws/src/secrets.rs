@@ -83,7 +83,7 @@ impl SecretSource for SecretsManager {
             .secret_id(id)
             .send()
             .await
-            .map_err(|e| crate::webhook::error_chain(&e))?;
+            .map_err(|e| crate::errors::error_chain(&e))?;
         out.secret_string
             .ok_or_else(|| "the secret has no SecretString (binary secrets are not read)".into())
     }
@@ -171,8 +171,8 @@ async fn resolve_environment() -> Result<BTreeMap<String, String>, SecretError> 
     {
         return Ok(vars.into_iter().collect());
     }
-    let sdk = crate::aws::sdk_config().await;
-    let source = SecretsManager::new(crate::aws::secretsmanager(&sdk));
+    let sdk = crate::sdk::sdk_config().await;
+    let source = SecretsManager::new(crate::sdk::secretsmanager(&sdk));
     resolve(vars, &source).await
 }
 

@@ -35,8 +35,8 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let sdk = switchyard::aws::sdk_config().await;
-        let client = switchyard::aws::dynamodb(&sdk);
+        let sdk = switchyard_aws::sdk::sdk_config().await;
+        let client = switchyard_aws::sdk::dynamodb(&sdk);
         let blob = Blob::new(
             (0..10_240u32)
                 .map(|i| (i * 7919 % 251) as u8)

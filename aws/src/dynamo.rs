@@ -18,12 +18,12 @@ use aws_sdk_dynamodb::types::{
 };
 use time::OffsetDateTime;
 
-use super::{
+use crate::settings::Settings;
+use crate::store::{
     Claim, ClaimOutcome, DispatchStore, EventRecord, EventStatus, EventStore, Finish, JobRecord,
     JobStatus, JobStore, PayloadRef, PayloadStore, Reservation, SchedulerStore, SettingsRecord,
     SettingsStore, StartOutcome, StoreError, keys, rfc3339,
 };
-use crate::settings::Settings;
 
 mod listing;
 pub mod metered;
@@ -513,7 +513,7 @@ impl DynamoStore {
             .expression_attribute_names("#error", "error")
             .expression_attribute_values(":failed", s(JobStatus::Failed.as_str()))
             .expression_attribute_values(":queued", s(JobStatus::Queued.as_str()))
-            .expression_attribute_values(":error", s(super::bounded(error, 1024)))
+            .expression_attribute_values(":error", s(crate::store::bounded(error, 1024)))
             .expression_attribute_values(":now", s(rfc3339(now)))
             .send()
             .await;
@@ -806,7 +806,7 @@ impl EventStore for DynamoStore {
         pk: &str,
         lease_expires_at: i64,
         now: OffsetDateTime,
-    ) -> Result<super::Reopened, StoreError> {
+    ) -> Result<crate::store::Reopened, StoreError> {
         let now_s = now.unix_timestamp();
         let token = uuid::Uuid::new_v4().to_string();
         let result = self
@@ -832,7 +832,7 @@ impl EventStore for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(super::Reopened::Taken {
+            Ok(out) => Ok(crate::store::Reopened::Taken {
                 token,
                 previous: Box::new(decode(pk, out.attributes.unwrap_or_default())?),
             }),
@@ -841,15 +841,15 @@ impl EventStore for DynamoStore {
                     Some(item) if !item.is_empty() => {
                         let existing: EventRecord = decode(pk, item)?;
                         if existing.expires_at <= now_s {
-                            Ok(super::Reopened::Missing)
+                            Ok(crate::store::Reopened::Missing)
                         } else {
                             let retry_after = u64::try_from(existing.lease_expires_at - now_s)
                                 .unwrap_or(1)
                                 .max(1);
-                            Ok(super::Reopened::InProgress { retry_after })
+                            Ok(crate::store::Reopened::InProgress { retry_after })
                         }
                     }
-                    _ => Ok(super::Reopened::Missing),
+                    _ => Ok(crate::store::Reopened::Missing),
                 },
                 other => Err(unavailable("reopen")(other)),
             },
@@ -907,7 +907,7 @@ impl DispatchStore for DynamoStore {
         pairs: &[(String, String)],
         consistent: bool,
         now: OffsetDateTime,
-    ) -> Result<Vec<Option<super::Cooling>>, StoreError> {
+    ) -> Result<Vec<Option<crate::store::Cooling>>, StoreError> {
         let now_s = now.unix_timestamp();
         let pks: Vec<String> = pairs
             .iter()
@@ -925,7 +925,7 @@ impl DispatchStore for DynamoStore {
                     _ => return None,
                 };
                 let job_id = item.get("job_id").and_then(|v| v.as_s().ok())?.clone();
-                (until > now_s).then_some(super::Cooling { until, job_id })
+                (until > now_s).then_some(crate::store::Cooling { until, job_id })
             })
             .collect())
     }
@@ -1207,7 +1207,7 @@ impl JobStore for DynamoStore {
     }
 
     async fn append_journal(&self, job_id: &str, line: &str) -> Result<(), StoreError> {
-        let line = super::bounded(line, super::JOURNAL_MAX_LINE_BYTES);
+        let line = crate::store::bounded(line, crate::store::JOURNAL_MAX_LINE_BYTES);
         let result = self
             .job_update(job_id)
             .update_expression("SET journal = list_append(if_not_exists(journal, :empty), :line)")
@@ -1216,7 +1216,7 @@ impl JobStore for DynamoStore {
             )
             .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
             .expression_attribute_values(":line", AttributeValue::L(vec![s(line)]))
-            .expression_attribute_values(":max", n(super::JOURNAL_MAX_LINES as i64))
+            .expression_attribute_values(":max", n(crate::store::JOURNAL_MAX_LINES as i64))
             .send()
             .await;
         match result {
@@ -1267,7 +1267,7 @@ impl JobStore for DynamoStore {
         e.set("status", s(status.as_str()));
         e.set("finished_at", s(rfc3339(now)));
         if let Some(err) = error {
-            e.set("error", s(super::bounded(err, 1024)));
+            e.set("error", s(crate::store::bounded(err, 1024)));
         }
         if let Some(out) = output {
             e.set("output", encode_value(&pk, out)?);
