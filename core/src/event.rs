@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::config::SourceKind;
 use crate::payload::{Payload, PayloadPaths};
 use crate::signature::Verified;
+use crate::source::SourceKind;
 
 /// The source prefix of internal events: `POST /events` with `source: "deployer"` makes an
 /// event of source `internal.deployer`. Webhook source ids cannot contain `.`, so an
@@ -338,7 +338,7 @@ pub fn normalize(
 /// explain`); the request path goes through [`normalize`], which takes a [`Verified`].
 /// `paths` as for [`normalize`] (`&Default::default()`: normalization's alone).
 pub fn parse_unverified(
-    source: &crate::config::Source,
+    source: &crate::source::Source,
     headers: &http::HeaderMap,
     body: &[u8],
     received_at: OffsetDateTime,
@@ -542,8 +542,8 @@ fn default_entity(event_type: &EventType, payload: &Value, repo: Option<&str>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Source;
     use crate::signature::{sign, verify};
+    use crate::source::Source;
     use secrecy::SecretString;
 
     fn normalize_sample(

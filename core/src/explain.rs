@@ -91,7 +91,7 @@ pub fn explain(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Source, SourceKind};
+    use crate::source::{Source, SourceKind};
 
     #[test]
     fn a_non_matching_module_names_the_failing_clause() {

@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod dispatch;
 pub mod errors;
 pub mod event;
@@ -27,6 +28,7 @@ pub mod schedule;
 pub mod scheduler;
 pub mod settings;
 pub mod signature;
+pub mod source;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

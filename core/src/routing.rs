@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::SourceKind;
 use crate::event::{Event, EventType, GitRef};
 use crate::manifest::{GlobFilter, Module, Registry, Trigger, WebhookTrigger};
 use crate::settings::ScopedSettings;
+use crate::source::SourceKind;
 
 /// A module the event starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -437,9 +437,9 @@ pub fn plan(registry: &Registry, event: &Event, settings: &ScopedSettings) -> Pl
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SourceKind;
     use crate::event::{EventType, Sender};
     use crate::settings::Settings;
+    use crate::source::SourceKind;
 
     fn event(action: &str, draft: bool) -> Event {
         Event {
@@ -487,7 +487,7 @@ mod tests {
         file: &str,
         paths: &std::sync::Arc<crate::payload::PayloadPaths>,
     ) -> Event {
-        let source = crate::config::Source::new(kind.as_str(), kind, &["s"]);
+        let source = crate::source::Source::new(kind.as_str(), kind, &["s"]);
         let mut headers = http::HeaderMap::new();
         headers.insert(header, value.parse().unwrap());
         let now = time::OffsetDateTime::now_utc();

@@ -16,12 +16,12 @@ use serde::Serialize;
 use serde_json::json;
 use tracing::{error, info, warn};
 
-use crate::config::SourceKind;
 use crate::dispatch::{DispatchError, Dispatcher, Outcome};
 use crate::event::{Event, EventType};
 use crate::manifest::{Module, ScheduleTrigger};
 use crate::routing::Skip;
 use crate::schedule::time_of;
+use crate::source::SourceKind;
 use crate::store::{EventRecord, EventStatus, SchedulerStore, StoreError, keys, rfc3339};
 
 /// What happened to one tick.

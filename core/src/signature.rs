@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use crate::config::{Encoding, Source, SourceKind};
+use crate::source::{Encoding, Source, SourceKind};
 
 type HmacSha256 = Hmac<Sha256>;
 const SHA256_LEN: usize = 32;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::dispatch::{ModuleContext, TriggerRef};
+use crate::context::{ModuleContext, TriggerRef};
 use crate::event::Event;
 
 /// A sample `pull_request.opened` event of `a/b#1` from the `github` source.
@@ -10,7 +10,7 @@ pub fn event() -> Event {
     Event {
         id: "d-1".into(),
         source: "github".into(),
-        kind: crate::config::SourceKind::Github,
+        kind: crate::source::SourceKind::Github,
         event_type: crate::event::EventType::PullRequest,
         action: Some("opened".into()),
         entity: "a/b#1".into(),

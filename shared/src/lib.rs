@@ -18,7 +18,7 @@ pub mod api;
 pub mod dashboard;
 pub mod fanout;
 pub mod forge;
-pub mod github_app;
+pub use forge::app as github_app;
 pub mod hooks;
 pub mod module;
 pub mod runtime;

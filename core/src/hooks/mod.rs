@@ -14,7 +14,7 @@ pub use bus::{
     HookErrors, MetricsSink, NoopSink, Subscription, Tracker,
 };
 
-use crate::dispatch::ModuleContext;
+use crate::context::ModuleContext;
 use crate::event::Event;
 use crate::store::JobStatus;
 

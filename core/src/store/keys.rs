@@ -83,10 +83,7 @@ pub const EVENTS_INDEX: &str = "events_by_time";
 /// [`time_sort`]; projects `module`).
 pub const JOBS_INDEX: &str = "jobs_by_time";
 
-/// Default number of index shards (`SWITCHYARD_INDEX_SHARDS`): every delivery writes one
-/// event entry and one entry per job, each to one of this many partition keys, so no index
-/// partition takes more than about 1/N of the writes.
-pub const DEFAULT_SHARDS: u16 = 16;
+pub use crate::config::DEFAULT_SHARDS;
 
 /// The shard of `id` among `shards` (XXH3: stable across processes and versions).
 pub fn shard_of(id: &str, shards: u16) -> u16 {

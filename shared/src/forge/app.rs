@@ -20,7 +20,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::forge::ForgeError;
+use super::error::ForgeError;
 
 /// A cached token is used until this long before it expires.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);

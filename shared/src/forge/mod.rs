@@ -4,6 +4,9 @@
 //! Rate limits (429, or 403 with `x-ratelimit-remaining: 0`) and 5xx are retried with
 //! backoff; 401, 403 and 404 are clear errors.
 
+pub mod app;
+mod error;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::github_app::GithubApp;
+use app::GithubApp;
 
 /// Which API dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,73 +28,7 @@ pub enum ForgeKind {
     Forgejo,
 }
 
-/// A forge call that failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ForgeError {
-    /// 401: the token is missing, wrong or expired.
-    #[error("{method} {path}: 401 unauthorized: the token is missing, wrong or expired")]
-    Unauthorized {
-        /// HTTP method.
-        method: String,
-        /// Path called.
-        path: String,
-    },
-    /// 403 (not a rate limit): the token lacks a permission.
-    #[error("{method} {path}: 403 forbidden: the token lacks a permission ({message})")]
-    Forbidden {
-        /// HTTP method.
-        method: String,
-        /// Path called.
-        path: String,
-        /// The forge's message.
-        message: String,
-    },
-    /// 404: no such repository, issue, comment or label (or no access to it).
-    #[error("{method} {path}: 404 not found (or not visible to the token)")]
-    NotFound {
-        /// HTTP method.
-        method: String,
-        /// Path called.
-        path: String,
-    },
-    /// Still rate limited or failing after the retries.
-    #[error("{method} {path}: gave up after {attempts} attempts: {last}")]
-    GaveUp {
-        /// HTTP method.
-        method: String,
-        /// Path called.
-        path: String,
-        /// Attempts made.
-        attempts: u32,
-        /// The last failure.
-        last: String,
-    },
-    /// Another 4xx.
-    #[error("{method} {path}: {status}: {message}")]
-    Rejected {
-        /// HTTP method.
-        method: String,
-        /// Path called.
-        path: String,
-        /// Status code.
-        status: u16,
-        /// The forge's message.
-        message: String,
-    },
-    /// The answer was not the expected JSON.
-    #[error("{method} {path}: unexpected answer: {reason}")]
-    Decode {
-        /// HTTP method.
-        method: String,
-        /// Path called.
-        path: String,
-        /// What did not parse.
-        reason: String,
-    },
-    /// A missing setting.
-    #[error("missing environment variable {0}")]
-    Config(String),
-}
+pub use error::ForgeError;
 
 /// An issue or pull request comment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -926,7 +863,7 @@ impl Forges {
     /// As [`Forges::from_env`], from `vars` (see [`ForgeClient::from_vars`]).
     ///
     /// GitHub Apps come from `GITHUB_APP_ID` and `GITHUB_APP_ID_<SOURCE>`
-    /// ([`crate::github_app`]); their keys are parsed now, once per function instance.
+    /// ([`app`]); their keys are parsed now, once per function instance.
     pub fn from_vars(vars: &BTreeMap<String, String>) -> Self {
         let mut apps = BTreeMap::new();
         let mut broken = BTreeMap::new();
