@@ -8,8 +8,8 @@
 //! matches, records and fans out. Module functions run under [`module::run`].
 
 pub use switchyard_core::{
-    auth, clock, config, dispatch, errors, event, explain, glob, manifest, pattern, payload,
-    registry, report, routing, schedule, scheduler, settings, signature,
+    auth, clock, config, context, dispatch, errors, event, explain, glob, manifest, pattern,
+    payload, registry, report, routing, schedule, scheduler, settings, signature, source,
 };
 
 pub use switchyard_aws::{sdk as aws, secrets};
@@ -21,10 +21,11 @@ pub mod forge;
 pub use forge::app as github_app;
 pub mod hooks;
 pub mod module;
+pub mod problem;
 pub mod runtime;
 pub mod store;
 pub mod webhook;
-pub mod workers;
+pub use api::workers;
 
 pub use config::{Config, Source, SourceKind};
 pub use dispatch::{Dispatcher, ModuleContext};

@@ -388,7 +388,7 @@ impl ModuleRuntime {
                 // Checked before the write: an output DynamoDB refuses (nesting over 32
                 // levels, numbers outside its range) would fail every attempt to record the
                 // outcome and leave the job `running` for good.
-                if let Err(why) = crate::api::storable(&output, 1) {
+                if let Err(why) = crate::store::storable(&output, 1) {
                     let message = format!("the handler's output cannot be stored: {why}");
                     warn!(job_id = %ctx.job_id, error = %message, "job failed");
                     self.finish(&ctx, JobStatus::Failed, Some(&message), None, started)

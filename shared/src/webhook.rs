@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
@@ -20,6 +20,7 @@ use crate::event::normalize;
 use crate::hooks::{RequestRejected, log_failures};
 use crate::signature::verify;
 
+pub use crate::problem::{ApiError, Code, json_errors};
 pub use switchyard_core::errors::error_chain;
 
 /// The `source` that requests to an unconfigured `/webhooks/{source}` are reported under
@@ -35,81 +36,6 @@ pub struct RouterState {
     pub dispatcher: Dispatcher,
 }
 
-/// An HTTP-level failure with its stable code. 4xx are the sender's; 5xx are ours.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// No such route or source.
-    #[error("not found")]
-    NotFound,
-    /// The body is over the configured limit.
-    #[error("body is over the {0} byte limit")]
-    TooLarge(usize),
-    /// Signature verification failed (which check is only logged).
-    #[error("signature verification failed")]
-    Unauthorized,
-    /// The verified body is not usable.
-    #[error("{0}")]
-    BadRequest(String),
-    /// The delivery id was seen with another body.
-    #[error("delivery id was already used with a different body")]
-    Conflict,
-    /// Another attempt of this delivery is running.
-    #[error("this delivery is being processed; retry later")]
-    InProgress(u64),
-    /// Some invokes failed; a redelivery retries them.
-    #[error("some modules could not be started; redeliver to retry them")]
-    DispatchIncomplete(serde_json::Value),
-    /// The store is unreachable: nothing was dispatched.
-    #[error("storage is unavailable; nothing was dispatched, retry later")]
-    Unavailable,
-    /// Any other answer with its own status and stable code (the API's).
-    #[error("{message}")]
-    Problem {
-        /// HTTP status.
-        status: StatusCode,
-        /// Stable code.
-        code: &'static str,
-        /// For people.
-        message: String,
-    },
-}
-
-impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
-        match self {
-            Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            Self::Conflict => (StatusCode::CONFLICT, "conflict"),
-            Self::InProgress(_) => (StatusCode::CONFLICT, "in_progress"),
-            Self::DispatchIncomplete(_) => (StatusCode::SERVICE_UNAVAILABLE, "dispatch_incomplete"),
-            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            Self::Problem { status, code, .. } => (*status, code),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let mut body = json!({ "code": code, "message": self.to_string() });
-        if let Self::DispatchIncomplete(detail) = &self {
-            body["detail"] = detail.clone();
-        }
-        let mut resp = (status, axum::Json(body)).into_response();
-        if let Self::InProgress(secs) = self {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-        } else if status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        }
-        resp
-    }
-}
-
 /// The router app: `POST /webhooks/{source}`; every other path answers 404 JSON.
 pub fn app(state: RouterState) -> Router {
     Router::new()
@@ -117,37 +43,6 @@ pub fn app(state: RouterState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)
         .layer(axum::middleware::map_response(json_errors))
-}
-
-/// Gives the error answers axum itself makes (405, 413 from an extractor, a rejected path
-/// or query) the stable `{code, message}` body.
-pub async fn json_errors(response: Response) -> Response {
-    let status = response.status();
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if status.as_u16() < 400 || is_json {
-        return response;
-    }
-    let code = match status {
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        s if s.is_server_error() => "internal",
-        _ => "bad_request",
-    };
-    let message = status.canonical_reason().unwrap_or("error").to_lowercase();
-    let mut out = (
-        status,
-        axum::Json(json!({ "code": code, "message": message })),
-    )
-        .into_response();
-    if let Some(allow) = response.headers().get(header::ALLOW) {
-        out.headers_mut().insert(header::ALLOW, allow.clone());
-    }
-    out
 }
 
 async fn receive(
@@ -249,8 +144,8 @@ pub(crate) fn dispatch_answer(
 
 /// Logs a 4xx at warn (never the body) and tells the `request_rejected` hook.
 fn reject(state: &RouterState, source: &str, err: ApiError, reason: String) -> ApiError {
-    let (status, code) = err.status_and_code();
-    warn!(source, status = status.as_u16(), code, reason = %reason, "request rejected");
+    let code = err.code();
+    warn!(source, status = code.status().as_u16(), code = code.as_str(), reason = %reason, "request rejected");
     log_failures(
         state
             .dispatcher
@@ -258,8 +153,8 @@ fn reject(state: &RouterState, source: &str, err: ApiError, reason: String) -> A
             .request_rejected
             .dispatch(&RequestRejected {
                 source: source.to_owned(),
-                status: status.as_u16(),
-                code,
+                status: code.status().as_u16(),
+                code: code.as_str(),
                 reason,
             }),
     );
@@ -384,12 +279,8 @@ async fn limited(
 ) -> Response {
     // Refused before the body is read: an overload costs no memory.
     let Ok(_permit) = in_flight.try_acquire() else {
-        return ApiError::Problem {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "overloaded",
-            message: "too many requests in flight; retry later".into(),
-        }
-        .into_response();
+        return ApiError::new(Code::Overloaded, "too many requests in flight; retry later")
+            .into_response();
     };
     match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(resp) => resp,
@@ -398,14 +289,13 @@ async fn limited(
                 timeout_seconds = timeout.as_secs(),
                 "request timed out: answered 408"
             );
-            ApiError::Problem {
-                status: StatusCode::REQUEST_TIMEOUT,
-                code: "request_timeout",
-                message: format!(
+            ApiError::new(
+                Code::RequestTimeout,
+                format!(
                     "the request did not complete within {} s",
                     timeout.as_secs()
                 ),
-            }
+            )
             .into_response()
         }
     }

@@ -649,6 +649,37 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
+/// Whether the store keeps a JSON value as given (job outputs, settings): numbers with a
+/// magnitude from 1e-130 to below 1e125 and at most 30 levels of nesting below `depth`, the
+/// range and depth every adapter must take (DynamoDB's number type is the narrowest).
+/// The error says what is out of range.
+pub fn storable(v: &serde_json::Value, depth: usize) -> Result<(), Unstorable> {
+    if depth > 30 {
+        return Err(Unstorable("the value nests deeper than 30 levels".into()));
+    }
+    match v {
+        serde_json::Value::Number(n) => match n.as_f64() {
+            Some(x) if x == 0.0 || (1e-130..1e125).contains(&x.abs()) => Ok(()),
+            _ => Err(Unstorable(format!(
+                "the number {n} is outside the range the store keeps (1e-130 to 1e125)"
+            ))),
+        },
+        serde_json::Value::Array(items) => items.iter().try_for_each(|i| storable(i, depth + 1)),
+        serde_json::Value::Object(map) => map.iter().try_for_each(|(k, i)| {
+            if k.is_empty() {
+                return Err(Unstorable("object keys must not be empty".into()));
+            }
+            storable(i, depth + 1)
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Why a JSON value is out of what the store keeps ([`storable`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unstorable(pub String);
+
 /// Truncates `text` to at most `max` bytes on a character boundary, marking the cut.
 pub fn bounded(text: &str, max: usize) -> String {
     if text.len() <= max {

@@ -5,24 +5,23 @@
 
 use std::time::Duration;
 
-use axum::body::Bytes;
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::api::{
-    ApiState, MadeEvent, authorize, problem, repository_of, respond, store_failure, without_keys,
+use super::modules::{MadeEvent, repository_of};
+use super::{
+    ApiState, Caller, Emit, JsonBody, Work, no_such, store_failure, valid_job_id, without_keys,
 };
-use crate::auth::Scope;
-use crate::config::SourceKind;
 use crate::event::EventType;
 use crate::hooks::JobFinished;
+use crate::problem::{ApiError, Code};
+use crate::source::SourceKind;
 use crate::store::{Heartbeat, JobStatus, LeaseFinish, PayloadRef, rfc3339};
-use crate::webhook::ApiError;
 
 /// Longest `wait_seconds` of a lease request: below API Gateway's 30 s integration limit,
 /// with room for the last lease attempt.
@@ -38,17 +37,7 @@ pub const RESERVED_SOURCES: &[&str] = &[
 ];
 
 fn bad(message: impl Into<String>) -> ApiError {
-    problem(StatusCode::BAD_REQUEST, "bad_request", message)
-}
-
-/// A JSON object body into `T` (strict: unknown fields are refused where `T` says so).
-fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| bad(format!("invalid body: {e}")))?;
-    if !value.is_object() {
-        return Err(bad("invalid body: expected a JSON object"));
-    }
-    serde_json::from_value(value).map_err(|e| bad(format!("invalid body: {e}")))
+    ApiError::bad_request(message)
 }
 
 fn printable(s: &str, max: usize) -> bool {
@@ -57,7 +46,7 @@ fn printable(s: &str, max: usize) -> bool {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LeaseRequest {
+pub(super) struct LeaseRequest {
     modules: Vec<String>,
     #[serde(default)]
     wait_seconds: u64,
@@ -67,17 +56,12 @@ struct LeaseRequest {
 
 /// `POST /workers/lease`: a job of one of the modules with its context and lease, or 204
 /// when none came within `wait_seconds`.
-pub async fn lease(State(st): State<ApiState>, headers: HeaderMap, bytes: Bytes) -> Response {
-    respond(lease_inner(&st, &headers, &bytes).await)
-}
-
-async fn lease_inner(
-    st: &ApiState,
-    headers: &HeaderMap,
-    bytes: &[u8],
+pub(super) async fn lease(
+    caller: Caller<Work>,
+    State(st): State<ApiState>,
+    JsonBody(request): JsonBody<LeaseRequest>,
 ) -> Result<Response, ApiError> {
-    let token = authorize(&st.tokens, headers, Scope::Work)?;
-    let request: LeaseRequest = body(bytes)?;
+    let st = &st;
     if request.modules.is_empty() || request.modules.len() > 20 {
         return Err(bad("`modules` lists 1 to 20 pull modules"));
     }
@@ -92,22 +76,15 @@ async fn lease_inner(
         return Err(bad("`worker` must be 1 to 100 visible ASCII characters"));
     }
     for name in &request.modules {
-        crate::api::require_module(token, name)?;
+        caller.require_module(name)?;
     }
     let registry = st.dispatcher.active_registry().await.registry.clone();
     for name in &request.modules {
         match registry.get(name) {
-            None => {
-                return Err(problem(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("no module named `{name}`"),
-                ));
-            }
+            None => return Err(no_such(format_args!("module named `{name}`"))),
             Some(m) if m.pull.is_none() => {
-                return Err(problem(
-                    StatusCode::CONFLICT,
-                    "not_pull",
+                return Err(ApiError::new(
+                    Code::NotPull,
                     format!("module `{name}` is invoked as a function, not pulled"),
                 ));
             }
@@ -115,8 +92,8 @@ async fn lease_inner(
         }
     }
     let holder = match &request.worker {
-        Some(w) => format!("{}/{w}", token.name),
-        None => token.name.clone(),
+        Some(w) => format!("{}/{w}", caller.name()),
+        None => caller.name().to_owned(),
     };
     let clock = st.dispatcher.clock();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(request.wait_seconds);
@@ -149,7 +126,7 @@ async fn lease_inner(
                 "lease_expires_at": rfc3339(leased.lease_expires_at),
                 "lease_seconds": (leased.lease_expires_at - now).whole_seconds(),
             });
-            return Ok(axum::Json(answer).into_response());
+            return Ok(Json(answer).into_response());
         }
         let now = tokio::time::Instant::now();
         if now >= deadline {
@@ -202,14 +179,13 @@ fn valid_lease_token(token: &str) -> Result<(), ApiError> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct HeartbeatRequest {
+pub(super) struct HeartbeatRequest {
     lease_token: String,
 }
 
 fn lease_lost(id: &str) -> ApiError {
-    problem(
-        StatusCode::CONFLICT,
-        "lease_lost",
+    ApiError::new(
+        Code::LeaseLost,
         format!(
             "the lease token is not job `{id}`'s current lease (expired and taken, or finished)"
         ),
@@ -217,53 +193,38 @@ fn lease_lost(id: &str) -> ApiError {
 }
 
 /// `POST /jobs/{id}/heartbeat`: extends the lease; says whether a cancel was requested.
-pub async fn heartbeat(
+pub(super) async fn heartbeat(
+    caller: Caller<Work>,
     State(st): State<ApiState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> Response {
-    respond(
-        async {
-            let token = authorize(&st.tokens, &headers, Scope::Work)?;
-            crate::api::valid_job_id(&id)?;
-            let request: HeartbeatRequest = body(&bytes)?;
-            valid_lease_token(&request.lease_token)?;
-            crate::api::bound_to_job(&st, token, &id).await?;
-            let now = st.dispatcher.clock().now();
-            match st
-                .queue
-                .heartbeat(&id, &request.lease_token, now)
-                .await
-                .map_err(|e| store_failure(&e))?
-            {
-                Heartbeat::Extended {
-                    cancel_requested,
-                    lease_expires_at,
-                } => Ok(axum::Json(json!({
-                    "job_id": id,
-                    "cancel_requested": cancel_requested,
-                    "lease_expires_at": rfc3339(lease_expires_at),
-                }))
-                .into_response()),
-                Heartbeat::Stale => {
-                    warn!(job_id = %id, "heartbeat with a stale lease token");
-                    Err(lease_lost(&id))
-                }
-                Heartbeat::Missing => Err(problem(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("no job `{id}`"),
-                )),
-            }
+    JsonBody(request): JsonBody<HeartbeatRequest>,
+) -> Result<Json<Value>, ApiError> {
+    valid_job_id(&id)?;
+    valid_lease_token(&request.lease_token)?;
+    caller.require_job(&st, &id).await?;
+    let now = st.dispatcher.clock().now();
+    let beat = (st.queue.heartbeat(&id, &request.lease_token, now).await)
+        .map_err(|e| store_failure(&e))?;
+    match beat {
+        Heartbeat::Extended {
+            cancel_requested,
+            lease_expires_at,
+        } => Ok(Json(json!({
+            "job_id": id,
+            "cancel_requested": cancel_requested,
+            "lease_expires_at": rfc3339(lease_expires_at),
+        }))),
+        Heartbeat::Stale => {
+            warn!(job_id = %id, "heartbeat with a stale lease token");
+            Err(lease_lost(&id))
         }
-        .await,
-    )
+        Heartbeat::Missing => Err(no_such(format_args!("job `{id}`"))),
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FinishRequest {
+pub(super) struct FinishRequest {
     lease_token: String,
     status: String,
     #[serde(default)]
@@ -273,89 +234,81 @@ struct FinishRequest {
 }
 
 /// `POST /jobs/{id}/finish`: records the outcome of a leased job (fenced by its token).
-pub async fn finish(
+pub(super) async fn finish(
+    caller: Caller<Work>,
     State(st): State<ApiState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> Response {
-    respond(
-        async {
-            let token = authorize(&st.tokens, &headers, Scope::Work)?;
-            crate::api::valid_job_id(&id)?;
-            let request: FinishRequest = body(&bytes)?;
-            valid_lease_token(&request.lease_token)?;
-            crate::api::bound_to_job(&st, token, &id).await?;
-            let status = match request.status.as_str() {
-                "succeeded" => JobStatus::Succeeded,
-                "failed" => JobStatus::Failed,
-                "cancelled" => JobStatus::Cancelled,
-                other => {
-                    return Err(bad(format!(
-                        "`status` is succeeded, failed or cancelled, not `{other}`"
-                    )));
-                }
-            };
-            if let Some(out) = &request.output {
-                let size = serde_json::to_vec(out).map_or(usize::MAX, |v| v.len());
-                if size > MAX_OUTPUT_BYTES {
-                    return Err(bad(format!(
-                        "`output` is {size} bytes of JSON; at most {MAX_OUTPUT_BYTES}"
-                    )));
-                }
-                crate::api::storable(out, 0).map_err(bad)?;
-            }
-            let now = st.dispatcher.clock().now();
-            let recorded = st
-                .queue
-                .finish_leased(
-                    &id,
-                    &request.lease_token,
-                    status,
-                    request.error.as_deref(),
-                    request.output.as_ref(),
-                    now,
-                )
-                .await
-                .map_err(|e| store_failure(&e))?;
-            let job = match recorded {
-                LeaseFinish::Recorded(job) => job,
-                LeaseFinish::Stale => {
-                    warn!(job_id = %id, "finish with a stale lease token refused");
-                    return Err(lease_lost(&id));
-                }
-                LeaseFinish::Missing => {
-                    return Err(problem(
-                        StatusCode::NOT_FOUND,
-                        "not_found",
-                        format!("no job `{id}`"),
-                    ));
-                }
-            };
-            let duration = job
-                .started_at
-                .as_deref()
-                .and_then(|t| {
-                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .map(|t| (now - t).unsigned_abs())
-                .unwrap_or_default();
-            crate::hooks::log_failures(st.dispatcher.hooks().job_finished.dispatch(
-                &JobFinished {
-                    module: job.module.clone(),
-                    job_id: id.clone(),
-                    status,
-                    duration,
-                },
-            ));
-            report_finished(&st, &job, status, request.error.as_deref(), request.output.as_ref())
-                .await;
-            info!(job_id = %id, module = %job.module, status = status.as_str(), "pull job finished");
-            Ok(axum::Json(json!({"job_id": id, "status": status.as_str()})).into_response())
+    JsonBody(request): JsonBody<FinishRequest>,
+) -> Result<Json<Value>, ApiError> {
+    valid_job_id(&id)?;
+    valid_lease_token(&request.lease_token)?;
+    caller.require_job(&st, &id).await?;
+    let status = match request.status.as_str() {
+        "succeeded" => JobStatus::Succeeded,
+        "failed" => JobStatus::Failed,
+        "cancelled" => JobStatus::Cancelled,
+        other => {
+            return Err(bad(format!(
+                "`status` is succeeded, failed or cancelled, not `{other}`"
+            )));
         }
-        .await,
+    };
+    if let Some(out) = &request.output {
+        let size = serde_json::to_vec(out).map_or(usize::MAX, |v| v.len());
+        if size > MAX_OUTPUT_BYTES {
+            return Err(bad(format!(
+                "`output` is {size} bytes of JSON; at most {MAX_OUTPUT_BYTES}"
+            )));
+        }
+        crate::store::storable(out, 0).map_err(|e| bad(e.to_string()))?;
+    }
+    let now = st.dispatcher.clock().now();
+    let recorded = st
+        .queue
+        .finish_leased(
+            &id,
+            &request.lease_token,
+            status,
+            request.error.as_deref(),
+            request.output.as_ref(),
+            now,
+        )
+        .await
+        .map_err(|e| store_failure(&e))?;
+    let job = match recorded {
+        LeaseFinish::Recorded(job) => job,
+        LeaseFinish::Stale => {
+            warn!(job_id = %id, "finish with a stale lease token refused");
+            return Err(lease_lost(&id));
+        }
+        LeaseFinish::Missing => {
+            return Err(no_such(format_args!("job `{id}`")));
+        }
+    };
+    let duration = job
+        .started_at
+        .as_deref()
+        .and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .map(|t| (now - t).unsigned_abs())
+        .unwrap_or_default();
+    crate::hooks::log_failures(st.dispatcher.hooks().job_finished.dispatch(&JobFinished {
+        module: job.module.clone(),
+        job_id: id.clone(),
+        status,
+        duration,
+    }));
+    report_finished(
+        &st,
+        &job,
+        status,
+        request.error.as_deref(),
+        request.output.as_ref(),
     )
+    .await;
+    info!(job_id = %id, module = %job.module, status = status.as_str(), "pull job finished");
+    Ok(Json(json!({"job_id": id, "status": status.as_str()})))
 }
 
 /// A reporting module's pull job, finished: its check run (or commit status) is completed.
@@ -393,7 +346,7 @@ async fn report_finished(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EmitRequest {
+pub(super) struct EmitRequest {
     id: String,
     source: String,
     #[serde(rename = "type")]
@@ -414,27 +367,18 @@ fn name_like(s: &str, max: usize) -> bool {
 }
 
 /// `POST /events`: an internal event through the dispatcher, answered as the router answers.
-pub async fn emit(State(st): State<ApiState>, headers: HeaderMap, bytes: Bytes) -> Response {
-    respond(emit_inner(&st, &headers, &bytes).await)
-}
-
-async fn emit_inner(
-    st: &ApiState,
-    headers: &HeaderMap,
-    bytes: &[u8],
+pub(super) async fn emit(
+    caller: Caller<Emit>,
+    State(st): State<ApiState>,
+    JsonBody(request): JsonBody<EmitRequest>,
 ) -> Result<Response, ApiError> {
-    let token = authorize(&st.tokens, headers, Scope::Emit)?;
-    let request: EmitRequest = body(bytes)?;
     if !name_like(&request.source, 64) || request.source.contains('.') {
         return Err(bad(
             "`source` is 1 to 64 lower-case letters, digits, `_` or `-`",
         ));
     }
-    if !token.restrictions.allows_source(&request.source) {
-        return Err(crate::api::not_bound(
-            token,
-            &format!("source `{}`", request.source),
-        ));
+    if !caller.token.restrictions.allows_source(&request.source) {
+        return Err(caller.not_bound(&format!("source `{}`", request.source)));
     }
     if RESERVED_SOURCES.contains(&request.source.as_str()) {
         return Err(bad(format!(
@@ -494,7 +438,7 @@ async fn emit_inner(
         action: request.action,
         repository: repository_of(&payload),
     }
-    .by(token, &canonical, payload, st.dispatcher.clock().now());
-    info!(source = %event.source, event_id = %event.id, event_type = event.event_type.as_str(), token = %token.name, "internal event");
+    .by(&caller, &canonical, payload, st.dispatcher.clock().now());
+    info!(source = %event.source, event_id = %event.id, event_type = event.event_type.as_str(), token = %caller.name(), "internal event");
     crate::webhook::dispatch_answer(st.dispatcher.dispatch(&event).await, &event)
 }
