@@ -4,7 +4,7 @@
 # registry with a pull module and a module that skips, one signed webhook, then
 # tests/browser/dashboard.mjs drives Debian's chromium through playwright-core.
 # Screenshots go to $SWITCHYARD_SCREENSHOTS (default .dev/screenshots; docs/images refreshes
-# the README's).
+# the ones docs/api.md shows).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$root"

@@ -1,5 +1,5 @@
 //! Configuration from the environment: one `Config` read once at cold start, never on the
-//! request path. Every variable is documented in the README's configuration reference.
+//! request path. Every variable is documented in docs/configuration.md.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
