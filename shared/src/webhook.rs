@@ -16,7 +16,6 @@ use tracing::{error, info, warn};
 
 use crate::config::{Config, ServeLimits};
 use crate::dispatch::{DispatchError, Dispatcher, Outcome};
-use crate::event::normalize;
 use crate::hooks::{RequestRejected, log_failures};
 use crate::signature::verify;
 
@@ -104,8 +103,7 @@ async fn handle(
             format!("signature verification failed: {e}"),
         )
     })?;
-    let paths = state.dispatcher.payload_paths().await;
-    let event = normalize(verified, received, &paths).map_err(|e| {
+    let delivered = (state.dispatcher.deliver(verified, received).await).map_err(|e| {
         reject(
             state,
             source_id,
@@ -113,7 +111,7 @@ async fn handle(
             format!("unusable body after a valid signature: {e}"),
         )
     })?;
-    dispatch_answer(state.dispatcher.dispatch(&event).await, &event)
+    dispatch_answer(delivered.result, &delivered.event)
 }
 
 /// The router's answer to a dispatch (also `POST /events`): 202 with the jobs, 200 for a
