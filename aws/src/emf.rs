@@ -282,7 +282,11 @@ const UNITS: &[&str] = &[
 /// `Namespace`, `Dimensions` (arrays of at most 30 names, each a string member of the
 /// root) and `Metrics` (at most 100, each with a `Name` whose root member is a number,
 /// and a valid `Unit`).
-pub fn validate(line: &Value) -> Result<(), String> {
+pub fn validate(line: &Value) -> Result<(), EmfError> {
+    validate_text(line).map_err(EmfError)
+}
+
+fn validate_text(line: &Value) -> Result<(), String> {
     let root = line.as_object().ok_or("not an object")?;
     let aws = root
         .get("_aws")
@@ -355,6 +359,16 @@ pub fn validate(line: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// How a line breaks the EMF specification.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct EmfError(pub String);
+
+impl From<EmfError> for String {
+    fn from(e: EmfError) -> Self {
+        e.0
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

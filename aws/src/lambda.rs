@@ -20,17 +20,6 @@ impl LambdaFanout {
     }
 }
 
-fn error_text<E: std::error::Error>(e: &E) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    crate::store::bounded(&text, 512)
-}
-
 #[async_trait]
 impl Fanout for LambdaFanout {
     async fn invoke(&self, function: &str, payload: Vec<u8>) -> Result<(), FanoutError> {
@@ -44,14 +33,14 @@ impl Fanout for LambdaFanout {
             .await
             .map_err(|e| FanoutError::Invoke {
                 function: function.to_owned(),
-                message: error_text(&e),
+                source: Box::new(e),
             })?;
         // Real Lambda answers 202 to an Event invoke; the local emulator runs it and may
         // answer 200. Only a reported function error counts as a failure.
         if let Some(err) = out.function_error() {
             return Err(FanoutError::Invoke {
                 function: function.to_owned(),
-                message: format!("function error: {err}"),
+                source: format!("function error: {err}").into(),
             });
         }
         Ok(())

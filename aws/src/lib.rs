@@ -5,7 +5,7 @@
 //! clients with timeouts.
 
 // The core modules the adapters implement, under the names the adapters use.
-use switchyard_core::{errors, event, hooks, manifest, settings, store};
+use switchyard_core::{event, hooks, manifest, settings, store};
 
 pub mod dynamo;
 pub mod emf;

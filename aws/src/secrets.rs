@@ -31,14 +31,15 @@ pub enum SecretError {
         var: String,
     },
     /// Secrets Manager did not answer the secret.
-    #[error("{var}: secret `{secret_id}` could not be read: {reason}")]
+    #[error("{var}: secret `{secret_id}` could not be read")]
     Fetch {
         /// The `_SECRET_REF` variable.
         var: String,
         /// The secret's id.
         secret_id: String,
         /// Why (the service's error, which names no value).
-        reason: String,
+        #[source]
+        reason: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The secret is not JSON or lacks the key.
     #[error(
@@ -54,11 +55,14 @@ pub enum SecretError {
     },
 }
 
+/// Why a secret source did not answer a secret (the service's error, which names no value).
+pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Where secret values come from.
 #[async_trait]
 pub trait SecretSource: Send + Sync {
     /// The `SecretString` of secret `id`.
-    async fn secret_string(&self, id: &str) -> Result<String, String>;
+    async fn secret_string(&self, id: &str) -> Result<String, SourceError>;
 }
 
 /// AWS Secrets Manager (`secretsmanager:GetSecretValue`).
@@ -76,14 +80,8 @@ impl SecretsManager {
 
 #[async_trait]
 impl SecretSource for SecretsManager {
-    async fn secret_string(&self, id: &str) -> Result<String, String> {
-        let out = self
-            .client
-            .get_secret_value()
-            .secret_id(id)
-            .send()
-            .await
-            .map_err(|e| crate::errors::error_chain(&e))?;
+    async fn secret_string(&self, id: &str) -> Result<String, SourceError> {
+        let out = self.client.get_secret_value().secret_id(id).send().await?;
         out.secret_string
             .ok_or_else(|| "the secret has no SecretString (binary secrets are not read)".into())
     }

@@ -147,7 +147,11 @@ pub struct Tokens(Vec<TokenEntry>);
 impl Tokens {
     /// Parses `name:scopes:sha256hex[:restrictions],...`; the error names the bad entry (by
     /// name only).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, TokenError> {
+        Self::read(text).map_err(TokenError)
+    }
+
+    fn read(text: &str) -> Result<Self, String> {
         let mut out = Vec::new();
         for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let mut parts = entry.splitn(4, ':');
@@ -195,7 +199,7 @@ impl Tokens {
 }
 
 /// A new random token and its configuration entry.
-pub fn new_token(name: &str, scopes: &str) -> Result<(String, String), String> {
+pub fn new_token(name: &str, scopes: &str) -> Result<(String, String), TokenError> {
     new_restricted_token(name, scopes, "")
 }
 
@@ -205,7 +209,11 @@ pub fn new_restricted_token(
     name: &str,
     scopes: &str,
     restrictions: &str,
-) -> Result<(String, String), String> {
+) -> Result<(String, String), TokenError> {
+    make_token(name, scopes, restrictions).map_err(TokenError)
+}
+
+fn make_token(name: &str, scopes: &str, restrictions: &str) -> Result<(String, String), String> {
     Restrictions::parse(name, restrictions)?;
     if restrictions.contains([',', ':']) {
         return Err("restrictions must not contain `,` or `:`".into());
@@ -233,6 +241,17 @@ pub fn new_restricted_token(
     Ok((token, entry))
 }
 
+/// Why a token configuration (`SWITCHYARD_API_TOKENS`, or a new token's name, scopes and
+/// restrictions) is refused; it names entries, never a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TokenError(pub String);
+
+impl From<TokenError> for String {
+    fn from(e: TokenError) -> Self {
+        e.0
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,12 +7,13 @@ use async_trait::async_trait;
 #[derive(Debug, thiserror::Error)]
 pub enum FanoutError {
     /// The Lambda API refused or could not be reached.
-    #[error("invoke of {function} failed: {message}")]
+    #[error("invoke of {function} failed")]
     Invoke {
         /// The function.
         function: String,
-        /// The SDK's error text (no payload, no secret).
-        message: String,
+        /// The adapter's error (no payload, no secret).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The context is over the size limit of an asynchronous invoke.
     #[error("module context of {bytes} bytes is over the {limit} byte invoke limit")]

@@ -21,7 +21,11 @@ impl PartialEq for Glob {
 
 impl Glob {
     /// Compiles a pattern; a leading `!` marks a negation.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, GlobError> {
+        Self::compile(text).map_err(GlobError)
+    }
+
+    fn compile(text: &str) -> Result<Self, String> {
         let (negated, body) = match text.strip_prefix('!') {
             Some(rest) => (true, rest),
             None => (false, text),
@@ -129,13 +133,17 @@ impl GlobList {
     }
 
     /// Compiles every pattern; the first error is returned with its pattern.
-    pub fn parse(patterns: &[String]) -> Result<Self, String> {
+    pub fn parse(patterns: &[String]) -> Result<Self, GlobError> {
+        Self::compile(patterns).map_err(GlobError)
+    }
+
+    fn compile(patterns: &[String]) -> Result<Self, String> {
         if patterns.is_empty() {
             return Err("an empty list matches nothing; leave the key out".into());
         }
         patterns
             .iter()
-            .map(|p| Glob::parse(p))
+            .map(|p| Glob::compile(p))
             .collect::<Result<_, _>>()
             .map(Self)
     }
@@ -158,6 +166,16 @@ impl GlobList {
     }
 }
 
+/// Why a glob (or a list of them) does not compile, naming the pattern.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct GlobError(pub String);
+
+impl From<GlobError> for String {
+    fn from(e: GlobError) -> Self {
+        e.0
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

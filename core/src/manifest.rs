@@ -175,7 +175,11 @@ enum TemplatePart {
 
 impl Template {
     /// Parses a template; `{path}` placeholders, no nesting, no empty placeholder.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        Self::read(text).map_err(TemplateError)
+    }
+
+    fn read(text: &str) -> Result<Self, String> {
         let mut parts = Vec::new();
         let mut rest = text;
         while let Some(open) = rest.find('{') {
@@ -211,7 +215,11 @@ impl Template {
 
     /// Renders against a payload; `Err(path)` names the first placeholder that does not
     /// resolve to a string, number or boolean.
-    pub fn render(&self, payload: &Value) -> Result<String, String> {
+    pub fn render(&self, payload: &Value) -> Result<String, Unresolved> {
+        self.render_text(payload).map_err(Unresolved)
+    }
+
+    fn render_text(&self, payload: &Value) -> Result<String, String> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -242,7 +250,11 @@ impl Template {
 }
 
 /// Parses `30s`, `5m`, `1h30m`, `2d` (units s, m, h, d; at least one part; not zero).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    duration_text(text).map_err(DurationError)
+}
+
+fn duration_text(text: &str) -> Result<Duration, String> {
     let bad = || format!("`{text}` is not a duration like 30s, 5m, 1h30m or 2d");
     let mut total: u64 = 0;
     let mut digits = String::new();
@@ -1132,6 +1144,38 @@ pub fn validate_dir(dir: &std::path::Path) -> Result<Registry, Vec<ManifestError
     }
 }
 
+/// Why an entity template does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateError(pub String);
+
+impl From<TemplateError> for String {
+    fn from(e: TemplateError) -> Self {
+        e.0
+    }
+}
+
+/// The placeholder path of a template that does not resolve against a payload.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unresolved(pub String);
+
+impl From<Unresolved> for String {
+    fn from(e: Unresolved) -> Self {
+        e.0
+    }
+}
+
+/// Why a duration (`30s`, `5m`, `1h30m`, `2d`) is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DurationError(pub String);
+
+impl From<DurationError> for String {
+    fn from(e: DurationError) -> Self {
+        e.0
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1334,7 +1378,7 @@ config: { max_files: 50 }
             serde_json::json!({"repository": {"full_name": "a/b"}, "pull_request": {"number": 3}});
         assert_eq!(t.render(&p).unwrap(), "a/b#3");
         let missing = serde_json::json!({"repository": {"full_name": "a/b"}});
-        assert_eq!(t.render(&missing).unwrap_err(), "pull_request.number");
+        assert_eq!(t.render(&missing).unwrap_err().0, "pull_request.number");
         assert!(Template::parse("a}b").is_err());
         assert!(Template::parse("{}").is_err());
     }

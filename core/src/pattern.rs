@@ -173,7 +173,11 @@ impl Filter {
     }
 
     /// `Ok` when every condition holds; otherwise the first failing clause, described.
-    pub fn check(&self, payload: &Value) -> Result<(), String> {
+    pub fn check(&self, payload: &Value) -> Result<(), Mismatch> {
+        self.first_failure(payload).map_err(Mismatch)
+    }
+
+    fn first_failure(&self, payload: &Value) -> Result<(), String> {
         for c in &self.0 {
             match c {
                 Condition::Field { path, patterns } => {
@@ -184,7 +188,7 @@ impl Filter {
                 }
                 Condition::Or(branches) => {
                     let mut first = None;
-                    let any = branches.iter().any(|b| match b.check(payload) {
+                    let any = branches.iter().any(|b| match b.first_failure(payload) {
                         Ok(()) => true,
                         Err(e) => {
                             first.get_or_insert(e);
@@ -594,6 +598,16 @@ fn describe_failure(path: &str, values: &[&Value], patterns: &[Pattern]) -> Stri
     format!("filter {path}: {got} {verb} {want}")
 }
 
+/// The first clause of a filter a payload fails, described for a skip reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Mismatch(pub String);
+
+impl From<Mismatch> for String {
+    fn from(e: Mismatch) -> Self {
+        e.0
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -751,23 +765,24 @@ mod tests {
     fn failures_name_the_clause() {
         let f = Filter::compile(&json!({"draft": [{"anything-but": false}]})).unwrap();
         assert_eq!(
-            f.check(&payload()).unwrap_err(),
+            f.check(&payload()).unwrap_err().0,
             "filter draft: false is anything-but false"
         );
         let f = Filter::compile(&json!({"action": ["closed", "reopened"]})).unwrap();
         assert_eq!(
-            f.check(&payload()).unwrap_err(),
+            f.check(&payload()).unwrap_err().0,
             "filter action: \"opened\" is not one of [\"closed\", \"reopened\"]"
         );
         let f = Filter::compile(&json!({"missing.key": 1})).unwrap();
         assert_eq!(
-            f.check(&payload()).unwrap_err(),
+            f.check(&payload()).unwrap_err().0,
             "filter missing.key: absent is not 1"
         );
         let f = Filter::compile(&json!({"$or": [{"action": "x"}, {"number": 1}]})).unwrap();
         assert!(
             f.check(&payload())
                 .unwrap_err()
+                .0
                 .starts_with("$or: none of 2 branches matched")
         );
     }

@@ -192,7 +192,7 @@ pub fn check_trigger(t: &WebhookTrigger, event: &Event) -> TriggerOutcome {
             .chain(t.entity.iter().flat_map(|e| e.paths())),
     );
     if let Err(clause) = t.filter.check(payload) {
-        return TriggerOutcome::Failed("filter", clause);
+        return TriggerOutcome::Failed("filter", clause.0);
     }
     match &t.entity {
         None => TriggerOutcome::Matched(event.entity.clone()),

@@ -107,7 +107,11 @@ fn field(
 
 impl Cron {
     /// Parses `minute hour day-of-month month day-of-week`.
-    pub fn parse(expr: &str) -> Result<Self, String> {
+    pub fn parse(expr: &str) -> Result<Self, CronError> {
+        Self::read(expr).map_err(CronError)
+    }
+
+    fn read(expr: &str) -> Result<Self, String> {
         let parts: Vec<&str> = expr.split_whitespace().collect();
         if parts.len() != 5 {
             return Err(format!(
@@ -227,7 +231,7 @@ impl Schedule {
                 .map(|minutes| Self::Rate { minutes })
                 .map_err(|e| ("cron", e));
         }
-        let cron = Cron::parse(expr).map_err(|e| ("cron", e))?;
+        let cron = Cron::parse(expr).map_err(|e| ("cron", e.0))?;
         let tz = match timezone {
             None => Tz::UTC,
             Some(name) => name.parse::<Tz>().map_err(|_| {
@@ -297,6 +301,16 @@ impl Schedule {
     }
 }
 
+/// Why a cron expression is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CronError(pub String);
+
+impl From<CronError> for String {
+    fn from(e: CronError) -> Self {
+        e.0
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

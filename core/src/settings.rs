@@ -25,7 +25,11 @@ pub struct Settings {
 }
 
 /// Checks a scope name: `global`, `owner/<owner>` or `repo/<owner>/<name>`.
-pub fn validate_scope(scope: &str) -> Result<(), String> {
+pub fn validate_scope(scope: &str) -> Result<(), ScopeError> {
+    scope_text(scope).map_err(ScopeError)
+}
+
+fn scope_text(scope: &str) -> Result<(), String> {
     let ok = scope == GLOBAL
         || scope
             .strip_prefix("owner/")
@@ -124,6 +128,16 @@ pub fn deep_merge(base: &mut Value, over: &Value) {
     }
 }
 
+/// Why a settings scope name is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ScopeError(pub String);
+
+impl From<ScopeError> for String {
+    fn from(e: ScopeError) -> Self {
+        e.0
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

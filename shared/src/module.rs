@@ -148,6 +148,15 @@ impl CrashNotifier {
         ctx: &ModuleContext,
         error: &str,
         now: time::OffsetDateTime,
+    ) -> Result<String, NotifyError> {
+        (self.notify_text(ctx, error, now).await).map_err(NotifyError)
+    }
+
+    async fn notify_text(
+        &self,
+        ctx: &ModuleContext,
+        error: &str,
+        now: time::OffsetDateTime,
     ) -> Result<String, String> {
         let job_id = keys::job_id("crash", &ctx.job_id, "notify");
         let now_s = now.unix_timestamp();
@@ -537,3 +546,8 @@ where
     }))
     .await
 }
+
+/// Why a crash notification did not go out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotifyError(pub String);

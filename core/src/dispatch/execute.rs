@@ -13,13 +13,14 @@ use tracing::{error, info, warn};
 
 use super::{DispatchError, Dispatched, Dispatcher, JobOut, Outcome, PULL_FUNCTION, secs};
 use crate::context::{ModuleContext, SharedEvent, TriggerRef};
+use crate::errors::error_chain;
 use crate::event::Event;
 use crate::fanout::FanoutError;
 use crate::hooks::{ModuleDispatched, ModuleSkipped, log_failures};
 use crate::routing::{Plan, Planned, Skip};
 use crate::store::{
     Claim, ClaimOutcome, Cooling, EventStatus, Finish, JobRecord, JobRef, JobStatus, PayloadRef,
-    keys, rfc3339,
+    bounded, keys, rfc3339,
 };
 
 /// What [`Dispatcher::execute`] does with the delivery's event JSON.
@@ -352,7 +353,7 @@ impl Dispatcher {
                 (Ok(bytes), Some(pull)) => (self.queue.enqueue(job, &bytes, pull, now).await)
                     .map_err(|e| FanoutError::Invoke {
                         function: PULL_FUNCTION.into(),
-                        message: format!("queueing the job failed: {e}"),
+                        source: format!("queueing the job failed: {}", error_chain(&e)).into(),
                     }),
                 (Ok(bytes), None) => self.fanout.invoke(&context.function, bytes).await,
                 (Err(e), _) => Err(e),
@@ -372,11 +373,14 @@ impl Dispatcher {
                     context,
                 })),
                 Err(e) => {
-                    error!(module = %job.module, job_id = %job.job_id, error = %e, "invoke failed");
+                    // The whole chain, bounded: the job's error says why (an SDK error's own
+                    // text is only its kind).
+                    let error = bounded(&error_chain(&e), 1024);
+                    error!(module = %job.module, job_id = %job.job_id, error = %error, "invoke failed");
                     failures.push(Failure {
                         module: job.module.clone(),
                         job_id: job.job_id.clone(),
-                        error: e.to_string(),
+                        error,
                     });
                 }
             }
@@ -451,7 +455,7 @@ impl Dispatcher {
 fn unsent(context: &ModuleContext, message: String) -> FanoutError {
     FanoutError::Invoke {
         function: context.function.clone(),
-        message,
+        source: message.into(),
     }
 }
 

@@ -126,6 +126,10 @@ pub enum DispatchError {
     Store(#[from] StoreError),
 }
 
+/// Why an outbound port (job reports, pull request files) could not do its part: the
+/// adapter's own error, kept as the source.
+pub type PortError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A verified delivery, normalized and dispatched ([`Dispatcher::deliver`]).
 #[derive(Debug)]
 pub struct Delivered {
@@ -208,7 +212,7 @@ pub trait JobReports: Send + Sync {
         module: &str,
         job_id: &str,
         phase: &crate::report::JobPhase,
-    ) -> Result<(), String>;
+    ) -> Result<(), PortError>;
 }
 
 /// Lists a pull request's changed files, for `paths:` filters (its payload has none). The
@@ -216,7 +220,7 @@ pub trait JobReports: Send + Sync {
 #[async_trait::async_trait]
 pub trait PullRequestFiles: Send + Sync {
     /// The paths the event's pull request changes, or why they cannot be had.
-    async fn files(&self, event: &Event) -> Result<Vec<String>, String>;
+    async fn files(&self, event: &Event) -> Result<Vec<String>, PortError>;
 }
 
 /// Whether matching `event` needs its pull request's files: a pull request event without a
@@ -356,6 +360,7 @@ impl Dispatcher {
             Some(lister) => match lister.files(event).await {
                 Ok(files) => listed.changed_paths = Some(files),
                 Err(why) => {
+                    let why = crate::errors::error_chain(why.as_ref());
                     warn!(reason = %why, "pull request files not listed; path filters match");
                     listed.changed_paths_unknown = Some(why);
                 }

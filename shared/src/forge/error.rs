@@ -68,3 +68,9 @@ pub enum ForgeError {
     #[error("missing environment variable {0}")]
     Config(String),
 }
+
+/// Why a job's status could not be shown on its forge (the caller journals it; it never
+/// fails the job).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ReportError(pub String);

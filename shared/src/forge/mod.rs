@@ -28,7 +28,7 @@ pub enum ForgeKind {
     Forgejo,
 }
 
-pub use error::ForgeError;
+pub use error::{ForgeError, ReportError};
 
 /// An issue or pull request comment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -761,6 +761,16 @@ impl ForgeReports {
         module: &str,
         job_id: &str,
         phase: &JobPhase,
+    ) -> Result<(), ReportError> {
+        (self.report_text(event, module, job_id, phase).await).map_err(ReportError)
+    }
+
+    async fn report_text(
+        &self,
+        event: &crate::Event,
+        module: &str,
+        job_id: &str,
+        phase: &JobPhase,
     ) -> Result<(), String> {
         let repo = event
             .repository
@@ -805,7 +815,7 @@ impl ForgeFiles {
 
 #[async_trait::async_trait]
 impl crate::dispatch::PullRequestFiles for ForgeFiles {
-    async fn files(&self, event: &crate::Event) -> Result<Vec<String>, String> {
+    async fn files(&self, event: &crate::Event) -> Result<Vec<String>, crate::dispatch::PortError> {
         let value = event.payload.value();
         let pr = value.get("pull_request").unwrap_or(value);
         let number = pr
@@ -823,7 +833,8 @@ impl crate::dispatch::PullRequestFiles for ForgeFiles {
         {
             return Err(format!(
                 "the pull request changes {n} files; the forge lists at most {MAX_PR_FILES}"
-            ));
+            )
+            .into());
         }
         let client = self.forges.for_event(event).map_err(|e| e.to_string())?;
         match tokio::time::timeout(
@@ -833,11 +844,12 @@ impl crate::dispatch::PullRequestFiles for ForgeFiles {
         .await
         {
             Ok(Ok(files)) => Ok(files),
-            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Err(e)) => Err(e.into()),
             Err(_) => Err(format!(
                 "listing the files took longer than {} ms",
                 self.timeout.as_millis()
-            )),
+            )
+            .into()),
         }
     }
 }
@@ -963,8 +975,8 @@ impl crate::dispatch::JobReports for ForgeReports {
         module: &str,
         job_id: &str,
         phase: &JobPhase,
-    ) -> Result<(), String> {
-        ForgeReports::report(self, event, module, job_id, phase).await
+    ) -> Result<(), crate::dispatch::PortError> {
+        Ok(ForgeReports::report(self, event, module, job_id, phase).await?)
     }
 }
 
