@@ -93,6 +93,7 @@ fn main() -> anyhow::Result<()> {
             .trim_start_matches("https://")
             .trim_end_matches('/')
             .to_owned();
+        switchyard_aws::sdk::install_crypto_provider();
         let http = reqwest::Client::new();
         use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD.encode(blob.as_ref());

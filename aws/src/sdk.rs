@@ -8,6 +8,14 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+/// Makes aws-lc-rs, the TLS crypto library the AWS SDK links, the process's rustls provider,
+/// so every TLS client (the SDK's and reqwest's) uses the one library. Idempotent; call it
+/// before building a reqwest client (`switchyard::tls::http_client` does).
+pub fn install_crypto_provider() {
+    // Err means a provider is installed already: the first one stays.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// Loads the shared SDK configuration from the environment.
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await

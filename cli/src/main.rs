@@ -499,7 +499,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Send { url, sign } => {
             let (body, headers) = signed(&sign)?;
-            let client = reqwest::Client::builder()
+            let client = switchyard::tls::http_client()
                 .timeout(std::time::Duration::from_secs(120))
                 .build()?;
             let mut req = client.post(&url).body(body);

@@ -159,7 +159,7 @@ pub(crate) async fn call(
     body: Option<Value>,
     headers: &[(&str, String)],
 ) -> anyhow::Result<(u16, Value)> {
-    let client = reqwest::Client::builder()
+    let client = switchyard::tls::http_client()
         .timeout(std::time::Duration::from_secs(60))
         .build()?;
     let url = format!("{}{path}", api.url.trim_end_matches('/'));

@@ -24,6 +24,7 @@ pub mod module;
 pub mod problem;
 pub mod runtime;
 pub mod store;
+pub mod tls;
 pub mod webhook;
 pub use api::workers;
 

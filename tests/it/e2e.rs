@@ -24,7 +24,7 @@ async fn a_signed_request_to_the_router_function_url_runs_notify_to_succeeded() 
         time::OffsetDateTime::now_utc(),
     );
     let (parts, _) = req.into_parts();
-    let client = reqwest::Client::builder()
+    let client = switchyard::tls::http_client()
         .timeout(Duration::from_secs(180))
         .build()
         .unwrap();

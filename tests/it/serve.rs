@@ -51,7 +51,7 @@ async fn the_router_binary_serves_plain_http_outside_lambda() {
         assert!(child.try_wait().unwrap().is_none(), "router exited");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let http = reqwest::Client::new();
+    let http = switchyard::tls::http_client().build().unwrap();
     let url = format!("http://127.0.0.1:{port}/webhooks/github");
     let unsigned = http.post(&url).body("{}").send().await.unwrap();
     assert_eq!(unsigned.status().as_u16(), 401);

@@ -100,7 +100,7 @@ impl GithubApp {
             _ => return Err(bad("is not an RSA private key")),
         }
         .map_err(|_| bad("does not parse as an RSA key"))?;
-        let http = reqwest::Client::builder()
+        let http = crate::tls::http_client()
             .timeout(Duration::from_secs(10))
             .user_agent("switchyard")
             .build()

@@ -123,7 +123,7 @@ const MAX_PAGES: usize = 20;
 impl ForgeClient {
     /// A client for `base` (e.g. `https://api.github.com`, `https://forge.example.org/api/v1`).
     pub fn new(kind: ForgeKind, base: impl Into<String>, token: SecretString) -> Self {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::http_client()
             .timeout(Duration::from_secs(15))
             .user_agent("switchyard")
             .build()

@@ -41,7 +41,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .await?
         .remove("NOTIFY_WEBHOOK_URL")
         .filter(|u| !u.trim().is_empty());
-    let http = reqwest::Client::builder()
+    let http = switchyard::tls::http_client()
         .timeout(Duration::from_secs(10))
         .build()?;
     switchyard::module::run(move |job: switchyard::module::Job| {
@@ -133,9 +133,13 @@ mod tests {
     #[tokio::test]
     async fn posts_the_line_as_slack_text() {
         let (url, seen) = chat_server(200).await;
-        let out = notify(context(120), Some(&url), &reqwest::Client::new())
-            .await
-            .unwrap();
+        let out = notify(
+            context(120),
+            Some(&url),
+            &switchyard::tls::http_client().build().unwrap(),
+        )
+        .await
+        .unwrap();
         assert_eq!(out["posted"], true);
         let bodies = seen.lock().unwrap().clone();
         assert_eq!(bodies.len(), 1);
@@ -151,17 +155,25 @@ mod tests {
     #[tokio::test]
     async fn a_refusing_chat_webhook_fails_the_job_without_leaking_its_url() {
         let (url, _) = chat_server(403).await;
-        let err = notify(context(120), Some(&url), &reqwest::Client::new())
-            .await
-            .unwrap_err();
+        let err = notify(
+            context(120),
+            Some(&url),
+            &switchyard::tls::http_client().build().unwrap(),
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("403"), "{err}");
         let dead = format!("http://127.0.0.1:{}/services/T000/B000/SECRETPART", {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         });
-        let err = notify(context(120), Some(&dead), &reqwest::Client::new())
-            .await
-            .unwrap_err();
+        let err = notify(
+            context(120),
+            Some(&dead),
+            &switchyard::tls::http_client().build().unwrap(),
+        )
+        .await
+        .unwrap_err();
         assert!(!format!("{err:#}").contains("SECRETPART"), "{err:#}");
     }
 }
