@@ -14,7 +14,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use secrecy::SecretString;
 use switchyard_core::config::{Source, SourceKind};
 use switchyard_core::dispatch::{ModuleContext, SharedEvent, TriggerRef};
