@@ -32,6 +32,7 @@ pub mod source;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod yaml;
 
 pub use config::{Config, Source, SourceKind};
 pub use dispatch::{Dispatcher, ModuleContext};

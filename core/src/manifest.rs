@@ -412,128 +412,6 @@ fn valid_name(name: &str) -> bool {
         && !name.starts_with('-')
 }
 
-// ---- locating keys in the text ------------------------------------------------------------
-
-enum Seg<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-fn segments(key: &str) -> Vec<Seg<'_>> {
-    let mut out = Vec::new();
-    for part in key.split('.') {
-        let (name, rest) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
-        };
-        if !name.is_empty() {
-            out.push(Seg::Key(name));
-        }
-        for idx in rest.split('[').filter(|s| !s.is_empty()) {
-            if let Ok(i) = idx.trim_end_matches(']').parse() {
-                out.push(Seg::Index(i));
-            }
-        }
-    }
-    out
-}
-
-fn indent(line: &str) -> usize {
-    line.len() - line.trim_start().len()
-}
-
-fn has_key(line: &str, key: &str) -> bool {
-    // `key:` as a mapping key, block or flow style, quoted or not.
-    [
-        format!("{key}:"),
-        format!("\"{key}\":"),
-        format!("'{key}':"),
-    ]
-    .iter()
-    .any(|k| {
-        line.match_indices(k.as_str()).any(|(i, _)| {
-            let before = line[..i].trim_end();
-            before.is_empty() || before.ends_with(['-', '{', ',', ' '])
-        })
-    })
-}
-
-/// Best-effort 1-based line of a key path such as `triggers[0].webhook.filter.a.b`: each
-/// segment is searched below the previous one. Dotted filter keys are tried whole first.
-fn locate(text: &str, key: &str) -> Option<usize> {
-    let lines: Vec<&str> = text.lines().collect();
-    let segs = segments(key);
-    let mut at = 0usize;
-    let mut parent_indent: Option<usize> = None;
-    let mut i = 0;
-    while i < segs.len() {
-        match &segs[i] {
-            Seg::Key(_) => {
-                // Try the longest dotted run of keys first (`pull_request.draft:`).
-                let mut found = None;
-                for end in (i + 1..=segs.len()).rev() {
-                    let run: Vec<&str> = segs[i..end]
-                        .iter()
-                        .map_while(|s| match s {
-                            Seg::Key(k) => Some(*k),
-                            Seg::Index(_) => None,
-                        })
-                        .collect();
-                    if run.len() != end - i {
-                        continue;
-                    }
-                    let joined = run.join(".");
-                    let hit = (at..lines.len()).find(|&n| {
-                        let l = lines[n];
-                        if n > at
-                            && parent_indent.is_some_and(|p| !l.trim().is_empty() && indent(l) <= p)
-                        {
-                            return false;
-                        }
-                        has_key(l, &joined)
-                    });
-                    if let Some(n) = hit {
-                        found = Some((n, end));
-                        break;
-                    }
-                }
-                let (n, end) = found?;
-                at = n;
-                parent_indent = Some(indent(lines[n]));
-                i = end;
-            }
-            Seg::Index(k) => {
-                // The k-th `- ` item below the current line (or on it, in flow style).
-                let base = parent_indent.unwrap_or(0);
-                let mut count = 0;
-                let mut hit = None;
-                for (n, l) in lines.iter().enumerate().skip(at + 1) {
-                    if !l.trim().is_empty() && indent(l) <= base && !l.trim_start().starts_with('-')
-                    {
-                        break;
-                    }
-                    if l.trim_start().starts_with("- ") || l.trim() == "-" {
-                        if count == *k {
-                            hit = Some(n);
-                            break;
-                        }
-                        count += 1;
-                    }
-                }
-                match hit {
-                    Some(n) => {
-                        at = n;
-                        parent_indent = Some(indent(lines[n]));
-                    }
-                    None => return Some(at + 1),
-                }
-                i += 1;
-            }
-        }
-    }
-    Some(at + 1)
-}
-
 // ---- compiling ----------------------------------------------------------------------------
 
 /// Top-level payload keys per known event type, GitHub/Forgejo and GitLab shapes: an entity
@@ -625,7 +503,7 @@ fn known_roots(event: &str) -> Option<Vec<&'static str>> {
 
 struct Compiler<'a> {
     file: &'a str,
-    text: &'a str,
+    doc: &'a crate::yaml::Document,
     errors: Vec<ManifestError>,
 }
 
@@ -634,7 +512,7 @@ impl Compiler<'_> {
         let key = key.into();
         self.errors.push(ManifestError {
             file: self.file.to_owned(),
-            line: locate(self.text, &key),
+            line: self.doc.line(&key),
             key,
             message: message.into(),
         });
@@ -763,20 +641,24 @@ impl Compiler<'_> {
     }
 }
 
-fn serde_error(file: &str, e: &serde_yaml::Error) -> ManifestError {
-    let text = e.to_string();
-    // serde_yaml: "<path>: <message> at line L column C"
-    let text = text.split(" at line ").next().unwrap_or(&text).to_owned();
-    let (path, message) = match text.split_once(": ") {
-        Some((p, m)) if !p.contains(' ') => (p.to_owned(), m.to_owned()),
-        _ => (String::new(), text.clone()),
+fn serde_error(
+    file: &str,
+    doc: &crate::yaml::Document,
+    e: &serde_path_to_error::Error<serde_json::Error>,
+) -> ManifestError {
+    let path = match e.path().to_string() {
+        p if p == "." => String::new(),
+        p => p,
     };
+    let message = e.inner().to_string();
     let key = match message.split('`').nth(1) {
         Some(field)
             if message.starts_with("unknown field") || message.starts_with("missing field") =>
         {
-            if path.is_empty() {
+            if path.is_empty() || path == field {
                 field.to_owned()
+            } else if path.ends_with(&format!(".{field}")) {
+                path
             } else {
                 format!("{path}.{field}")
             }
@@ -785,7 +667,7 @@ fn serde_error(file: &str, e: &serde_yaml::Error) -> ManifestError {
     };
     ManifestError {
         file: file.to_owned(),
-        line: e.location().map(|l| l.line()),
+        line: doc.line(&key).or(Some(1)),
         key: if key.is_empty() {
             "(document)".into()
         } else {
@@ -813,10 +695,19 @@ fn valid_function(text: &str) -> bool {
 /// Parses and validates one manifest; `file` names it in errors. Every error found is
 /// returned (a type error stops the first pass, so it comes alone).
 pub fn parse_manifest(file: &str, text: &str) -> Result<Module, Vec<ManifestError>> {
-    let raw: RawManifest = serde_yaml::from_str(text).map_err(|e| vec![serde_error(file, &e)])?;
+    let doc = crate::yaml::Document::parse(text).map_err(|e| {
+        vec![ManifestError {
+            file: file.to_owned(),
+            line: e.line,
+            key: "(document)".into(),
+            message: e.message,
+        }]
+    })?;
+    let raw: RawManifest = serde_path_to_error::deserialize(&doc.value)
+        .map_err(|e| vec![serde_error(file, &doc, &e)])?;
     let mut c = Compiler {
         file,
-        text,
+        doc: &doc,
         errors: Vec::new(),
     };
     if let Some(v) = raw.schema {
@@ -1000,7 +891,9 @@ impl Registry {
             match parse_manifest(file, text) {
                 Ok(m) if !names.insert(m.name.clone()) => errors.push(ManifestError {
                     file: file.to_owned(),
-                    line: locate(text, "name"),
+                    line: crate::yaml::Document::parse(text)
+                        .ok()
+                        .and_then(|d| d.line("name")),
                     key: "name".into(),
                     message: format!("`{}` is declared by another manifest too", m.name),
                 }),

@@ -181,9 +181,14 @@ pub struct Report {
 
 /// The module name a manifest declares, read leniently (for reporting a broken one).
 fn declared_name(file: &str, text: &str) -> String {
-    serde_yaml::from_str::<serde_yaml::Value>(text)
+    crate::yaml::Document::parse(text)
         .ok()
-        .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+        .and_then(|d| {
+            d.value
+                .get("name")
+                .and_then(|n| n.as_str())
+                .map(str::to_owned)
+        })
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| {
             let stem = file.trim_end_matches("/module.yaml");
