@@ -4,6 +4,8 @@
 //! [`emf`] writes metrics as CloudWatch Embedded Metric Format lines; [`sdk`] builds the SDK
 //! clients with timeouts.
 
+#![warn(missing_docs)]
+
 // The core modules the adapters implement, under the names the adapters use.
 use switchyard_core::{event, hooks, manifest, settings, store};
 

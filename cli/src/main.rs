@@ -438,24 +438,24 @@ fn schedule_next(
     module: &str,
     count: usize,
     dir: Option<&std::path::Path>,
-    after: chrono::DateTime<chrono::Utc>,
+    after: time::OffsetDateTime,
 ) -> anyhow::Result<Vec<String>> {
     let registry = load_registry(dir)?;
     anyhow::ensure!(registry.get(module).is_some(), "no module named `{module}`");
     let mut lines = Vec::new();
     for (m, index, trigger) in registry.schedules().filter(|(m, _, _)| m.name == module) {
-        let zone = trigger.schedule.zone();
+        let schedule = &trigger.schedule;
         lines.push(format!(
             "{} trigger {index}: {} ({})",
             m.name,
             trigger.expression,
-            zone.name()
+            schedule.zone_name()
         ));
-        for t in trigger.schedule.next_after(after, count) {
+        for minute in schedule.next_after(after, count) {
             lines.push(format!(
                 "  {}  {}",
-                t.format("%Y-%m-%dT%H:%MZ"),
-                t.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z")
+                switchyard::schedule::minute_text(minute),
+                schedule.local_text(minute)
             ));
         }
     }
@@ -524,7 +524,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Schedule {
             command: ScheduleCommand::Next { module, count, dir },
         } => {
-            for line in schedule_next(&module, count, dir.as_deref(), chrono::Utc::now())? {
+            for line in schedule_next(
+                &module,
+                count,
+                dir.as_deref(),
+                time::OffsetDateTime::now_utc(),
+            )? {
                 println!("{line}");
             }
         }
@@ -744,9 +749,11 @@ mod tests {
             "digest",
             "name: digest\ndescription: d\ntriggers:\n  - schedule: { cron: \"0 9 * * MON-FRI\", timezone: Europe/Berlin }\n",
         )]);
-        let after = chrono::DateTime::parse_from_rfc3339("2026-03-26T12:00:00Z")
-            .unwrap()
-            .with_timezone(&chrono::Utc);
+        let after = time::OffsetDateTime::parse(
+            "2026-03-26T12:00:00Z",
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
         let lines = schedule_next("digest", 2, Some(&dir), after).unwrap();
         assert_eq!(
             lines,

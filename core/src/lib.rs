@@ -7,6 +7,8 @@
 //! down and record jobs ([`store::DispatchStore`]), fan out ([`fanout::Fanout`]) and record
 //! the outcome.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod clock;
 pub mod config;

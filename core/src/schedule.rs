@@ -154,7 +154,7 @@ impl Cron {
 
     /// Whether a local wall-clock minute matches. Day-of-month and day-of-week combine as in
     /// classic cron: when both are restricted, either may match.
-    pub fn matches(&self, t: NaiveDateTime) -> bool {
+    pub(crate) fn matches(&self, t: NaiveDateTime) -> bool {
         let bit = |set: u64, v: u32| set & (1 << v) != 0;
         if !bit(self.minutes, t.minute())
             || !bit(self.hours, t.hour())
@@ -208,12 +208,23 @@ fn parse_rate(expr: &str) -> Option<Result<i64, String>> {
 }
 
 /// Whole minutes since the Unix epoch of a time.
-pub fn minute_of(t: DateTime<Utc>) -> i64 {
-    t.timestamp().div_euclid(60)
+pub fn minute_of(t: time::OffsetDateTime) -> i64 {
+    t.unix_timestamp().div_euclid(60)
 }
 
 /// The UTC time of a minute since the epoch.
-pub fn time_of(minute: i64) -> DateTime<Utc> {
+pub fn time_of(minute: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(minute * 60)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// A minute as `2026-03-27T08:00Z` (tick ids, listings).
+pub fn minute_text(minute: i64) -> String {
+    utc_of(minute).format("%Y-%m-%dT%H:%MZ").to_string()
+}
+
+// The zone arithmetic is chrono-tz's; chrono stays inside this module.
+fn utc_of(minute: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(minute * 60, 0).unwrap_or_default()
 }
 
@@ -249,7 +260,7 @@ impl Schedule {
         match self {
             Self::Rate { minutes } => minute.rem_euclid(*minutes) == 0,
             Self::Cron { cron, tz } => {
-                let utc = time_of(minute);
+                let utc = utc_of(minute);
                 let local = utc.with_timezone(tz).naive_local();
                 if cron.matches(local) {
                     // Only the first occurrence of an ambiguous (autumn) local time counts.
@@ -278,22 +289,33 @@ impl Schedule {
     }
 
     /// The next `n` due minutes after `after` (searching at most a year ahead).
-    pub fn next_after(&self, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
-        let mut out = Vec::new();
+    pub fn next_after(&self, after: time::OffsetDateTime, n: usize) -> Vec<i64> {
         let start = minute_of(after) + 1;
-        for m in start..start + 366 * 1440 {
-            if out.len() >= n {
-                break;
-            }
-            if self.is_due(m) {
-                out.push(time_of(m));
-            }
-        }
-        out
+        (start..start + 366 * 1440)
+            .filter(|m| self.is_due(*m))
+            .take(n)
+            .collect()
     }
 
-    /// The zone (UTC for rates).
-    pub fn zone(&self) -> Tz {
+    /// The IANA name of its zone (`UTC` for rates).
+    pub fn zone_name(&self) -> &'static str {
+        self.zone().name()
+    }
+
+    /// `minute` in the schedule's zone, as RFC 3339 with the zone's offset.
+    pub fn local_rfc3339(&self, minute: i64) -> String {
+        (utc_of(minute).with_timezone(&self.zone()))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }
+
+    /// `minute` in the schedule's zone for people: `2026-03-27 09:00 CET`.
+    pub fn local_text(&self, minute: i64) -> String {
+        (utc_of(minute).with_timezone(&self.zone()))
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string()
+    }
+
+    fn zone(&self) -> Tz {
         match self {
             Self::Cron { tz, .. } => *tz,
             Self::Rate { .. } => Tz::UTC,
@@ -315,16 +337,16 @@ impl From<CronError> for String {
 mod tests {
     use super::*;
 
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    fn at(s: &str) -> time::OffsetDateTime {
+        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap()
     }
 
     fn next(expr: &str, tz: Option<&str>, after: &str, n: usize) -> Vec<String> {
         Schedule::parse(expr, tz)
             .unwrap()
             .next_after(at(after), n)
-            .iter()
-            .map(|t| t.format("%Y-%m-%dT%H:%MZ").to_string())
+            .into_iter()
+            .map(minute_text)
             .collect()
     }
 
@@ -394,7 +416,7 @@ mod tests {
         // A job every 15 minutes runs once per skipped quarter at 03:00, not four times.
         let s = Schedule::parse("*/15 2 * * *", Some("Europe/Berlin")).unwrap();
         let spring: Vec<_> = s.next_after(at("2026-03-29T00:00:00Z"), 1);
-        assert_eq!(spring, [at("2026-03-29T01:00:00Z")]);
+        assert_eq!(spring, [minute_of(at("2026-03-29T01:00:00Z"))]);
     }
 
     #[test]

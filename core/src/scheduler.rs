@@ -11,7 +11,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use tracing::{error, info, warn};
@@ -20,7 +19,7 @@ use crate::dispatch::{DispatchError, Dispatcher, Outcome};
 use crate::event::{Event, EventType};
 use crate::manifest::{Module, ScheduleTrigger};
 use crate::routing::Skip;
-use crate::schedule::time_of;
+use crate::schedule::{minute_text, time_of};
 use crate::source::SourceKind;
 use crate::store::{EventRecord, EventStatus, SchedulerStore, StoreError, keys, rfc3339};
 
@@ -77,10 +76,6 @@ impl std::fmt::Debug for Scheduler {
     }
 }
 
-fn minute_text(minute: i64) -> String {
-    time_of(minute).format("%Y-%m-%dT%H:%MZ").to_string()
-}
-
 /// The event of one tick. Its body is a function of (module, trigger, minute) alone, so two
 /// invocations build the same event and the second finds the first's reservation.
 pub fn tick_event(
@@ -90,14 +85,13 @@ pub fn tick_event(
     minute: i64,
     received: time::OffsetDateTime,
 ) -> Event {
-    let scheduled: DateTime<Utc> = time_of(minute);
-    let zone = trigger.schedule.zone();
+    let schedule = &trigger.schedule;
     let payload = json!({
         "module": module.name,
         "trigger": index,
-        "scheduled_for": scheduled.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "scheduled_local": scheduled.with_timezone(&zone).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "timezone": zone.name(),
+        "scheduled_for": rfc3339(time_of(minute)),
+        "scheduled_local": schedule.local_rfc3339(minute),
+        "timezone": schedule.zone_name(),
         "cron": trigger.expression,
     });
     let body = payload.to_string();

@@ -7,6 +7,8 @@
 //! [`webhook`] verifies and normalizes it, [`dispatch::Dispatcher::dispatch`] de-duplicates,
 //! matches, records and fans out. Module functions run under [`module::run`].
 
+#![warn(missing_docs)]
+
 pub use switchyard_core::{
     auth, clock, config, context, dispatch, errors, event, explain, glob, manifest, pattern,
     payload, registry, report, routing, schedule, scheduler, settings, signature, source,

@@ -68,9 +68,7 @@ async fn two_concurrent_scheduler_runs_dispatch_each_due_module_once() {
             .all(|t| t.outcome == "duplicate" || t.outcome == "in_progress"),
         "{others:?}"
     );
-    let stamp = switchyard::schedule::time_of(minute)
-        .format("%Y-%m-%dT%H:%MZ")
-        .to_string();
+    let stamp = switchyard::schedule::minute_text(minute);
     let event = app
         .store
         .get_event(&format!("EVENT#schedule#five@{stamp}"))
@@ -102,9 +100,7 @@ async fn a_ten_minute_outage_catches_up_within_the_bound_and_records_skipped_tic
     assert_eq!(count("dispatched"), 5, "{report:?}");
     assert_eq!(count("catch_up_bound"), 6);
     assert_eq!(app.invokes.get(), 5);
-    let oldest = switchyard::schedule::time_of(minute - 10)
-        .format("%Y-%m-%dT%H:%MZ")
-        .to_string();
+    let oldest = switchyard::schedule::minute_text(minute - 10);
     let skipped = app
         .store
         .get_event(&format!("EVENT#schedule#minutely@{oldest}"))
