@@ -3,13 +3,15 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, bail};
-use clap::{Args, Parser, Subcommand};
-use secrecy::SecretString;
-use switchyard::config::{Encoding, Source, SourceKind};
-use switchyard::store::{DynamoStore, JobStore, SettingsStore};
+use clap::{Parser, Subcommand};
 
+use signing::SignArgs;
+use table::TableArgs;
+
+mod manifests;
 mod remote;
+mod signing;
+mod table;
 mod worker;
 
 #[derive(Parser)]
@@ -227,312 +229,19 @@ enum JobCommand {
     },
 }
 
-#[derive(Args)]
-struct TableArgs {
-    /// DynamoDB endpoint (e.g. DynamoDB Local); the AWS default when absent.
-    #[arg(long, env = "AWS_ENDPOINT_URL_DYNAMODB")]
-    endpoint: Option<String>,
-    /// Table name.
-    #[arg(long, env = "SWITCHYARD_TABLE")]
-    table: String,
-}
-
-#[derive(Args)]
-struct SignArgs {
-    /// Source kind: github, forgejo, gitea, gitlab, standard, hmac.
-    #[arg(long)]
-    kind: String,
-    /// The secret (for standard: whsec_...). Prefer SWITCHYARD_CLI_SECRET over the flag.
-    #[arg(long, env = "SWITCHYARD_CLI_SECRET", hide_env_values = true)]
-    secret: String,
-    /// Event type header value; guessed from FILE's name (`<source>-<event>[-variant].json`).
-    #[arg(long)]
-    event: Option<String>,
-    /// Delivery id; a random UUID when absent.
-    #[arg(long)]
-    id: Option<String>,
-    /// hmac: signature header.
-    #[arg(long, default_value = "X-Signature")]
-    header: String,
-    /// hmac: signature prefix, e.g. `sha256=`.
-    #[arg(long)]
-    prefix: Option<String>,
-    /// hmac: `hex` or `base64`.
-    #[arg(long, default_value = "hex")]
-    encoding: String,
-    /// The payload file.
-    file: PathBuf,
-}
-
-fn gitlab_hook_name(event: &str) -> String {
-    match event {
-        "merge_request" => "Merge Request Hook".into(),
-        "push" => "Push Hook".into(),
-        "issues" | "issue" => "Issue Hook".into(),
-        other if other.ends_with("Hook") => other.into(),
-        other => {
-            let words: Vec<String> = other
-                .split('_')
-                .map(|w| {
-                    let mut c = w.chars();
-                    c.next()
-                        .map(|f| f.to_uppercase().chain(c).collect())
-                        .unwrap_or_default()
-                })
-                .collect();
-            format!("{} Hook", words.join(" "))
-        }
-    }
-}
-
-fn event_from_file_name(file: &std::path::Path) -> Option<String> {
-    let stem = file.file_stem()?.to_str()?;
-    let mut parts = stem.split('-');
-    parts.next()?;
-    parts.next().map(str::to_owned)
-}
-
-/// The headers naming the event type, the way a sender of `kind` sends them.
-fn event_headers(kind: SourceKind, event: String) -> Vec<(String, String)> {
-    match kind {
-        SourceKind::Github => vec![("X-GitHub-Event".into(), event)],
-        SourceKind::Forgejo => vec![
-            ("X-Forgejo-Event".into(), event.clone()),
-            ("X-Gitea-Event".into(), event),
-        ],
-        SourceKind::Gitea => vec![("X-Gitea-Event".into(), event)],
-        SourceKind::Gitlab => vec![("X-Gitlab-Event".into(), gitlab_hook_name(&event))],
-        SourceKind::Hmac => vec![("X-Event-Type".into(), event)],
-        SourceKind::Standard | SourceKind::Schedule | SourceKind::Api | SourceKind::Internal => {
-            vec![]
-        }
-    }
-}
-
 /// The body and the headers to send with it.
-type Signed = (Vec<u8>, Vec<(String, String)>);
-
-fn signed(args: &SignArgs) -> anyhow::Result<Signed> {
-    let kind =
-        SourceKind::parse(&args.kind).with_context(|| format!("unknown kind `{}`", args.kind))?;
-    let body =
-        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let mut source = Source::new("cli", kind, &[]);
-    source.hmac.header = args.header.clone();
-    source.hmac.prefix = args.prefix.clone();
-    source.hmac.encoding = match args.encoding.as_str() {
-        "hex" => Encoding::Hex,
-        "base64" => Encoding::Base64,
-        other => bail!("unknown encoding `{other}` (hex or base64)"),
-    };
-    let id = args
-        .id
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let secret = SecretString::from(args.secret.clone());
-    let mut headers = switchyard::signature::sign(
-        &source,
-        &secret,
-        &body,
-        &id,
-        time::OffsetDateTime::now_utc(),
-    )
-    .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
-    let event = args
-        .event
-        .clone()
-        .or_else(|| event_from_file_name(&args.file));
-    if let Some(event) = event {
-        headers.extend(event_headers(kind, event));
-    }
-    headers.push(("Content-Type".into(), "application/json".into()));
-    Ok((body, headers))
-}
-
-async fn dynamo(args: &TableArgs) -> aws_sdk_dynamodb::Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(endpoint) = &args.endpoint {
-        loader = loader.endpoint_url(endpoint);
-        // DynamoDB Local accepts any credentials; do not require a profile for it.
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
-            && std::env::var_os("AWS_PROFILE").is_none()
-        {
-            loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "switchyard-cli",
-            ));
-        }
-        if std::env::var_os("AWS_REGION").is_none() {
-            loader = loader.region(aws_config::Region::new("us-east-1"));
-        }
-    }
-    switchyard::aws::dynamodb(&loader.load().await)
-}
-
-/// The manifests in `dir`, or the ones built in; every error in one message.
-fn load_registry(dir: Option<&std::path::Path>) -> anyhow::Result<switchyard::Registry> {
-    match dir {
-        Some(d) => switchyard::manifest::validate_dir(d),
-        None => switchyard::Registry::builtin(),
-    }
-    .map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("invalid manifests:\n{}", lines.join("\n"))
-    })
-}
-
-fn explain_file(
-    source: &str,
-    kind: Option<&str>,
-    event: Option<String>,
-    module: Option<&str>,
-    dir: Option<&std::path::Path>,
-    file: &std::path::Path,
-) -> anyhow::Result<Vec<String>> {
-    let kind_name = kind.unwrap_or(source);
-    let kind = SourceKind::parse(kind_name)
-        .with_context(|| format!("unknown kind `{kind_name}`; pass --kind"))?;
-    let registry = load_registry(dir)?;
-    if let Some(m) = module {
-        anyhow::ensure!(registry.get(m).is_some(), "no module named `{m}`");
-    }
-    let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let mut headers = http::HeaderMap::new();
-    let event = event.or_else(|| event_from_file_name(file));
-    for (k, v) in event.map(|e| event_headers(kind, e)).unwrap_or_default() {
-        headers.insert(
-            http::HeaderName::try_from(k.as_str())?,
-            http::HeaderValue::try_from(v.as_str())?,
-        );
-    }
-    let mut src = Source::new(source, kind, &[]);
-    src.hmac.event_header = "X-Event-Type".into();
-    let event = switchyard::event::parse_unverified(
-        &src,
-        &headers,
-        &body,
-        time::OffsetDateTime::now_utc(),
-        &Default::default(),
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut lines = vec![format!(
-        "event {} action {} entity {} from {}",
-        event.event_type.as_str(),
-        event.action.as_deref().unwrap_or("-"),
-        event.entity,
-        event.source
-    )];
-    let settings = switchyard::settings::ScopedSettings::default();
-    lines.extend(
-        switchyard::explain::explain(&registry, &event, &settings, module)
-            .iter()
-            .map(ToString::to_string),
-    );
-    Ok(lines)
-}
-
-fn schedule_next(
-    module: &str,
-    count: usize,
-    dir: Option<&std::path::Path>,
-    after: time::OffsetDateTime,
-) -> anyhow::Result<Vec<String>> {
-    let registry = load_registry(dir)?;
-    anyhow::ensure!(registry.get(module).is_some(), "no module named `{module}`");
-    let mut lines = Vec::new();
-    for (m, index, trigger) in registry.schedules().filter(|(m, _, _)| m.name == module) {
-        let schedule = &trigger.schedule;
-        lines.push(format!(
-            "{} trigger {index}: {} ({})",
-            m.name,
-            trigger.expression,
-            schedule.zone_name()
-        ));
-        for minute in schedule.next_after(after, count) {
-            lines.push(format!(
-                "  {}  {}",
-                switchyard::schedule::minute_text(minute),
-                schedule.local_text(minute)
-            ));
-        }
-    }
-    anyhow::ensure!(
-        !lines.is_empty(),
-        "module `{module}` has no schedule trigger"
-    );
-    Ok(lines)
-}
-
-fn parse_flag(text: &str) -> anyhow::Result<(String, bool)> {
-    let (name, value) = text
-        .split_once('=')
-        .with_context(|| format!("--flag {text}: expected NAME=on|off"))?;
-    let on = match value {
-        "on" | "true" => true,
-        "off" | "false" => false,
-        other => bail!("--flag {name}={other}: expected on or off"),
-    };
-    Ok((name.to_owned(), on))
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
+    match Cli::parse().command {
         Command::Table {
             command: TableCommand::Create(args),
-        } => {
-            let client = dynamo(&args).await;
-            DynamoStore::create_table(&client, &args.table)
-                .await
-                .with_context(|| format!("creating table {}", args.table))?;
-            println!("table {} is ready (TTL on expires_at)", args.table);
-        }
-        Command::Sign(args) => {
-            let (_, headers) = signed(&args)?;
-            for (k, v) in headers {
-                println!("{k}: {v}");
-            }
-        }
-        Command::Send { url, sign } => {
-            let (body, headers) = signed(&sign)?;
-            let client = switchyard::tls::http_client()
-                .timeout(std::time::Duration::from_secs(120))
-                .build()?;
-            let mut req = client.post(&url).body(body);
-            for (k, v) in headers {
-                req = req.header(k, v);
-            }
-            let resp = req
-                .send()
-                .await
-                .with_context(|| format!("posting to {url}"))?;
-            let status = resp.status();
-            let text = resp.text().await.unwrap_or_default();
-            println!("HTTP {}", status.as_u16());
-            match serde_json::from_str::<serde_json::Value>(&text) {
-                Ok(v) => println!("{}", serde_json::to_string_pretty(&v)?),
-                Err(_) => println!("{text}"),
-            }
-            if !status.is_success() {
-                std::process::exit(1);
-            }
-        }
+        } => table::create(&args).await,
+        Command::Sign(args) => signing::sign(&args),
+        Command::Send { url, sign } => signing::send(&url, &sign).await,
         Command::Schedule {
             command: ScheduleCommand::Next { module, count, dir },
-        } => {
-            for line in schedule_next(
-                &module,
-                count,
-                dir.as_deref(),
-                time::OffsetDateTime::now_utc(),
-            )? {
-                println!("{line}");
-            }
-        }
+        } => manifests::schedule(&module, count, dir.as_deref()),
         Command::Token {
             command:
                 TokenCommand::New {
@@ -542,32 +251,15 @@ async fn main() -> anyhow::Result<()> {
                     sources,
                     repos,
                 },
-        } => {
-            let restrictions: Vec<String> =
-                [("modules", modules), ("sources", sources), ("repos", repos)]
-                    .into_iter()
-                    .filter(|(_, list)| !list.is_empty())
-                    .map(|(key, list)| format!("{key}={}", list.join("+")))
-                    .collect();
-            let (token, entry) =
-                switchyard::auth::new_restricted_token(&name, &scopes, &restrictions.join(";"))
-                    .map_err(|e| anyhow::anyhow!(e))?;
-            println!("token: {token}");
-            println!("SWITCHYARD_API_TOKENS entry: {entry}");
+        } => new_token(
+            &name,
+            &scopes,
+            [("modules", modules), ("sources", sources), ("repos", repos)],
+        ),
+        Command::Validate { dir } => {
+            manifests::validate(&dir);
+            Ok(())
         }
-        Command::Validate { dir } => match switchyard::manifest::validate_dir(&dir) {
-            Ok(registry) => {
-                let names: Vec<&str> = registry.modules().iter().map(|m| m.name.as_str()).collect();
-                println!("{} manifests valid: {}", names.len(), names.join(", "));
-            }
-            Err(errors) => {
-                for e in &errors {
-                    eprintln!("{e}");
-                }
-                eprintln!("{} error(s)", errors.len());
-                std::process::exit(1);
-            }
-        },
         Command::Explain {
             source,
             kind,
@@ -576,29 +268,15 @@ async fn main() -> anyhow::Result<()> {
             dir,
             file,
         } => {
-            for line in explain_file(
-                &source,
-                kind.as_deref(),
-                event,
-                module.as_deref(),
-                dir.as_deref(),
-                &file,
-            )? {
+            let (kind, module, dir) = (kind.as_deref(), module.as_deref(), dir.as_deref());
+            for line in manifests::explain_file(&source, kind, event, module, dir, &file)? {
                 println!("{line}");
             }
+            Ok(())
         }
         Command::Settings {
             command: SettingsCommand::Get { table, scope },
-        } => {
-            switchyard::settings::validate_scope(&scope).map_err(|e| anyhow::anyhow!(e))?;
-            let store = DynamoStore::new(dynamo(&table).await, table.table.clone());
-            let found = store
-                .get_settings(std::slice::from_ref(&scope))
-                .await
-                .context("reading settings")?;
-            let settings = found.into_iter().next().map(|(_, s)| s).unwrap_or_default();
-            println!("{}", serde_json::to_string_pretty(&settings)?);
-        }
+        } => table::settings_get(&table, &scope).await,
         Command::Settings {
             command:
                 SettingsCommand::Set {
@@ -610,36 +288,13 @@ async fn main() -> anyhow::Result<()> {
                     unset_configs,
                 },
         } => {
-            switchyard::settings::validate_scope(&scope).map_err(|e| anyhow::anyhow!(e))?;
-            let store = DynamoStore::new(dynamo(&table).await, table.table.clone());
-            let found = store
-                .get_settings(std::slice::from_ref(&scope))
-                .await
-                .context("reading settings")?;
-            let mut settings = found.into_iter().next().map(|(_, s)| s).unwrap_or_default();
-            for f in &flags {
-                let (name, on) = parse_flag(f)?;
-                settings.flags.insert(name, on);
-            }
-            for name in &unset_flags {
-                settings.flags.remove(name);
-            }
-            for c in &configs {
-                let (module, json) = c
-                    .split_once('=')
-                    .with_context(|| format!("--config {c}: expected MODULE=JSON"))?;
-                let value: serde_json::Value = serde_json::from_str(json)
-                    .with_context(|| format!("--config {module}: not JSON"))?;
-                settings.config.insert(module.to_owned(), value);
-            }
-            for m in &unset_configs {
-                settings.config.remove(m);
-            }
-            store
-                .put_settings(&scope, &settings, time::OffsetDateTime::now_utc())
-                .await
-                .context("writing settings")?;
-            println!("{}", serde_json::to_string_pretty(&settings)?);
+            let change = table::SettingsChange {
+                flags: &flags,
+                unset_flags: &unset_flags,
+                configs: &configs,
+                unset_configs: &unset_configs,
+            };
+            table::settings_set(&table, &scope, change).await
         }
         Command::Invoke {
             api,
@@ -649,42 +304,50 @@ async fn main() -> anyhow::Result<()> {
             config,
             idempotency_key,
         } => {
-            remote::invoke(
-                &api,
-                &module,
-                payload.as_deref(),
-                entity,
-                config.as_deref(),
-                idempotency_key,
-            )
-            .await?;
+            let (payload, config) = (payload.as_deref(), config.as_deref());
+            remote::invoke(&api, &module, payload, entity, config, idempotency_key).await
         }
-        Command::Jobs { command } => remote::jobs(command).await?,
-        Command::Events { command } => remote::events(command).await?,
+        Command::Jobs { command } => remote::jobs(command).await,
+        Command::Events { command } => remote::events(command).await,
         Command::Replay {
             api,
             id,
             dry_run,
             force,
-        } => remote::replay(&api, &id, dry_run, force).await?,
-        Command::Registry { command } => remote::registry(command).await?,
-        Command::Worker(args) => worker::run(args).await?,
+        } => remote::replay(&api, &id, dry_run, force).await,
+        Command::Registry { command } => remote::registry(command).await,
+        Command::Worker(args) => worker::run(args).await,
         Command::Job {
             command: JobCommand::Get { table, id },
-        } => {
-            let store = DynamoStore::new(dynamo(&table).await, table.table.clone());
-            match store.get_job(&id).await.context("reading the job")? {
-                Some(job) => println!("{}", serde_json::to_string_pretty(&job)?),
-                None => bail!("no job {id}"),
-            }
-        }
+        } => table::job(&table, &id).await,
     }
+}
+
+/// `switchyard token new`: a new token and its `SWITCHYARD_API_TOKENS` entry, bound by the
+/// given restrictions.
+fn new_token<const N: usize>(
+    name: &str,
+    scopes: &str,
+    restrictions: [(&str, Vec<String>); N],
+) -> anyhow::Result<()> {
+    let restrictions: Vec<String> = (restrictions.into_iter())
+        .filter(|(_, list)| !list.is_empty())
+        .map(|(key, list)| format!("{key}={}", list.join("+")))
+        .collect();
+    let (token, entry) =
+        switchyard::auth::new_restricted_token(name, scopes, &restrictions.join(";"))?;
+    println!("token: {token}");
+    println!("SWITCHYARD_API_TOKENS entry: {entry}");
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::path::PathBuf;
+
+    use crate::manifests::{explain_file, schedule_next};
+    use crate::signing::{event_from_file_name, gitlab_hook_name};
+    use crate::table::parse_flag;
 
     #[test]
     fn explain_names_the_failing_clause_for_a_payload_file() {
