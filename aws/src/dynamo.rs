@@ -1036,6 +1036,18 @@ const PAYLOAD_PART_BYTES: usize = 350 * 1024;
 // (docs/performance.md, "Compression").
 const PAYLOAD_ZSTD_LEVEL: i32 = 3;
 
+/// The one compression of stored JSON (events, payloads, queued contexts): zstd at
+/// [`PAYLOAD_ZSTD_LEVEL`].
+pub(crate) fn pack(json: &[u8], operation: &'static str) -> Result<Vec<u8>, StoreError> {
+    zstd::bulk::compress(json, PAYLOAD_ZSTD_LEVEL).map_err(unavailable(operation))
+}
+
+/// [`pack`] undone, never past `max` bytes (a corrupt item cannot make it balloon); the
+/// error says why, for a `Corrupt` store error.
+pub(crate) fn unpack(bytes: &[u8], max: usize) -> Result<Vec<u8>, String> {
+    zstd::bulk::decompress(bytes, max).map_err(|e| e.to_string())
+}
+
 #[async_trait]
 impl PayloadStore for DynamoStore {
     async fn put_payload(
@@ -1045,8 +1057,7 @@ impl PayloadStore for DynamoStore {
         expires_at: i64,
     ) -> Result<PayloadRef, StoreError> {
         use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-        let compressed =
-            zstd::bulk::compress(json, PAYLOAD_ZSTD_LEVEL).map_err(unavailable("put_payload"))?;
+        let compressed = pack(json, "put_payload")?;
         let pk = keys::payload(key);
         let mut requests = Vec::new();
         for (i, part) in compressed.chunks(PAYLOAD_PART_BYTES).enumerate() {
@@ -1139,8 +1150,7 @@ impl PayloadStore for DynamoStore {
             )));
         }
         // The recorded size bounds the output: a corrupt item cannot make it balloon.
-        let json = zstd::bulk::decompress(&compressed, reference.bytes)
-            .map_err(|e| corrupt(e.to_string()))?;
+        let json = unpack(&compressed, reference.bytes).map_err(corrupt)?;
         if json.len() != reference.bytes || crate::event::body_digest(&json) != reference.digest {
             return Err(corrupt("checksum mismatch".into()));
         }

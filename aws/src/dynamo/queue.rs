@@ -344,10 +344,10 @@ impl DynamoStore {
             Some(blob) => {
                 // Bounded by the item limit (400 KB) times zstd's ratio ceiling of the
                 // contexts we write; a corrupt blob fails here, not later.
-                let json = zstd::bulk::decompress(blob.as_ref(), 64 << 20).map_err(|e| {
+                let json = super::unpack(blob.as_ref(), 64 << 20).map_err(|reason| {
                     StoreError::Corrupt {
                         key: queue_pk.clone(),
-                        reason: e.to_string(),
+                        reason,
                     }
                 })?;
                 serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt {
@@ -381,7 +381,7 @@ impl WorkQueue for DynamoStore {
         let pk = keys::queue_shard(&job.module, keys::shard_of(&job.job_id, self.shards));
         let sk = format!("{}#{}", rfc3339(now), job.job_id);
         let lease_seconds = i64::try_from(pull.lease.as_secs()).unwrap_or(300);
-        let compressed = zstd::bulk::compress(context, 3).map_err(unavailable("enqueue"))?;
+        let compressed = super::pack(context, "enqueue")?;
         let mut item = HashMap::new();
         item.insert("pk".to_owned(), s(&pk));
         item.insert("sk".to_owned(), s(&sk));
