@@ -359,16 +359,11 @@ fn validate_text(line: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// How a line breaks the EMF specification.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct EmfError(pub String);
-
-impl From<EmfError> for String {
-    fn from(e: EmfError) -> Self {
-        e.0
-    }
+switchyard_core::message_error! {
+    /// How a line breaks the EMF specification.
+    EmfError
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

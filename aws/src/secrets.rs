@@ -39,7 +39,7 @@ pub enum SecretError {
         secret_id: String,
         /// Why (the service's error, which names no value).
         #[source]
-        reason: Box<dyn std::error::Error + Send + Sync>,
+        reason: SourceError,
     },
     /// The secret is not JSON or lacks the key.
     #[error(
@@ -56,7 +56,7 @@ pub enum SecretError {
 }
 
 /// Why a secret source did not answer a secret (the service's error, which names no value).
-pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
+pub type SourceError = switchyard_core::errors::BoxError;
 
 /// Where secret values come from.
 #[async_trait]

@@ -241,17 +241,12 @@ fn make_token(name: &str, scopes: &str, restrictions: &str) -> Result<(String, S
     Ok((token, entry))
 }
 
-/// Why a token configuration (`SWITCHYARD_API_TOKENS`, or a new token's name, scopes and
-/// restrictions) is refused; it names entries, never a token.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct TokenError(pub String);
-
-impl From<TokenError> for String {
-    fn from(e: TokenError) -> Self {
-        e.0
-    }
+crate::message_error! {
+    /// Why a token configuration (`SWITCHYARD_API_TOKENS`, or a new token's name, scopes and
+    /// restrictions) is refused; it names entries, never a token.
+    TokenError
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,27 @@
-//! Error text helpers shared by every layer: one log line from an error chain, the text of a
-//! caught panic.
+//! Error helpers shared by every layer: the boxed error adapters keep as a source, the
+//! one-message error types ([`message_error!`]), one log line from an error chain, the text
+//! of a caught panic.
+
+/// An adapter's own error, kept as the source of ours (SDK errors, port failures).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Declares a one-message error type: `pub struct Name(pub String)` with its doc, `Display`
+/// as the message, and `From<Name> for String` for the compilers that collect messages.
+#[macro_export]
+macro_rules! message_error {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+        #[error("{0}")]
+        pub struct $name(pub String);
+
+        impl From<$name> for String {
+            fn from(e: $name) -> Self {
+                e.0
+            }
+        }
+    };
+}
 
 /// The error and its sources, joined with `: ` (for one log line).
 pub fn error_chain(e: &dyn std::error::Error) -> String {

@@ -13,7 +13,7 @@ pub enum FanoutError {
         function: String,
         /// The adapter's error (no payload, no secret).
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: crate::errors::BoxError,
     },
     /// The context is over the size limit of an asynchronous invoke.
     #[error("module context of {bytes} bytes is over the {limit} byte invoke limit")]

@@ -166,16 +166,11 @@ impl GlobList {
     }
 }
 
-/// Why a glob (or a list of them) does not compile, naming the pattern.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct GlobError(pub String);
-
-impl From<GlobError> for String {
-    fn from(e: GlobError) -> Self {
-        e.0
-    }
+crate::message_error! {
+    /// Why a glob (or a list of them) does not compile, naming the pattern.
+    GlobError
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

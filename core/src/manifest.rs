@@ -1037,38 +1037,21 @@ pub fn validate_dir(dir: &std::path::Path) -> Result<Registry, Vec<ManifestError
     }
 }
 
-/// Why an entity template does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct TemplateError(pub String);
-
-impl From<TemplateError> for String {
-    fn from(e: TemplateError) -> Self {
-        e.0
-    }
+crate::message_error! {
+    /// Why an entity template does not parse.
+    TemplateError
 }
 
-/// The placeholder path of a template that does not resolve against a payload.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Unresolved(pub String);
-
-impl From<Unresolved> for String {
-    fn from(e: Unresolved) -> Self {
-        e.0
-    }
+crate::message_error! {
+    /// The placeholder path of a template that does not resolve against a payload.
+    Unresolved
 }
 
-/// Why a duration (`30s`, `5m`, `1h30m`, `2d`) is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct DurationError(pub String);
-
-impl From<DurationError> for String {
-    fn from(e: DurationError) -> Self {
-        e.0
-    }
+crate::message_error! {
+    /// Why a duration (`30s`, `5m`, `1h30m`, `2d`) is refused.
+    DurationError
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

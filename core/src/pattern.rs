@@ -598,16 +598,11 @@ fn describe_failure(path: &str, values: &[&Value], patterns: &[Pattern]) -> Stri
     format!("filter {path}: {got} {verb} {want}")
 }
 
-/// The first clause of a filter a payload fails, described for a skip reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Mismatch(pub String);
-
-impl From<Mismatch> for String {
-    fn from(e: Mismatch) -> Self {
-        e.0
-    }
+crate::message_error! {
+    /// The first clause of a filter a payload fails, described for a skip reason.
+    Mismatch
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

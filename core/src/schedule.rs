@@ -323,16 +323,11 @@ impl Schedule {
     }
 }
 
-/// Why a cron expression is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct CronError(pub String);
-
-impl From<CronError> for String {
-    fn from(e: CronError) -> Self {
-        e.0
-    }
+crate::message_error! {
+    /// Why a cron expression is refused.
+    CronError
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

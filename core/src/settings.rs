@@ -128,16 +128,11 @@ pub fn deep_merge(base: &mut Value, over: &Value) {
     }
 }
 
-/// Why a settings scope name is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ScopeError(pub String);
-
-impl From<ScopeError> for String {
-    fn from(e: ScopeError) -> Self {
-        e.0
-    }
+crate::message_error! {
+    /// Why a settings scope name is refused.
+    ScopeError
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

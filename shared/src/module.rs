@@ -547,7 +547,7 @@ where
     .await
 }
 
-/// Why a crash notification did not go out.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct NotifyError(pub String);
+switchyard_core::message_error! {
+    /// Why a crash notification did not go out.
+    NotifyError
+}

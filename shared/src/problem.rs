@@ -177,11 +177,6 @@ impl ApiError {
         Self::new(Code::BadRequest, message)
     }
 
-    /// 404 `not_found` with `message` (the bare [`ApiError::NotFound`] says only "not found").
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(Code::NotFound, message)
-    }
-
     /// The error's stable code.
     pub fn code(&self) -> Code {
         match self {

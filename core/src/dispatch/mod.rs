@@ -128,7 +128,7 @@ pub enum DispatchError {
 
 /// Why an outbound port (job reports, pull request files) could not do its part: the
 /// adapter's own error, kept as the source.
-pub type PortError = Box<dyn std::error::Error + Send + Sync>;
+pub type PortError = crate::errors::BoxError;
 
 /// A verified delivery, normalized and dispatched ([`Dispatcher::deliver`]).
 #[derive(Debug)]
@@ -467,16 +467,6 @@ impl Dispatcher {
     /// The clock it reads.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
-    }
-
-    /// The payload paths the active registry routes on, for [`crate::event::normalize`].
-    pub async fn payload_paths(&self) -> Arc<crate::payload::PayloadPaths> {
-        self.registry
-            .current()
-            .await
-            .registry
-            .payload_paths()
-            .clone()
     }
 
     /// The entry point of a webhook: normalizes a verified delivery with the payload paths

@@ -21,7 +21,7 @@ pub enum StoreError {
         operation: &'static str,
         /// The SDK error.
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: crate::errors::BoxError,
     },
     /// The caller asked for something that cannot be served (a cursor that is not ours).
     #[error("{0}")]

@@ -10,7 +10,8 @@ use tracing::{error, info};
 
 use super::input::{EventQuery, EventsQuery, Include, ReplayQuery, Since};
 use super::{
-    Any, ApiState, Caller, MAX_ID_BYTES, Params, Read, no_such, store_failure, without_keys,
+    Any, ApiState, Caller, MAX_ID_BYTES, Params, Read, no_such, page_json, store_failure,
+    without_keys,
 };
 use crate::dispatch::{Outcome, Replay};
 use crate::problem::{ApiError, Code};
@@ -56,10 +57,7 @@ pub(super) async fn list(
         cursor: q.cursor.map(|c| c.0),
     };
     let page = (st.lists.list_events(&query, now).await).map_err(|e| store_failure(&e))?;
-    let items: Vec<Value> = page.items.iter().map(event_json).collect();
-    Ok(Json(
-        json!({ "items": items, "next_cursor": page.next_cursor }),
-    ))
+    Ok(page_json(page, |e| event_json(&e)))
 }
 
 /// `GET /events/{id}`: the event's record; with `?include=payload`, the normalized event

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use super::input::{JobsQuery, Since};
 use super::{
-    ApiState, Caller, Invoke, Params, Read, no_such, store_failure, valid_job_id, without_keys,
+    ApiState, Caller, Invoke, Params, Read, no_such, page_json, store_failure, valid_job_id,
+    without_keys,
 };
 use crate::problem::{ApiError, Code};
 use crate::store::{JobQuery, JobStatus};
@@ -28,12 +29,9 @@ pub(super) async fn list(
         cursor: q.cursor.map(|c| c.0),
     };
     let page = (st.lists.list_jobs(&query, now).await).map_err(|e| store_failure(&e))?;
-    let items: Vec<Value> = (page.items.into_iter())
-        .map(|j| without_keys(serde_json::to_value(j).unwrap_or_default()))
-        .collect();
-    Ok(Json(
-        json!({ "items": items, "next_cursor": page.next_cursor }),
-    ))
+    Ok(page_json(page, |j| {
+        without_keys(serde_json::to_value(j).unwrap_or_default())
+    }))
 }
 
 /// `GET /jobs/{id}`.

@@ -174,6 +174,12 @@ fn without_keys(mut v: Value) -> Value {
     v
 }
 
+/// A listing page as the API answers it: `{items, next_cursor}`, each item as `item` says.
+fn page_json<T>(page: crate::store::Page<T>, item: impl Fn(T) -> Value) -> axum::Json<Value> {
+    let items: Vec<Value> = page.items.into_iter().map(item).collect();
+    axum::Json(serde_json::json!({ "items": items, "next_cursor": page.next_cursor }))
+}
+
 /// 404 `not_found` for `what` (e.g. "job `abc`").
 fn no_such(what: impl std::fmt::Display) -> ApiError {
     ApiError::new(Code::NotFound, format!("no {what}"))

@@ -69,8 +69,8 @@ pub enum ForgeError {
     Config(String),
 }
 
-/// Why a job's status could not be shown on its forge (the caller journals it; it never
-/// fails the job).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ReportError(pub String);
+switchyard_core::message_error! {
+    /// Why a job's status could not be shown on its forge (the caller journals it; it never
+    /// fails the job).
+    ReportError
+}
