@@ -21,13 +21,33 @@ use time::OffsetDateTime;
 use crate::settings::Settings;
 use crate::store::{
     Claim, ClaimOutcome, DispatchStore, EventRecord, EventStatus, EventStore, Finish, JobRecord,
-    JobStatus, JobStore, PayloadRef, PayloadStore, Reservation, SchedulerStore, SettingsRecord,
-    SettingsStore, StartOutcome, StoreError, keys, rfc3339,
+    JobStatus, JobStore, PayloadRef, PayloadStore, Reservation, SchedulerStore, SettingsStore,
+    StartOutcome, StoreError, ids, rfc3339,
 };
 
+pub mod keys;
 mod listing;
 pub mod metered;
 mod queue;
+
+/// The settings item of one scope, as stored (the adapter's own layout: keys included).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct SettingsRecord {
+    /// `SETTINGS#{scope}`.
+    pk: String,
+    /// `SETTINGS`.
+    sk: String,
+    /// `global`, `owner/<owner>` or `repo/<owner>/<name>`.
+    scope: String,
+    /// Feature flags.
+    #[serde(default)]
+    flags: std::collections::BTreeMap<String, bool>,
+    /// Config overrides by module.
+    #[serde(default)]
+    config: std::collections::BTreeMap<String, serde_json::Value>,
+    /// RFC 3339 time of the last change.
+    updated_at: String,
+}
 
 /// The DynamoDB store.
 #[derive(Debug, Clone)]
@@ -377,7 +397,7 @@ impl DynamoStore {
     ) -> Result<Written, StoreError> {
         let pk = keys::cooldown(
             &job.module,
-            &keys::cooldown_entity(&job.event_source, &job.entity),
+            &ids::cooldown_entity(&job.event_source, &job.entity),
         );
         let result = self
             .client
@@ -595,7 +615,10 @@ fn event_item(
     record: &EventRecord,
     shards: u16,
 ) -> Result<HashMap<String, AttributeValue>, StoreError> {
-    let mut item = encode(&record.pk, record)?;
+    let pk = keys::event(&record.source, &record.event_id);
+    let mut item = encode(&pk, record)?;
+    item.insert("pk".into(), s(pk));
+    item.insert("sk".into(), s(keys::EVENT_SK));
     let received_at = parse_time(&record.received_at, OffsetDateTime::UNIX_EPOCH);
     let (pk, sk) = event_index_keys(record, received_at, shards);
     item.insert("gsi1pk".into(), s(pk));
@@ -612,6 +635,7 @@ impl EventStore for DynamoStore {
     ) -> Result<Reservation, StoreError> {
         let now_s = now.unix_timestamp();
         let token = uuid::Uuid::new_v4().to_string();
+        let pk = keys::event(&record.source, &record.event_id);
         let mut e = Expr::default();
         for (attr, v) in [
             ("source", s(record.source.clone())),
@@ -619,10 +643,7 @@ impl EventStore for DynamoStore {
             ("event_type", s(record.event_type.clone())),
             ("entity", s(record.entity.clone())),
             ("body_digest", s(record.body_digest.clone())),
-            (
-                "status",
-                encode_value(&record.pk, &EventStatus::InProgress)?,
-            ),
+            ("status", encode_value(&pk, &EventStatus::InProgress)?),
             ("lease_expires_at", n(record.lease_expires_at)),
             ("lease_token", s(token.clone())),
             ("expires_at", n(record.expires_at)),
@@ -654,19 +675,16 @@ impl EventStore for DynamoStore {
         let lease = e.name("lease_expires_at");
         let expires = e.name("expires_at");
         let h = e.value("hash", s(record.body_digest.clone()));
-        let failed = e.value("failed", encode_value(&record.pk, &EventStatus::Failed)?);
+        let failed = e.value("failed", encode_value(&pk, &EventStatus::Failed)?);
         let condition = format!(
             "attribute_not_exists(pk) OR {expires} <= {now_v} OR ({hash} = {h} AND ({status} = {failed} OR ({status} <> :completed AND {lease} <= {now_v})))"
         );
-        e.value(
-            "completed",
-            encode_value(&record.pk, &EventStatus::Completed)?,
-        );
+        e.value("completed", encode_value(&pk, &EventStatus::Completed)?);
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(record.pk.clone()))
+            .key("pk", s(pk.clone()))
             .key("sk", s(keys::EVENT_SK))
             .update_expression(e.update_expression(&format!(" ADD {attempts} {one}")))
             .condition_expression(condition)
@@ -679,7 +697,7 @@ impl EventStore for DynamoStore {
         match result {
             Ok(out) => match out.attributes {
                 Some(old) if !old.is_empty() => {
-                    let previous: EventRecord = decode(&record.pk, old)?;
+                    let previous: EventRecord = decode(&pk, old)?;
                     if previous.expires_at <= now_s {
                         Ok(Reservation::Fresh { token })
                     } else {
@@ -693,7 +711,7 @@ impl EventStore for DynamoStore {
             },
             Err(SdkError::ServiceError(se)) => match se.into_err() {
                 UpdateItemError::ConditionalCheckFailedException(c) => {
-                    let existing: EventRecord = decode(&record.pk, c.item.unwrap_or_default())?;
+                    let existing: EventRecord = decode(&pk, c.item.unwrap_or_default())?;
                     if existing.lease_token.as_deref() == Some(token.as_str()) {
                         // Our own write: the SDK retried it after an attempt timed out with
                         // the write applied. This attempt holds the reservation; resume from
@@ -722,11 +740,14 @@ impl EventStore for DynamoStore {
 
     async fn finish(
         &self,
-        pk: &str,
+        source: &str,
+        event_id: &str,
         token: &str,
         finish: &Finish,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        let pk = keys::event(source, event_id);
+        let pk = pk.as_str();
         let mut e = Expr::default();
         e.set("status", encode_value(pk, &finish.status)?);
         e.set("jobs", encode_value(pk, &finish.jobs)?);
@@ -767,14 +788,26 @@ impl EventStore for DynamoStore {
         Ok(())
     }
 
-    async fn get_event(&self, pk: &str) -> Result<Option<EventRecord>, StoreError> {
+    async fn get_event(
+        &self,
+        source: &str,
+        event_id: &str,
+    ) -> Result<Option<EventRecord>, StoreError> {
+        let pk = keys::event(source, event_id);
+        let pk = pk.as_str();
         self.get_raw(pk, keys::EVENT_SK)
             .await?
             .map(|item| decode(pk, item))
             .transpose()
     }
 
-    async fn load_event(&self, pk: &str) -> Result<Option<crate::event::Event>, StoreError> {
+    async fn load_event(
+        &self,
+        source: &str,
+        event_id: &str,
+    ) -> Result<Option<crate::event::Event>, StoreError> {
+        let pk = keys::event(source, event_id);
+        let pk = pk.as_str();
         let out = self
             .client
             .get_item()
@@ -803,10 +836,13 @@ impl EventStore for DynamoStore {
 
     async fn reopen(
         &self,
-        pk: &str,
+        source: &str,
+        event_id: &str,
         lease_expires_at: i64,
         now: OffsetDateTime,
     ) -> Result<crate::store::Reopened, StoreError> {
+        let pk = keys::event(source, event_id);
+        let pk = pk.as_str();
         let now_s = now.unix_timestamp();
         let token = uuid::Uuid::new_v4().to_string();
         let result = self

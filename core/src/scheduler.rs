@@ -21,7 +21,7 @@ use crate::manifest::{Module, ScheduleTrigger};
 use crate::routing::Skip;
 use crate::schedule::{minute_text, time_of};
 use crate::source::SourceKind;
-use crate::store::{EventRecord, EventStatus, SchedulerStore, StoreError, keys, rfc3339};
+use crate::store::{EventRecord, EventStatus, SchedulerStore, StoreError, rfc3339};
 
 /// What happened to one tick.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -208,8 +208,6 @@ impl Scheduler {
         let id = format!("{}@{}", module.name, minute_text(minute));
         let now_s = now.unix_timestamp();
         let record = EventRecord {
-            pk: keys::event("schedule", &id),
-            sk: keys::EVENT_SK.into(),
             source: "schedule".into(),
             event_id: id,
             event_type: "schedule".into(),

@@ -25,7 +25,7 @@ use crate::hooks::emf::Emf;
 use crate::hooks::{Hooks, JobFinished};
 use crate::store::{
     Claim, DispatchStore, DynamoStore, JobRecord, JobStatus, JobStore, PayloadStore, StartOutcome,
-    StoreError, bounded, keys, rfc3339,
+    StoreError, bounded, ids, rfc3339,
 };
 
 /// Largest output summary kept on a job, in bytes of JSON.
@@ -158,11 +158,9 @@ impl CrashNotifier {
         error: &str,
         now: time::OffsetDateTime,
     ) -> Result<String, String> {
-        let job_id = keys::job_id("crash", &ctx.job_id, "notify");
+        let job_id = ids::job_id("crash", &ctx.job_id, "notify");
         let now_s = now.unix_timestamp();
         let job = JobRecord {
-            pk: keys::job(&job_id),
-            sk: keys::JOB_SK.into(),
             job_id: job_id.clone(),
             module: "notify".into(),
             function: self.function.clone(),

@@ -199,10 +199,7 @@ async fn context_of(
     use switchyard::store::EventStore as _;
     let event = app
         .store
-        .load_event(&switchyard::store::keys::event(
-            &job.event_source,
-            &job.event_id,
-        ))
+        .load_event(&job.event_source, &job.event_id)
         .await
         .unwrap()
         .expect("stored event");
@@ -310,8 +307,6 @@ async fn a_lease_finds_the_job_behind_more_than_1_mb_of_leased_queue_items() {
         .await;
     // The job, claimed and queued as the dispatcher does.
     let job = switchyard::store::JobRecord {
-        pk: String::new(),
-        sk: "JOB".into(),
         job_id: "behind".into(),
         module: "builder".into(),
         function: "pull".into(),

@@ -44,12 +44,7 @@ async fn an_event_filter_can_drop_an_event_which_is_recorded_as_filtered() {
         vec![("reviewer".to_owned(), "filtered".to_owned())]
     );
     assert_eq!(app.invokes.get(), 0);
-    let event = app
-        .store
-        .get_event("EVENT#github#h-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let event = app.store.get_event("github", "h-1").await.unwrap().unwrap();
     assert_eq!(
         event.skipped[0].detail.as_deref(),
         Some("title starts with WIP")

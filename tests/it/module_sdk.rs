@@ -18,7 +18,7 @@ use crate::common::*;
 /// Records a queued job on `app`'s table (as the dispatcher would, without invoking anything)
 /// and returns the context the module would receive.
 async fn queued_context(app: &TestApp, delivery: &str) -> ModuleContext {
-    use switchyard::store::{Claim, DispatchStore, JobRecord, keys};
+    use switchyard::store::{Claim, DispatchStore, JobRecord, ids};
     let source = switchyard::Source::new("github", switchyard::SourceKind::Github, &["x"]);
     let mut headers = http::HeaderMap::new();
     headers.insert("x-github-event", "pull_request".parse().unwrap());
@@ -32,10 +32,8 @@ async fn queued_context(app: &TestApp, delivery: &str) -> ModuleContext {
         &Default::default(),
     )
     .unwrap();
-    let job_id = keys::job_id("github", delivery, "reviewer");
+    let job_id = ids::job_id("github", delivery, "reviewer");
     let job = JobRecord {
-        pk: keys::job(&job_id),
-        sk: keys::JOB_SK.into(),
         job_id: job_id.clone(),
         module: "reviewer".into(),
         function: "notify".into(),
@@ -288,7 +286,7 @@ async fn a_handler_panic_fails_the_job_and_notify_reports_the_crash() {
         "{job:?}"
     );
 
-    let crash_id = switchyard::store::keys::job_id("crash", &ctx.job_id, "notify");
+    let crash_id = switchyard::store::ids::job_id("crash", &ctx.job_id, "notify");
     let notified = finished_job(&app.store, &crash_id).await;
     assert_eq!(notified.status, JobStatus::Succeeded, "{notified:?}");
     let message = notified

@@ -71,7 +71,7 @@ async fn two_concurrent_scheduler_runs_dispatch_each_due_module_once() {
     let stamp = switchyard::schedule::minute_text(minute);
     let event = app
         .store
-        .get_event(&format!("EVENT#schedule#five@{stamp}"))
+        .get_event("schedule", &format!("five@{stamp}"))
         .await
         .unwrap()
         .unwrap();
@@ -103,7 +103,7 @@ async fn a_ten_minute_outage_catches_up_within_the_bound_and_records_skipped_tic
     let oldest = switchyard::schedule::minute_text(minute - 10);
     let skipped = app
         .store
-        .get_event(&format!("EVENT#schedule#minutely@{oldest}"))
+        .get_event("schedule", &format!("minutely@{oldest}"))
         .await
         .unwrap()
         .unwrap();
@@ -130,8 +130,8 @@ async fn a_switched_off_module_is_not_dispatched_and_the_skip_is_recorded() {
         ("skipped", Some("disabled"))
     );
     assert_eq!(app.invokes.get(), 0);
-    let id = format!("EVENT#schedule#digest@{}", report.ticks[0].minute);
-    let event = app.store.get_event(&id).await.unwrap().unwrap();
+    let id = format!("digest@{}", report.ticks[0].minute);
+    let event = app.store.get_event("schedule", &id).await.unwrap().unwrap();
     assert_eq!(
         event.skipped[0].detail.as_deref(),
         Some("flag digest is off at global")

@@ -83,12 +83,7 @@ async fn the_event_item_records_why_each_listening_module_did_not_run() {
     let (_, body) = app
         .github("pull_request", "e-2", &pr_payload("synchronize", 1))
         .await;
-    let event = app
-        .store
-        .get_event("EVENT#github#e-2")
-        .await
-        .unwrap()
-        .unwrap();
+    let event = app.store.get_event("github", "e-2").await.unwrap().unwrap();
     let reasons: Vec<(String, String, String)> = event
         .skipped
         .iter()

@@ -20,10 +20,10 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{DynamoStore, decode, n, s, unavailable};
+use super::{DynamoStore, decode, keys, n, s, unavailable};
 use crate::store::{
     EventQuery, EventRecord, JobQuery, JobRecord, ListStore, Page, RegistryStore, RegistryVersion,
-    StoreError, keys,
+    StoreError,
 };
 
 /// Rounds of shard queries one page may take before it answers with what it has.

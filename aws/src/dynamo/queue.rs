@@ -14,11 +14,11 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
-use super::{DynamoStore, Expr, decode, encode_value, n, s, unavailable};
+use super::{DynamoStore, Expr, decode, encode_value, keys, n, s, unavailable};
 use crate::manifest::PullTarget;
 use crate::store::{
     Heartbeat, JobRecord, JobStatus, JobStore as _, LeaseFinish, Leased, StoreError, WorkQueue,
-    bounded, keys, rfc3339,
+    bounded, rfc3339,
 };
 
 /// What a lease attempt reads of a queue item (never the context).

@@ -20,7 +20,7 @@ use crate::hooks::{ModuleDispatched, ModuleSkipped, log_failures};
 use crate::routing::{Plan, Planned, Skip};
 use crate::store::{
     Claim, ClaimOutcome, Cooling, EventStatus, Finish, JobRecord, JobRef, JobStatus, PayloadRef,
-    bounded, keys, rfc3339,
+    bounded, ids, rfc3339,
 };
 
 /// What [`Dispatcher::execute`] does with the delivery's event JSON.
@@ -40,25 +40,22 @@ pub(super) type Held = ((String, String), Cooling);
 /// kept as they are, then every job this run settles).
 pub(super) struct Run<'a> {
     shared: &'a SharedEvent,
-    pk: &'a str,
     token: &'a str,
     jobs: Vec<JobRef>,
     force: bool,
 }
 
 impl<'a> Run<'a> {
-    /// A run of `shared` under the reservation `token` of event item `pk`, keeping `jobs`;
+    /// A run of `shared` under the reservation `token` of its event item, keeping `jobs`;
     /// `force` ignores cooldowns (a forced replay).
     pub(super) fn new(
         shared: &'a SharedEvent,
-        pk: &'a str,
         token: &'a str,
         jobs: Vec<JobRef>,
         force: bool,
     ) -> Self {
         Self {
             shared,
-            pk,
             token,
             jobs,
             force,
@@ -138,8 +135,8 @@ impl Dispatcher {
             if run.jobs.iter().any(|j| j.module == m.module) {
                 continue;
             }
-            let own = keys::job_id(&event.source, &event.id, &m.module);
-            let entity = keys::cooldown_entity(&event.source, &m.entity);
+            let own = ids::job_id(&event.source, &event.id, &m.module);
+            let entity = ids::cooldown_entity(&event.source, &m.entity);
             let holder = held.iter().find(|((module, e), c)| {
                 *module == m.module && *e == *entity && c.job_id != own && c.until > now_s
             });
@@ -165,9 +162,7 @@ impl Dispatcher {
         let created_at = rfc3339(now);
         let claim = |m: &Planned| Claim {
             job: JobRecord {
-                pk: String::new(),
-                sk: keys::JOB_SK.into(),
-                job_id: keys::job_id(&event.source, &event.id, &m.module),
+                job_id: ids::job_id(&event.source, &event.id, &m.module),
                 module: m.module.clone(),
                 function: match m.pull {
                     Some(_) => PULL_FUNCTION.into(),
@@ -221,7 +216,7 @@ impl Dispatcher {
                 Payload::Stored(reference) => Ok(Some(reference)),
                 Payload::None | Payload::Store(None) => Ok(None),
                 Payload::Store(Some(json)) => {
-                    let key = keys::event_payload(&event.source, &event.id, &event.body_digest);
+                    let key = ids::event_payload(&event.source, &event.id, &event.body_digest);
                     self.payloads
                         .put_payload(&key, &json, expires_at)
                         .await
@@ -414,7 +409,10 @@ impl Dispatcher {
                 .collect(),
             payload_ref: stored_event,
         };
-        if let Err(e) = self.events.finish(run.pk, run.token, &finish, now).await {
+        let finished = (self.events)
+            .finish(&event.source, &event.id, run.token, &finish, now)
+            .await;
+        if let Err(e) = finished {
             error!(error = %e, "recording the outcome failed after fan-out");
         }
         let out = |module: &str, job_id: &str| JobOut {

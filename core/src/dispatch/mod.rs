@@ -33,7 +33,7 @@ use crate::routing::{self, Planned, Skip};
 use crate::settings::{ScopedSettings, Settings, scopes_for};
 use crate::store::{
     DispatchStore, EventRecord, EventStatus, EventStore, JobRecord, JobRef, JobStore, PayloadStore,
-    Reservation, SettingsStore, StoreError, WorkQueue, keys, rfc3339,
+    Reservation, SettingsStore, StoreError, WorkQueue, ids, rfc3339,
 };
 
 /// Dispatcher settings, from [`Config`].
@@ -585,7 +585,7 @@ impl Dispatcher {
             }
             _ => SharedEvent::new(decision.event),
         };
-        let run = Run::new(&shared, &record.pk, &token, jobs, false);
+        let run = Run::new(&shared, &token, jobs, false);
         let outcome = self.execute(run, decision.plan, payload, &held).await?;
         Ok((outcome, dropped))
     }
@@ -594,8 +594,6 @@ impl Dispatcher {
     fn reservation(&self, event: &Event, now: OffsetDateTime) -> EventRecord {
         let now_s = now.unix_timestamp();
         EventRecord {
-            pk: keys::event(&event.source, &event.id),
-            sk: keys::EVENT_SK.into(),
             source: event.source.clone(),
             event_id: event.id.clone(),
             event_type: event.event_type.as_str().to_owned(),
@@ -643,7 +641,7 @@ impl Dispatcher {
                 .iter()
                 .filter(|m| m.cooldown.is_some())
                 .map(|m| {
-                    let entity = keys::cooldown_entity(&event.source, &m.entity);
+                    let entity = ids::cooldown_entity(&event.source, &m.entity);
                     (m.module.clone(), entity.into_owned())
                 })
                 .collect(),

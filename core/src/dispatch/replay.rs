@@ -12,7 +12,7 @@ use super::execute::Payload;
 use super::{DispatchError, Dispatcher, JobOut, Outcome, secs};
 use crate::context::SharedEvent;
 use crate::routing::{Planned, Skip};
-use crate::store::{EventRecord, JobRef, JobStatus, Reopened, keys};
+use crate::store::{EventRecord, JobRef, JobStatus, Reopened, ids};
 
 /// What a replay would do (dry run).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,12 +52,11 @@ impl Dispatcher {
     ) -> Result<Replay, DispatchError> {
         let now = self.clock.now();
         let now_s = now.unix_timestamp();
-        let pk = keys::event(source, id);
-        let record = match self.events.get_event(&pk).await? {
+        let record = match self.events.get_event(source, id).await? {
             Some(record) if record.expires_at > now_s => record,
             _ => return Ok(Replay::Missing),
         };
-        let Some(event) = self.events.load_event(&pk).await? else {
+        let Some(event) = self.events.load_event(source, id).await? else {
             return Ok(Replay::NotStored);
         };
         let active = self.registry.current().await;
@@ -73,7 +72,7 @@ impl Dispatcher {
             return Ok(Replay::Planned(plan));
         }
         let lease_until = now_s + secs(self.settings.lease);
-        let token = match self.events.reopen(&pk, lease_until, now).await? {
+        let token = match self.events.reopen(source, id, lease_until, now).await? {
             Reopened::Taken { token, .. } => token,
             Reopened::Missing => return Ok(Replay::Missing),
             Reopened::InProgress { retry_after } => {
@@ -86,7 +85,7 @@ impl Dispatcher {
             None => Payload::None,
         };
         let shared = SharedEvent::new(decision.event);
-        let run = super::execute::Run::new(&shared, &pk, &token, kept, force);
+        let run = super::execute::Run::new(&shared, &token, kept, force);
         let outcome = self.execute(run, decision.plan, payload, &[]).await?;
         Ok(Replay::Done(outcome))
     }
@@ -140,7 +139,7 @@ impl Dispatcher {
                 .map(|m| {
                     (
                         m.module.clone(),
-                        keys::cooldown_entity(source, &m.entity).into_owned(),
+                        ids::cooldown_entity(source, &m.entity).into_owned(),
                     )
                 })
                 .collect();
@@ -148,7 +147,7 @@ impl Dispatcher {
                 .claims
                 .cooldowns(&pairs, true, self.clock.now())
                 .await?;
-            let own = |m: &Planned| keys::job_id(source, id, &m.module);
+            let own = |m: &Planned| ids::job_id(source, id, &m.module);
             (todo.iter().zip(held))
                 .map(|(m, held)| {
                     held.filter(|c| m.cooldown.is_some() && c.job_id != own(m))
@@ -166,7 +165,7 @@ impl Dispatcher {
                 }),
                 None => dispatch.push(JobOut {
                     module: m.module.clone(),
-                    job_id: keys::job_id(source, id, &m.module),
+                    job_id: ids::job_id(source, id, &m.module),
                 }),
             }
         }

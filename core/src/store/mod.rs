@@ -1,8 +1,8 @@
 //! The store port: what the dispatcher and the module runtime need from persistence, as
-//! small traits split by use, plus the typed records kept in the one DynamoDB table. The
-//! adapter is `switchyard::store::dynamo`.
+//! small traits split by use, plus the typed records they take and give. Records carry no
+//! keys: how an item is addressed is the adapter's business (`switchyard_aws::dynamo`).
 
-pub mod keys;
+pub mod ids;
 pub mod usage;
 
 use async_trait::async_trait;
@@ -96,10 +96,6 @@ pub struct JobRef {
 /// The event item: de-duplication reservation and outcome of one delivery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
-    /// `EVENT#{source}#{id}`.
-    pub pk: String,
-    /// `EVENT`.
-    pub sk: String,
     /// Source id.
     pub source: String,
     /// Delivery id.
@@ -144,10 +140,6 @@ pub struct EventRecord {
 /// A job item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
-    /// `JOB#{id}`.
-    pub pk: String,
-    /// `JOB`.
-    pub sk: String,
     /// Job id.
     pub job_id: String,
     /// Module name.
@@ -326,21 +318,31 @@ pub trait EventStore: Send + Sync {
     /// Records the outcome and releases the reservation (one write), fenced by `token`.
     async fn finish(
         &self,
-        pk: &str,
+        source: &str,
+        event_id: &str,
         token: &str,
         finish: &Finish,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
-    /// Reads an event item.
-    async fn get_event(&self, pk: &str) -> Result<Option<EventRecord>, StoreError>;
+    /// Reads the event item of delivery `event_id` from `source`.
+    async fn get_event(
+        &self,
+        source: &str,
+        event_id: &str,
+    ) -> Result<Option<EventRecord>, StoreError>;
     /// The normalized event kept with an event item, for replay; `None` when the item or
     /// its envelope is gone.
-    async fn load_event(&self, pk: &str) -> Result<Option<crate::event::Event>, StoreError>;
+    async fn load_event(
+        &self,
+        source: &str,
+        event_id: &str,
+    ) -> Result<Option<crate::event::Event>, StoreError>;
     /// Takes the reservation of an existing, unexpired event again for a replay (one
     /// conditional write); refuses while another attempt holds its lease.
     async fn reopen(
         &self,
-        pk: &str,
+        source: &str,
+        event_id: &str,
         lease_expires_at: i64,
         now: OffsetDateTime,
     ) -> Result<Reopened, StoreError>;
@@ -385,25 +387,6 @@ pub trait DispatchStore: Send + Sync {
         consistent: bool,
         now: OffsetDateTime,
     ) -> Result<Vec<Option<Cooling>>, StoreError>;
-}
-
-/// The settings item of one scope.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SettingsRecord {
-    /// `SETTINGS#{scope}`.
-    pub pk: String,
-    /// `SETTINGS`.
-    pub sk: String,
-    /// `global`, `owner/<owner>` or `repo/<owner>/<name>`.
-    pub scope: String,
-    /// Feature flags.
-    #[serde(default)]
-    pub flags: std::collections::BTreeMap<String, bool>,
-    /// Config overrides by module.
-    #[serde(default)]
-    pub config: std::collections::BTreeMap<String, serde_json::Value>,
-    /// RFC 3339 time of the last change.
-    pub updated_at: String,
 }
 
 /// Per-scope settings (kept until changed; no TTL).
@@ -576,7 +559,7 @@ pub struct EventQuery {
 /// What `GET /jobs` asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobQuery {
-    /// Only this module's jobs (served by [`keys::BY_MODULE_INDEX`]).
+    /// Only this module's jobs (served by the adapter's jobs index).
     pub module: Option<String>,
     /// Only jobs in this status.
     pub status: Option<JobStatus>,

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::dispatch::{Outcome, Replay};
 use crate::problem::{ApiError, Code};
-use crate::store::{EventQuery as ListQuery, EventRecord, keys};
+use crate::store::{EventQuery as ListQuery, EventRecord};
 use crate::webhook::error_chain;
 use switchyard_core::auth::Scope;
 
@@ -69,10 +69,9 @@ pub(super) async fn get(
     Params(q): Params<EventQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let (source, delivery) = event_id(&id)?;
-    let pk = keys::event(source, delivery);
     let record = st
         .events
-        .get_event(&pk)
+        .get_event(source, delivery)
         .await
         .map_err(|e| store_failure(&e))?;
     let Some(record) = record else {
@@ -82,7 +81,7 @@ pub(super) async fn get(
     if q.include == Some(Include::Payload) {
         let event = st
             .events
-            .load_event(&pk)
+            .load_event(source, delivery)
             .await
             .map_err(|e| store_failure(&e))?;
         v["event"] = serde_json::to_value(event).unwrap_or_default();

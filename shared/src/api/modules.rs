@@ -17,7 +17,7 @@ use crate::event::{Event, EventType, Sender};
 use crate::manifest::{Module, Trigger};
 use crate::problem::{ApiError, Code};
 use crate::source::SourceKind;
-use crate::store::{bounded, keys};
+use crate::store::{bounded, ids};
 use crate::webhook::error_chain;
 
 /// `GET /whoami`: the calling token's name and scopes (any valid token), so clients such
@@ -165,7 +165,7 @@ pub(super) async fn invoke(
         repository,
     }
     .by(&caller, &canonical, payload, st.dispatcher.clock().now());
-    let job_id = keys::job_id("api", &id, &name);
+    let job_id = ids::job_id("api", &id, &name);
     let outcome = st.dispatcher.dispatch(&event).await.map_err(|e| {
         error!(module = %name, error = %error_chain(&e), "store failure: nothing dispatched");
         ApiError::Unavailable

@@ -329,8 +329,7 @@ async fn report_finished(
     if !reports {
         return;
     }
-    let pk = crate::store::keys::event(&job.event_source, &job.event_id);
-    let event = match st.events.load_event(&pk).await {
+    let event = match st.events.load_event(&job.event_source, &job.event_id).await {
         Ok(Some(event)) => event,
         Ok(None) => return,
         Err(e) => {

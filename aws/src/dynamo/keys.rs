@@ -1,4 +1,5 @@
-//! Key builders: the one place that knows how items are addressed in the table.
+//! Key builders: the one place that knows how items are addressed in the table (the
+//! domain's identities, job ids and cooldown entities, are `switchyard_core::store::ids`).
 
 use sha2::{Digest, Sha256};
 
@@ -30,17 +31,6 @@ pub fn cooldown(module: &str, entity: &str) -> String {
     }
 }
 
-/// The entity a cooldown is kept under for an event of `event_source`: internal events
-/// (`internal.<name>`) keep theirs apart, per source, so an emitted event never takes a
-/// cooldown that a webhook delivery for the same entity then meets.
-pub fn cooldown_entity<'a>(event_source: &str, entity: &'a str) -> std::borrow::Cow<'a, str> {
-    if event_source.starts_with(crate::event::INTERNAL_SOURCE_PREFIX) {
-        format!("{event_source}|{entity}").into()
-    } else {
-        entity.into()
-    }
-}
-
 /// Sort key of settings items.
 pub const SETTINGS_SK: &str = "SETTINGS";
 
@@ -64,17 +54,6 @@ pub fn job(id: &str) -> String {
     format!("JOB#{id}")
 }
 
-/// A job id that is the same for the same (source, delivery, module): a resumed delivery
-/// finds the job an earlier attempt wrote instead of creating a second one.
-pub fn job_id(source: &str, event_id: &str, module: &str) -> String {
-    let mut h = Sha256::new();
-    for part in [source, event_id, module] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    hex::encode(&h.finalize()[..16])
-}
-
 /// The index that lists events, newest first (`gsi1pk` = [`events_shard`], `gsi1sk` =
 /// [`time_sort`]; projects `source` and `event_type`, which never change, so an event's
 /// later updates write nothing to it).
@@ -83,7 +62,7 @@ pub const EVENTS_INDEX: &str = "events_by_time";
 /// [`time_sort`]; projects `module`).
 pub const JOBS_INDEX: &str = "jobs_by_time";
 
-pub use crate::config::DEFAULT_SHARDS;
+pub use switchyard_core::config::DEFAULT_SHARDS;
 
 /// The shard of `id` among `shards` (XXH3: stable across processes and versions).
 pub fn shard_of(id: &str, shards: u16) -> u16 {
@@ -106,15 +85,6 @@ pub fn queue_shard(module: &str, shard: u16) -> String {
     format!("QUEUE#{module}#{shard:02}")
 }
 
-/// `EVENT#{source}#{id}#{digest}`: the payload key (items `PAYLOAD#EVENT#...`) under which a
-/// delivery's event, its payload included, is stored once. The body's digest is in the key:
-/// a delivery that reuses the id with another body (a conflict, which never holds the
-/// reservation anyway) cannot overwrite it.
-pub fn event_payload(source: &str, id: &str, digest: &str) -> String {
-    let digest = digest.strip_prefix("xxh3:").unwrap_or(digest);
-    format!("EVENT#{source}#{id}#{digest}")
-}
-
 /// Index sort key: milliseconds since the epoch, zero-padded so text order is time order,
 /// then `suffix` to make it unique.
 pub fn time_sort(t: time::OffsetDateTime, suffix: &str) -> String {
@@ -135,15 +105,6 @@ pub fn registry_version(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn job_ids_are_stable_and_distinct() {
-        assert_eq!(job_id("gh", "1", "a"), job_id("gh", "1", "a"));
-        assert_ne!(job_id("gh", "1", "a"), job_id("gh", "1", "b"));
-        // The separator keeps ("a","bc") and ("ab","c") apart.
-        assert_ne!(job_id("a", "bc", "m"), job_id("ab", "c", "m"));
-        assert_eq!(job_id("gh", "1", "a").len(), 32);
-    }
 
     #[test]
     fn long_entities_are_hashed_in_keys() {
