@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use switchyard::clock::SystemClock;
-use switchyard::dispatch::{DispatchSettings, Dispatcher};
+use switchyard::dispatch::{DispatchPorts, DispatchSettings, Dispatcher};
 use switchyard::fanout::LambdaFanout;
 use switchyard::hooks::emf::Emf;
 use switchyard::hooks::{Flow, Hooks};
@@ -58,7 +58,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     }
 
     let dispatcher = Dispatcher::new(
-        store,
+        DispatchPorts::from_store(store),
         fanout,
         Arc::new(SystemClock),
         Arc::new(registry),

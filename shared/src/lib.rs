@@ -11,7 +11,7 @@
 
 pub use switchyard_core::{
     auth, clock, config, context, dispatch, errors, event, explain, glob, manifest, pattern,
-    payload, registry, report, routing, schedule, scheduler, settings, signature, source,
+    payload, registry, report, routing, schedule, scheduler, settings, signature, source, yaml,
 };
 
 pub use switchyard_aws::{sdk as aws, secrets};

@@ -17,15 +17,14 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tracing::{error, info, warn};
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::dispatch::{ModuleContext, TriggerRef};
 use crate::event::Event;
 use crate::fanout::Fanout;
-use crate::hooks::emf::Emf;
 use crate::hooks::{Hooks, JobFinished};
 use crate::store::{
-    Claim, DispatchStore, DynamoStore, JobRecord, JobStatus, JobStore, PayloadStore, StartOutcome,
-    StoreError, bounded, ids, rfc3339,
+    Claim, DispatchStore, JobRecord, JobStatus, JobStore, PayloadStore, StartOutcome, StoreError,
+    bounded, ids, rfc3339,
 };
 
 /// Largest output summary kept on a job, in bytes of JSON.
@@ -483,43 +482,7 @@ where
     Fut: Future<Output = anyhow::Result<Value>> + Send,
 {
     lambda_runtime::tracing::init_default_subscriber();
-    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-    let get = |name: &str| {
-        env.get(name)
-            .map(String::as_str)
-            .filter(|v| !v.trim().is_empty())
-    };
-    let table =
-        get("SWITCHYARD_TABLE").ok_or("missing required environment variable SWITCHYARD_TABLE")?;
-    let sdk = crate::aws::sdk_config().await;
-    let shards = crate::config::index_shards(&get)?;
-    let store = Arc::new(DynamoStore::new(crate::aws::dynamodb(&sdk), table).with_shards(shards));
-    let hooks = Arc::new(Hooks::default());
-    if let Some(namespace) = crate::config::metrics_namespace(&get)? {
-        Arc::new(Emf::stdout(namespace)).register(&hooks);
-    }
-    let mut runtime = ModuleRuntime::new(store.clone(), Arc::new(SystemClock)).with_hooks(hooks);
-    // Job status on the forge for modules with `report: check` (the forge credentials of
-    // the module's own client: the environment is resolved once per process).
-    let resolved = crate::secrets::environment().await?;
-    runtime = runtime.with_reports(crate::forge::ForgeReports::new(
-        crate::forge::Forges::from_vars(&resolved),
-        get("SWITCHYARD_DASHBOARD_URL").map(str::to_owned),
-        Duration::from_secs(5),
-    ));
-    if get("SWITCHYARD_CRASH_NOTIFY") != Some("off") {
-        let function = get("SWITCHYARD_FUNCTION_NOTIFY")
-            .unwrap_or("notify")
-            .to_owned();
-        let lambda = crate::aws::lambda(&sdk, Duration::from_secs(10));
-        let fanout = Arc::new(crate::fanout::LambdaFanout::new(lambda));
-        runtime = runtime.with_crash_notifier(CrashNotifier::new(
-            store,
-            fanout,
-            function,
-            Duration::from_secs(30 * 86_400),
-        ));
-    }
+    let runtime = crate::runtime::module_runtime().await?;
     let handler = Arc::new(handler);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ModuleContext>| {
         let runtime = runtime.clone();

@@ -209,7 +209,7 @@ impl TestApp {
         let store_arc = Arc::new(store.clone());
         let registry = Arc::new(registry);
         let mut dispatcher = Dispatcher::new(
-            store_arc.clone(),
+            switchyard::dispatch::DispatchPorts::from_store(store_arc.clone()),
             Arc::new(fanout),
             clock.clone(),
             registry.clone(),

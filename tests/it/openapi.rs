@@ -10,7 +10,9 @@ use serde_json::Value;
 fn doc() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
-        serde_yaml::from_str(include_str!("../../docs/openapi.yaml")).expect("openapi.yaml parses")
+        switchyard::yaml::Document::parse(include_str!("../../docs/openapi.yaml"))
+            .expect("openapi.yaml parses")
+            .value
     })
 }
 

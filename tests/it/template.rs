@@ -5,8 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use serde_yaml::Value;
-use serde_yaml::value::TaggedValue;
+use serde_json::{Map, Value, json};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -16,8 +15,38 @@ fn root() -> PathBuf {
 }
 
 fn template() -> Value {
+    use saphyr::LoadableYamlNode as _;
     let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
-    serde_yaml::from_str(&text).unwrap()
+    let docs = saphyr::Yaml::load_from_str(&text).unwrap();
+    assert_eq!(docs.len(), 1, "template.yaml is one document");
+    json_of(&docs[0])
+}
+
+/// A YAML node as JSON, each CloudFormation short-form tag kept as a one-key object:
+/// `!Ref P` is `{"!Ref": "P"}`, `!If [c, a, b]` is `{"!If": ["c", "a", "b"]}`.
+fn json_of(node: &saphyr::Yaml<'_>) -> Value {
+    use saphyr::{Scalar, Yaml};
+    match node {
+        Yaml::Value(Scalar::Null) => Value::Null,
+        Yaml::Value(Scalar::Boolean(b)) => Value::Bool(*b),
+        Yaml::Value(Scalar::Integer(i)) => json!(i),
+        Yaml::Value(Scalar::FloatingPoint(f)) => json!(f.into_inner()),
+        Yaml::Value(Scalar::String(s)) | Yaml::Representation(s, _, _) => {
+            Value::String(s.to_string())
+        }
+        Yaml::Sequence(items) => Value::Array(items.iter().map(json_of).collect()),
+        Yaml::Mapping(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| match json_of(k) {
+                    Value::String(k) => (k, json_of(v)),
+                    other => (other.to_string(), json_of(v)),
+                })
+                .collect(),
+        ),
+        Yaml::Tagged(tag, inner) => json!({ format!("!{}", tag.suffix): json_of(inner) }),
+        other => panic!("template.yaml holds a node JSON cannot: {other:?}"),
+    }
 }
 
 /// The `[[bin]]` names of the crates under `dir` (one level), read from their Cargo.toml.
@@ -46,8 +75,8 @@ fn binaries_under(dir: &Path) -> BTreeSet<String> {
     names
 }
 
-fn resources(t: &Value) -> &serde_yaml::Mapping {
-    t["Resources"].as_mapping().unwrap()
+fn resources(t: &Value) -> &Map<String, Value> {
+    t["Resources"].as_object().unwrap()
 }
 
 /// Function resources by the binary they build.
@@ -62,7 +91,7 @@ fn functions_by_binary(t: &Value) -> BTreeMap<String, String> {
             let binary = res["Metadata"]["BuildProperties"]["Binary"]
                 .as_str()
                 .unwrap_or_else(|| panic!("{name:?} names no binary"));
-            out.insert(binary.to_owned(), name.as_str().unwrap().to_owned());
+            out.insert(binary.to_owned(), name.as_str().to_owned());
         }
     }
     out
@@ -81,14 +110,14 @@ fn module_functions(t: &Value) -> BTreeSet<String> {
 /// as it is.
 fn if_true(v: &Value) -> &Value {
     match tag(v, "If") {
-        Some(Value::Sequence(args)) if args.len() == 3 => &args[1],
+        Some(Value::Array(args)) if args.len() == 3 => &args[1],
         _ => v,
     }
 }
 
 fn tag<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
-    match v {
-        Value::Tagged(t) if t.tag == name => Some(&t.value),
+    match v.as_object() {
+        Some(o) if o.len() == 1 => o.get(&format!("!{name}")),
         _ => None,
     }
 }
@@ -107,15 +136,15 @@ fn referent(v: &Value) -> Option<String> {
         return Some(format!("param:{s}"));
     }
     // `!Sub ["arn:...:secret:${Name}-*", {Name: !Select [0, !Split [":SecretString:", !Ref P]]}]`
-    if let Some(Value::Sequence(args)) = tag(v, "Sub") {
+    if let Some(Value::Array(args)) = tag(v, "Sub") {
         let template = args.first()?.as_str()?;
         if template != SECRET_ARN {
             return None;
         }
-        let Some(Value::Sequence(select)) = tag(&args.get(1)?["Name"], "Select") else {
+        let Some(Value::Array(select)) = tag(&args.get(1)?["Name"], "Select") else {
             return None;
         };
-        let Some(Value::Sequence(split)) = tag(select.get(1)?, "Split") else {
+        let Some(Value::Array(split)) = tag(select.get(1)?, "Split") else {
             return None;
         };
         if split.first()?.as_str()? != ":SecretString:" {
@@ -137,17 +166,17 @@ const SECRET_ARN: &str =
 /// Every policy statement of every function, with `!If` branches flattened.
 fn statements(res: &Value) -> Vec<Value> {
     fn flatten(v: &Value, out: &mut Vec<Value>) {
-        if let Some(Value::Sequence(args)) = tag(v, "If") {
+        if let Some(Value::Array(args)) = tag(v, "If") {
             for branch in args.iter().skip(1) {
                 flatten(branch, out);
             }
-        } else if v.is_mapping() {
+        } else if v.is_object() && *v != no_value() {
             out.push(v.clone());
         }
     }
     let mut out = Vec::new();
-    for policy in res["Properties"]["Policies"].as_sequence().unwrap() {
-        for s in policy["Statement"].as_sequence().unwrap() {
+    for policy in res["Properties"]["Policies"].as_array().unwrap() {
+        for s in policy["Statement"].as_array().unwrap() {
             flatten(s, &mut out);
         }
     }
@@ -156,7 +185,7 @@ fn statements(res: &Value) -> Vec<Value> {
 
 fn as_list(v: &Value) -> Vec<Value> {
     match v {
-        Value::Sequence(items) => items.clone(),
+        Value::Array(items) => items.clone(),
         other => vec![other.clone()],
     }
 }
@@ -180,7 +209,7 @@ fn policies_name_the_table_its_indexes_or_module_functions_never_a_wildcard() {
         if res["Type"] != "AWS::Serverless::Function" {
             continue;
         }
-        let name = name.as_str().unwrap();
+        let name = name.as_str();
         for statement in statements(res) {
             assert_eq!(statement["Effect"], "Allow", "{name}: {statement:?}");
             let actions: Vec<String> = as_list(&statement["Action"])
@@ -267,7 +296,7 @@ fn secrets_are_read_at_cold_start_from_references_never_put_in_the_configuration
     let mut seen = 0;
     for (name, res) in resources(&t) {
         let vars = &res["Properties"]["Environment"]["Variables"];
-        let Some(vars) = vars.as_mapping() else {
+        let Some(vars) = vars.as_object() else {
             continue;
         };
         let granted: BTreeSet<String> = statements(res)
@@ -276,7 +305,7 @@ fn secrets_are_read_at_cold_start_from_references_never_put_in_the_configuration
             .filter_map(|st| referent(&st["Resource"]))
             .collect();
         for (k, v) in vars {
-            let k = k.as_str().unwrap();
+            let k = k.as_str();
             let Some(var) = k.strip_suffix("_SECRET_REF") else {
                 assert!(!secret_vars(k), "{name:?}: {k} would hold a secret value");
                 continue;
@@ -286,8 +315,8 @@ fn secrets_are_read_at_cold_start_from_references_never_put_in_the_configuration
                 "{name:?}: {k} names an unexpected variable"
             );
             // `!If [HasX, !Ref XRef, !Ref AWS::NoValue]` or the `!Ref` alone.
-            if let Some(Value::Sequence(args)) = tag(v, "If") {
-                assert_eq!(args[2], Value::Tagged(Box::new(no_value())), "{name:?} {k}");
+            if let Some(Value::Array(args)) = tag(v, "If") {
+                assert_eq!(args[2], no_value(), "{name:?} {k}");
             }
             let Some(Value::String(param)) = tag(if_true(v), "Ref") else {
                 panic!("{name:?}: {k} is not a parameter reference: {v:?}");
@@ -310,8 +339,8 @@ fn secrets_are_read_at_cold_start_from_references_never_put_in_the_configuration
         }
     }
     assert!(seen >= 8, "only {seen} secret references");
-    for (name, p) in t["Parameters"].as_mapping().unwrap() {
-        let name = name.as_str().unwrap();
+    for (name, p) in t["Parameters"].as_object().unwrap() {
+        let name = name.as_str();
         if name.contains("Secret") || name.contains("Token") {
             assert!(
                 name.ends_with("Ref") || name == "SecretsRevision",
@@ -333,7 +362,7 @@ fn table_access_is_bound_to_key_prefixes_and_logs_are_kept_for_a_set_time() {
         if res["Type"] != "AWS::Serverless::Function" {
             continue;
         }
-        let name = name.as_str().unwrap();
+        let name = name.as_str();
         for st in statements(res) {
             let dynamo = as_list(&st["Action"])
                 .iter()
@@ -367,18 +396,15 @@ fn table_access_is_bound_to_key_prefixes_and_logs_are_kept_for_a_set_time() {
     }
 }
 
-fn no_value() -> TaggedValue {
-    TaggedValue {
-        tag: serde_yaml::value::Tag::new("Ref"),
-        value: Value::String("AWS::NoValue".into()),
-    }
+fn no_value() -> Value {
+    json!({ "!Ref": "AWS::NoValue" })
 }
 
 #[test]
 fn every_api_route_is_wired_to_the_api_function() {
     let t = template();
     let events = t["Resources"]["ApiFunction"]["Properties"]["Events"]
-        .as_mapping()
+        .as_object()
         .unwrap();
     let wired: BTreeSet<(String, String)> = events
         .values()
@@ -405,9 +431,9 @@ fn alarms_cover_the_queue_router_signatures_and_modules_and_notify_the_topic() {
     let alarms: Vec<(&str, &Value)> = resources(&t)
         .iter()
         .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
-        .map(|(n, r)| (n.as_str().unwrap(), &r["Properties"]))
+        .map(|(n, r)| (n.as_str(), &r["Properties"]))
         .collect();
-    let text = serde_yaml::to_string(&alarms.iter().map(|(_, p)| *p).collect::<Vec<_>>()).unwrap();
+    let text = serde_json::to_string(&alarms.iter().map(|(_, p)| *p).collect::<Vec<_>>()).unwrap();
     for needle in [
         "ApproximateNumberOfMessagesVisible",
         "5xx",
@@ -419,7 +445,7 @@ fn alarms_cover_the_queue_router_signatures_and_modules_and_notify_the_topic() {
     }
     for (name, props) in alarms {
         for key in ["AlarmActions", "OKActions"] {
-            let Some(Value::Sequence(args)) = tag(&props[key], "If") else {
+            let Some(Value::Array(args)) = tag(&props[key], "If") else {
                 panic!("{name}: {key} does not depend on the topic parameter");
             };
             assert_eq!(args[0], "HasAlarmTopic", "{name}");

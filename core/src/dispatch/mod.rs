@@ -200,6 +200,53 @@ pub struct Dispatcher {
     reports: Option<Arc<dyn JobReports>>,
 }
 
+/// The store ports a [`Dispatcher`] uses, one object each: the wiring hands over exactly
+/// these, so what a function is given is what its policy lets it touch.
+#[derive(Clone)]
+pub struct DispatchPorts {
+    /// Reservation and outcome of deliveries.
+    pub events: Arc<dyn EventStore>,
+    /// Cooldowns and job creation.
+    pub claims: Arc<dyn DispatchStore>,
+    /// The stored event of each delivery (replay, contexts sent by reference).
+    pub payloads: Arc<dyn PayloadStore>,
+    /// Per-scope settings (feature flags, config overrides).
+    pub settings: Arc<dyn SettingsStore>,
+    /// Jobs: journal lines about dispatch, the jobs a replay keeps.
+    pub jobs: Arc<dyn JobStore>,
+    /// Pull modules' queues.
+    pub queue: Arc<dyn WorkQueue>,
+}
+
+impl DispatchPorts {
+    /// Every port served by one adapter (the DynamoDB store does them all).
+    pub fn from_store<S>(store: Arc<S>) -> Self
+    where
+        S: EventStore
+            + DispatchStore
+            + SettingsStore
+            + PayloadStore
+            + JobStore
+            + WorkQueue
+            + 'static,
+    {
+        Self {
+            events: store.clone(),
+            claims: store.clone(),
+            payloads: store.clone(),
+            settings: store.clone(),
+            jobs: store.clone(),
+            queue: store,
+        }
+    }
+}
+
+impl std::fmt::Debug for DispatchPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DispatchPorts").finish_non_exhaustive()
+    }
+}
+
 /// Shows a job's status on its event's forge, for modules with `report: check`: queued by
 /// the router, in progress and completed by the API for pull jobs. The functions' is
 /// `switchyard::forge::ForgeReports`.
@@ -255,30 +302,29 @@ fn secs(d: Duration) -> i64 {
 }
 
 impl Dispatcher {
-    /// A dispatcher over its ports; `store` serves events, claims and settings.
-    pub fn new<S>(
-        store: Arc<S>,
+    /// A dispatcher over its ports.
+    pub fn new(
+        ports: DispatchPorts,
         fanout: Arc<dyn Fanout>,
         clock: Arc<dyn Clock>,
         registry: Arc<Registry>,
         settings: DispatchSettings,
-    ) -> Self
-    where
-        S: EventStore
-            + DispatchStore
-            + SettingsStore
-            + PayloadStore
-            + JobStore
-            + WorkQueue
-            + 'static,
-    {
+    ) -> Self {
+        let DispatchPorts {
+            events,
+            claims,
+            payloads,
+            settings: settings_store,
+            jobs,
+            queue,
+        } = ports;
         Self {
-            events: store.clone(),
-            claims: store.clone(),
-            payloads: store.clone(),
-            jobs: store.clone(),
-            queue: store.clone(),
-            settings_store: store,
+            events,
+            claims,
+            payloads,
+            jobs,
+            queue,
+            settings_store,
             settings_cache: Arc::new(SettingsCache::default()),
             fanout,
             clock,

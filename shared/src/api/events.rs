@@ -10,8 +10,8 @@ use tracing::{error, info};
 
 use super::input::{EventQuery, EventsQuery, Include, ReplayQuery, Since};
 use super::{
-    Any, ApiState, Caller, MAX_ID_BYTES, Params, Read, no_such, page_json, store_failure,
-    without_keys,
+    Any, ApiState, Caller, MAX_ID_BYTES, Params, Read, no_such, page_json, public_view,
+    store_failure,
 };
 use crate::dispatch::{Outcome, Replay};
 use crate::problem::{ApiError, Code};
@@ -36,7 +36,7 @@ fn event_id(id: &str) -> Result<(&str, &str), ApiError> {
 }
 
 fn event_json(e: &EventRecord) -> Value {
-    let mut v = without_keys(serde_json::to_value(e).unwrap_or_default());
+    let mut v = public_view(serde_json::to_value(e).unwrap_or_default());
     v["id"] = json!(format!("{}:{}", e.source, e.event_id));
     v
 }
@@ -77,7 +77,7 @@ pub(super) async fn get(
     let Some(record) = record else {
         return Err(no_such(format_args!("event `{id}`")));
     };
-    let mut v = without_keys(serde_json::to_value(record).unwrap_or_default());
+    let mut v = public_view(serde_json::to_value(record).unwrap_or_default());
     if q.include == Some(Include::Payload) {
         let event = st
             .events

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::input::{JobsQuery, Since};
 use super::{
-    ApiState, Caller, Invoke, Params, Read, no_such, page_json, store_failure, valid_job_id,
-    without_keys,
+    ApiState, Caller, Invoke, Params, Read, no_such, page_json, public_view, store_failure,
+    valid_job_id,
 };
 use crate::problem::{ApiError, Code};
 use crate::store::{JobQuery, JobStatus};
@@ -30,7 +30,7 @@ pub(super) async fn list(
     };
     let page = (st.lists.list_jobs(&query, now).await).map_err(|e| store_failure(&e))?;
     Ok(page_json(page, |j| {
-        without_keys(serde_json::to_value(j).unwrap_or_default())
+        public_view(serde_json::to_value(j).unwrap_or_default())
     }))
 }
 
@@ -42,7 +42,7 @@ pub(super) async fn get(
 ) -> Result<Json<Value>, ApiError> {
     valid_job_id(&id)?;
     match st.jobs.get_job(&id).await.map_err(|e| store_failure(&e))? {
-        Some(j) => Ok(Json(without_keys(
+        Some(j) => Ok(Json(public_view(
             serde_json::to_value(j).unwrap_or_default(),
         ))),
         None => Err(no_such(format_args!("job `{id}`"))),

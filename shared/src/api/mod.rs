@@ -152,22 +152,12 @@ fn store_failure(e: &StoreError) -> ApiError {
     ApiError::Unavailable
 }
 
-/// A record as JSON without the fields that are the store's business (keys, index keys,
-/// lease tokens, payload references).
-fn without_keys(mut v: Value) -> Value {
+/// A record as JSON without the fields that are the store's business: the lease token (a
+/// fencing secret of the attempt holding an event) and the stored payload's reference.
+/// Records carry no table keys (those are the adapter's), so there are none to strip.
+fn public_view(mut v: Value) -> Value {
     if let Some(o) = v.as_object_mut() {
-        for k in [
-            "pk",
-            "sk",
-            "lease_token",
-            "gsi1pk",
-            "gsi1sk",
-            "gsi2pk",
-            "gsi2sk",
-            "payload_ref",
-            "queue_pk",
-            "queue_sk",
-        ] {
+        for k in ["lease_token", "payload_ref"] {
             o.remove(k);
         }
     }

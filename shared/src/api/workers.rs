@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use super::modules::{MadeEvent, repository_of};
 use super::{
-    ApiState, Caller, Emit, JsonBody, Work, no_such, store_failure, valid_job_id, without_keys,
+    ApiState, Caller, Emit, JsonBody, Work, no_such, public_view, store_failure, valid_job_id,
 };
 use crate::event::EventType;
 use crate::hooks::JobFinished;
@@ -120,7 +120,7 @@ pub(super) async fn lease(
             }
             info!(job_id = %leased.job.job_id, module = %leased.job.module, holder = %holder, attempts = leased.job.attempts, "pull job leased");
             let answer = json!({
-                "job": without_keys(serde_json::to_value(&leased.job).unwrap_or_default()),
+                "job": public_view(serde_json::to_value(&leased.job).unwrap_or_default()),
                 "context": leased.context,
                 "lease_token": leased.lease_token,
                 "lease_expires_at": rfc3339(leased.lease_expires_at),
