@@ -11,10 +11,8 @@ use crate::forge::Forges;
 use crate::hooks::Hooks;
 use crate::hooks::emf::Emf;
 use crate::manifest::Registry;
-use crate::module::{CrashNotifier, ModuleRuntime};
 use crate::registry::RegistrySource;
 use crate::store::DynamoStore;
-use std::time::Duration;
 
 /// A start-up failure, with the reason in its text.
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
@@ -64,50 +62,4 @@ pub async fn dispatcher(
         std::time::Duration::from_secs(3),
     )));
     Ok((store, dispatcher))
-}
-
-/// The module runtime of a module function, from its environment: `SWITCHYARD_TABLE`, the
-/// forge credentials (for `report: check`), `SWITCHYARD_CRASH_NOTIFY` /
-/// `SWITCHYARD_FUNCTION_NOTIFY` and `SWITCHYARD_METRICS` (see [`crate::module::run`]). It gets
-/// the two ports a job needs (jobs, stored payloads), plus claims and fan-out for crash
-/// notifications when those are on.
-pub async fn module_runtime() -> Result<ModuleRuntime, StartupError> {
-    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-    let get = |name: &str| {
-        env.get(name)
-            .map(String::as_str)
-            .filter(|v| !v.trim().is_empty())
-    };
-    let table =
-        get("SWITCHYARD_TABLE").ok_or("missing required environment variable SWITCHYARD_TABLE")?;
-    let sdk = crate::aws::sdk_config().await;
-    let shards = crate::config::index_shards(&get)?;
-    let store = Arc::new(DynamoStore::new(crate::aws::dynamodb(&sdk), table).with_shards(shards));
-    let hooks = Arc::new(Hooks::default());
-    if let Some(namespace) = crate::config::metrics_namespace(&get)? {
-        Arc::new(Emf::stdout(namespace)).register(&hooks);
-    }
-    let mut runtime = ModuleRuntime::new(store.clone(), Arc::new(SystemClock)).with_hooks(hooks);
-    // Job status on the forge for modules with `report: check` (the forge credentials of
-    // the module's own client: the environment is resolved once per process).
-    let resolved = crate::secrets::environment().await?;
-    runtime = runtime.with_reports(crate::forge::ForgeReports::new(
-        crate::forge::Forges::from_vars(&resolved),
-        get("SWITCHYARD_DASHBOARD_URL").map(str::to_owned),
-        Duration::from_secs(5),
-    ));
-    if get("SWITCHYARD_CRASH_NOTIFY") != Some("off") {
-        let function = get("SWITCHYARD_FUNCTION_NOTIFY")
-            .unwrap_or("notify")
-            .to_owned();
-        let lambda = crate::aws::lambda(&sdk, Duration::from_secs(10));
-        let fanout = Arc::new(LambdaFanout::new(lambda));
-        runtime = runtime.with_crash_notifier(CrashNotifier::new(
-            store,
-            fanout,
-            function,
-            Duration::from_secs(30 * 86_400),
-        ));
-    }
-    Ok(runtime)
 }

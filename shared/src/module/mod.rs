@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt as _;
-use lambda_runtime::{LambdaEvent, service_fn};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tracing::{error, info, warn};
@@ -26,6 +25,9 @@ use crate::store::{
     Claim, DispatchStore, JobRecord, JobStatus, JobStore, PayloadStore, StartOutcome, StoreError,
     bounded, ids, rfc3339,
 };
+
+mod entry;
+pub use entry::{module_runtime, run};
 
 /// Largest output summary kept on a job, in bytes of JSON.
 pub const MAX_OUTPUT_BYTES: usize = 4096;
@@ -455,57 +457,6 @@ impl ModuleRuntime {
             }
         }
     }
-}
-
-/// The entry point of a module function:
-///
-/// ```no_run
-/// #[tokio::main]
-/// async fn main() -> Result<(), lambda_runtime::Error> {
-///     switchyard::module::run(|job: switchyard::module::Job| async move {
-///         job.log(format!("working on {}", job.event().entity)).await;
-///         Ok(serde_json::json!({ "done": true }))
-///     })
-///     .await
-/// }
-/// ```
-///
-/// Reads `SWITCHYARD_TABLE`; crash notifications go to `SWITCHYARD_FUNCTION_NOTIFY` (default
-/// `notify`) unless `SWITCHYARD_CRASH_NOTIFY=off`; metrics as EMF unless
-/// `SWITCHYARD_METRICS=off`. The function reports success to Lambda once the job's outcome
-/// is recorded, also when the handler failed: the job record is the truth, and a Lambda
-/// retry would find the job no longer queued. It reports an error when the outcome could
-/// not be recorded, so Lambda retries.
-pub async fn run<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
-where
-    F: Fn(Job) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = anyhow::Result<Value>> + Send,
-{
-    lambda_runtime::tracing::init_default_subscriber();
-    let runtime = crate::runtime::module_runtime().await?;
-    let handler = Arc::new(handler);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<ModuleContext>| {
-        let runtime = runtime.clone();
-        let handler = handler.clone();
-        async move {
-            let deadline = Duration::from_millis(event.context.deadline);
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            let time_left = deadline.checked_sub(now);
-            match runtime
-                .run_job(event.payload, time_left, handler.as_ref())
-                .await
-            {
-                Ok(outcome) => Ok(json!({ "outcome": format!("{outcome:?}") })),
-                Err(e) => {
-                    error!(error = %crate::webhook::error_chain(&e), "could not record the job");
-                    Err(lambda_runtime::Error::from(e.to_string()))
-                }
-            }
-        }
-    }))
-    .await
 }
 
 switchyard_core::message_error! {
