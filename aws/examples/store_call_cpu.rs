@@ -151,6 +151,53 @@ fn main() -> anyhow::Result<()> {
             thread_cpu_ns() - cpu,
             wall,
         );
+        // The same PutItem through the adapter's lean client (aws/src/dynamo/wire.rs).
+        let wire = switchyard_aws::dynamo::wire::Wire::from_sdk(&sdk)?;
+        let item_b64 = serde_json::Value::String(b64.clone());
+        let cpu = thread_cpu_ns();
+        let wall = Instant::now();
+        for i in 0..n {
+            let body = serde_json::to_vec(&serde_json::json!({
+                "TableName": table,
+                "Item": {
+                    "pk": {"S": format!("CALLCPU#WIRE#{i}")},
+                    "sk": {"S": "PAYLOAD"},
+                    "body": {"B": item_b64},
+                    "expires_at": {"N": "1999999999"},
+                },
+                "ReturnConsumedCapacity": "INDEXES",
+            }))?;
+            let answer = wire.call("PutItem", body).await?;
+            anyhow::ensure!(answer.get("ConsumedCapacity").is_some(), "{answer}");
+        }
+        report(
+            "PutItem (10 KB binary), the adapter's lean client",
+            n,
+            thread_cpu_ns() - cpu,
+            wall,
+        );
+        for _ in 0..2 {
+            let cpu = thread_cpu_ns();
+            let wall = Instant::now();
+            for i in 0..n {
+                let body = serde_json::to_vec(&serde_json::json!({
+                    "TableName": table,
+                    "Key": {"pk": {"S": format!("CALLCPU#U#{i}#{}", wall.elapsed().as_nanos())}, "sk": {"S": "EVENT"}},
+                    "UpdateExpression": "SET #s = :s, expires_at = :e",
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": {":s": {"S": "in_progress"}, ":e": {"N": "1999999999"}},
+                    "ReturnConsumedCapacity": "INDEXES",
+                }))?;
+                wire.call("UpdateItem", body).await?;
+            }
+            report(
+                "UpdateItem (small, conditional), the adapter's lean client",
+                n,
+                thread_cpu_ns() - cpu,
+                wall,
+            );
+        }
         Ok(())
     })
 }

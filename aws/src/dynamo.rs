@@ -29,6 +29,7 @@ pub mod keys;
 mod listing;
 pub mod metered;
 mod queue;
+pub mod wire;
 
 /// The settings item of one scope, as stored (the adapter's own layout: keys included).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
