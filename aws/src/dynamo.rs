@@ -54,6 +54,9 @@ struct SettingsRecord {
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
+    /// The lean client of the delivery path's writes (reserve, claims, the stored event,
+    /// the queue item, finish); everything else goes through `client`.
+    wire: wire::Wire,
     table: String,
     shards: u16,
 }
@@ -63,6 +66,10 @@ fn s(v: impl Into<String>) -> AttributeValue {
 }
 fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
+}
+
+fn key(pk: impl Into<String>, sk: impl Into<String>) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
 fn unavailable<E: std::error::Error + Send + Sync + 'static>(
@@ -142,9 +149,10 @@ impl Expr {
 
 impl DynamoStore {
     /// A store over `table` with a client built once at start-up.
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: Client, wire: wire::Wire, table: impl Into<String>) -> Self {
         Self {
             client,
+            wire,
             table: table.into(),
             shards: keys::DEFAULT_SHARDS,
         }
@@ -400,33 +408,31 @@ impl DynamoStore {
             &job.module,
             &ids::cooldown_entity(&job.event_source, &job.entity),
         );
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(pk))
-            .item("sk", s(keys::COOLDOWN_SK))
-            .item("job_id", s(job.job_id.clone()))
-            .item("expires_at", n(until))
-            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now OR job_id = :job")
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":job", s(job.job_id.clone()))
+        let mut item = key(pk, keys::COOLDOWN_SK);
+        item.insert("job_id".into(), s(job.job_id.clone()));
+        item.insert("expires_at".into(), n(until));
+        let write = wire::Write {
+            item: Some(item),
+            condition: Some(
+                "attribute_not_exists(pk) OR expires_at <= :now OR job_id = :job".into(),
+            ),
+            values: HashMap::from([
+                (":now".into(), n(now)),
+                (":job".into(), s(job.job_id.clone())),
+            ]),
             // The holder's expiry comes back with the refusal, for the explanation.
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
+            old_on_failure: true,
+            ..Default::default()
+        };
+        match self.wire.write(&self.table, write).await {
             Ok(_) => Ok(Written::Done),
-            Err(SdkError::ServiceError(se)) => match se.into_err() {
-                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
-                    let until = c.item.as_ref().and_then(|i| match i.get("expires_at") {
-                        Some(AttributeValue::N(v)) => v.parse().ok(),
-                        _ => None,
-                    });
-                    Ok(Written::Refused(until))
-                }
-                other => Err(unavailable("claim")(other)),
-            },
+            Err(wire::WireError::ConditionFailed(holder)) => {
+                let until = holder.as_ref().and_then(|i| match i.get("expires_at") {
+                    Some(AttributeValue::N(v)) => v.parse().ok(),
+                    _ => None,
+                });
+                Ok(Written::Refused(until))
+            }
             Err(e) => Err(unavailable("claim")(e)),
         }
     }
@@ -479,21 +485,21 @@ impl DynamoStore {
         let status = e.name("status");
         let queued = e.value("queued", s(JobStatus::Queued.as_str()));
         let failed = e.value("failed", s(JobStatus::Failed.as_str()));
-        let result = self
-            .job_update(&job.job_id)
-            .update_expression(e.update_expression(&format!(
+        let write = wire::Write {
+            key: key(keys::job(&job.job_id), keys::JOB_SK),
+            update: Some(e.update_expression(&format!(
                 " ADD {attempts} {one} REMOVE {error}, {finished}, {started}"
-            )))
-            .condition_expression(format!(
+            ))),
+            condition: Some(format!(
                 "attribute_not_exists(pk) OR {status} IN ({queued}, {failed})"
-            ))
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
-            .send()
-            .await;
-        match result {
+            )),
+            names: e.names,
+            values: e.values,
+            ..Default::default()
+        };
+        match self.wire.write(&self.table, write).await {
             Ok(_) => Ok(Written::Done),
-            Err(e) if condition_failed(&e) => Ok(Written::Refused(None)),
+            Err(wire::WireError::ConditionFailed(_)) => Ok(Written::Refused(None)),
             Err(e) => Err(unavailable("claim")(e)),
         }
     }
@@ -526,22 +532,26 @@ impl DynamoStore {
         error: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let result = self
-            .job_update(job_id)
-            .update_expression("SET #status = :failed, #error = :error, finished_at = :now")
-            .condition_expression("#status = :queued")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#error", "error")
-            .expression_attribute_values(":failed", s(JobStatus::Failed.as_str()))
-            .expression_attribute_values(":queued", s(JobStatus::Queued.as_str()))
-            .expression_attribute_values(":error", s(crate::store::bounded(error, 1024)))
-            .expression_attribute_values(":now", s(rfc3339(now)))
-            .send()
-            .await;
-        match result {
+        let write = wire::Write {
+            key: key(keys::job(job_id), keys::JOB_SK),
+            update: Some("SET #status = :failed, #error = :error, finished_at = :now".into()),
+            condition: Some("#status = :queued".into()),
+            names: HashMap::from([
+                ("#status".into(), "status".into()),
+                ("#error".into(), "error".into()),
+            ]),
+            values: HashMap::from([
+                (":failed".into(), s(JobStatus::Failed.as_str())),
+                (":queued".into(), s(JobStatus::Queued.as_str())),
+                (":error".into(), s(crate::store::bounded(error, 1024))),
+                (":now".into(), s(rfc3339(now))),
+            ]),
+            ..Default::default()
+        };
+        match self.wire.write(&self.table, write).await {
             Ok(_) => Ok(()),
             // It moved on (a retry of Lambda's ran it after all): nothing to record.
-            Err(e) if condition_failed(&e) => Ok(()),
+            Err(wire::WireError::ConditionFailed(_)) => Ok(()),
             Err(e) => Err(unavailable("finish")(e)),
         }
     }
@@ -681,61 +691,52 @@ impl EventStore for DynamoStore {
             "attribute_not_exists(pk) OR {expires} <= {now_v} OR ({hash} = {h} AND ({status} = {failed} OR ({status} <> :completed AND {lease} <= {now_v})))"
         );
         e.value("completed", encode_value(&pk, &EventStatus::Completed)?);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(pk.clone()))
-            .key("sk", s(keys::EVENT_SK))
-            .update_expression(e.update_expression(&format!(" ADD {attempts} {one}")))
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
-            .return_values(ReturnValue::AllOld)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => match out.attributes {
-                Some(old) if !old.is_empty() => {
-                    let previous: EventRecord = decode(&pk, old)?;
-                    if previous.expires_at <= now_s {
-                        Ok(Reservation::Fresh { token })
-                    } else {
-                        Ok(Reservation::Resumed {
-                            token,
-                            previous: Box::new(previous),
-                        })
-                    }
+        let write = wire::Write {
+            key: key(pk.clone(), keys::EVENT_SK),
+            update: Some(e.update_expression(&format!(" ADD {attempts} {one}"))),
+            condition: Some(condition),
+            names: e.names,
+            values: e.values,
+            old: true,
+            old_on_failure: true,
+            ..Default::default()
+        };
+        match self.wire.write(&self.table, write).await {
+            Ok(Some(old)) if !old.is_empty() => {
+                let previous: EventRecord = decode(&pk, old)?;
+                if previous.expires_at <= now_s {
+                    Ok(Reservation::Fresh { token })
+                } else {
+                    Ok(Reservation::Resumed {
+                        token,
+                        previous: Box::new(previous),
+                    })
                 }
-                _ => Ok(Reservation::Fresh { token }),
-            },
-            Err(SdkError::ServiceError(se)) => match se.into_err() {
-                UpdateItemError::ConditionalCheckFailedException(c) => {
-                    let existing: EventRecord = decode(&pk, c.item.unwrap_or_default())?;
-                    if existing.lease_token.as_deref() == Some(token.as_str()) {
-                        // Our own write: the SDK retried it after an attempt timed out with
-                        // the write applied. This attempt holds the reservation; resume from
-                        // the item as it stands (jobs of earlier attempts are on it).
-                        return Ok(Reservation::Resumed {
-                            token,
-                            previous: Box::new(existing),
-                        });
-                    }
-                    if existing.body_digest != record.body_digest {
-                        Ok(Reservation::Conflict)
-                    } else if existing.status == EventStatus::Completed {
-                        Ok(Reservation::Duplicate(Box::new(existing)))
-                    } else {
-                        let retry_after = u64::try_from(existing.lease_expires_at - now_s)
-                            .unwrap_or(1)
-                            .max(1);
-                        Ok(Reservation::InProgress { retry_after })
-                    }
+            }
+            Ok(_) => Ok(Reservation::Fresh { token }),
+            Err(wire::WireError::ConditionFailed(item)) => {
+                let existing: EventRecord = decode(&pk, item.unwrap_or_default())?;
+                if existing.lease_token.as_deref() == Some(token.as_str()) {
+                    // Our own write: it was sent again after an attempt timed out with the
+                    // write applied. This attempt holds the reservation; resume from the
+                    // item as it stands (jobs of earlier attempts are on it).
+                    return Ok(Reservation::Resumed {
+                        token,
+                        previous: Box::new(existing),
+                    });
                 }
-                other => Err(unavailable("reserve")(other)),
-            },
-            Err(other) => Err(unavailable("reserve")(other)),
+                if existing.body_digest != record.body_digest {
+                    Ok(Reservation::Conflict)
+                } else if existing.status == EventStatus::Completed {
+                    Ok(Reservation::Duplicate(Box::new(existing)))
+                } else {
+                    let retry_after = u64::try_from(existing.lease_expires_at - now_s)
+                        .unwrap_or(1)
+                        .max(1);
+                    Ok(Reservation::InProgress { retry_after })
+                }
+            }
+            Err(e) => Err(unavailable("reserve")(e)),
         }
     }
 
@@ -762,18 +763,16 @@ impl EventStore for DynamoStore {
         let token_v = e.value("token", s(token));
         let expr = format!("{} REMOVE {token_name}", e.update_expression(""));
         let condition = format!("{token_name} = {token_v}");
+        let write = wire::Write {
+            key: key(pk, keys::EVENT_SK),
+            update: Some(expr),
+            condition: Some(condition),
+            names: e.names,
+            values: e.values,
+            ..Default::default()
+        };
         let event = async {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", s(pk))
-                .key("sk", s(keys::EVENT_SK))
-                .update_expression(expr)
-                .condition_expression(condition)
-                .set_expression_attribute_names(Some(e.names))
-                .set_expression_attribute_values(Some(e.values))
-                .send()
-                .await
+            (self.wire.write(&self.table, write).await)
                 .map(|_| ())
                 .map_err(unavailable("finish"))
         };
@@ -1093,53 +1092,23 @@ impl PayloadStore for DynamoStore {
         json: &[u8],
         expires_at: i64,
     ) -> Result<PayloadRef, StoreError> {
-        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
         let compressed = pack(json, "put_payload")?;
         let pk = keys::payload(key);
-        let mut requests = Vec::new();
-        for (i, part) in compressed.chunks(PAYLOAD_PART_BYTES).enumerate() {
-            let mut item = HashMap::new();
-            item.insert("pk".to_owned(), s(pk.clone()));
-            item.insert("sk".to_owned(), s(format!("PART#{i:04}")));
-            item.insert(
-                "data".to_owned(),
-                AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(part)),
-            );
-            item.insert("expires_at".to_owned(), n(expires_at));
-            let put = PutRequest::builder()
-                .set_item(Some(item))
-                .build()
-                .map_err(unavailable("put_payload"))?;
-            requests.push(WriteRequest::builder().put_request(put).build());
-        }
-        let parts = u32::try_from(requests.len()).unwrap_or(u32::MAX);
-        // 25 requests per batch; unprocessed ones are sent again a few times.
-        for batch in requests.chunks(25) {
-            let mut pending = batch.to_vec();
-            for attempt in 0..5u64 {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(unavailable("put_payload"))?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Unavailable {
-                    operation: "put_payload",
-                    source: "payload parts left unprocessed".into(),
-                });
-            }
-        }
+        let items: Vec<HashMap<String, AttributeValue>> = compressed
+            .chunks(PAYLOAD_PART_BYTES)
+            .enumerate()
+            .map(|(i, part)| {
+                let mut item = self::key(pk.clone(), format!("PART#{i:04}"));
+                item.insert(
+                    "data".to_owned(),
+                    AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(part)),
+                );
+                item.insert("expires_at".to_owned(), n(expires_at));
+                item
+            })
+            .collect();
+        let parts = u32::try_from(items.len()).unwrap_or(u32::MAX);
+        (self.wire.put_all(&self.table, items).await).map_err(unavailable("put_payload"))?;
         Ok(PayloadRef {
             key: key.to_owned(),
             parts,

@@ -26,6 +26,16 @@ pub fn dynamodb(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(dynamodb_config(sdk).build())
 }
 
+/// The DynamoDB store of a function: the SDK client of [`dynamodb`] and the lean client of
+/// the delivery path ([`crate::dynamo::wire::Wire::from_sdk`]), over `table`.
+pub fn dynamo_store(
+    sdk: &SdkConfig,
+    table: impl Into<String>,
+) -> Result<crate::dynamo::DynamoStore, crate::dynamo::wire::WireError> {
+    let wire = crate::dynamo::wire::Wire::from_sdk(sdk)?;
+    Ok(crate::dynamo::DynamoStore::new(dynamodb(sdk), wire, table))
+}
+
 /// The DynamoDB client configuration of [`dynamodb`], for callers that add to it
 /// (interceptors in tests).
 pub fn dynamodb_config(sdk: &SdkConfig) -> aws_sdk_dynamodb::config::Builder {

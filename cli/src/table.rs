@@ -16,6 +16,30 @@ pub(crate) struct TableArgs {
 }
 
 async fn dynamo(args: &TableArgs) -> aws_sdk_dynamodb::Client {
+    switchyard::aws::dynamodb(&sdk(args).await)
+}
+
+/// The store over `--table`, at `--endpoint` when given.
+async fn store(args: &TableArgs) -> anyhow::Result<DynamoStore> {
+    let sdk = sdk(args).await;
+    let wire = match &args.endpoint {
+        Some(endpoint) => {
+            let region = sdk
+                .region()
+                .map_or("us-east-1".to_owned(), ToString::to_string);
+            let credentials = sdk.credentials_provider().context("no AWS credentials")?;
+            switchyard::store::dynamo::wire::Wire::new(endpoint, &region, credentials)?
+        }
+        None => switchyard::store::dynamo::wire::Wire::from_sdk(&sdk)?,
+    };
+    Ok(DynamoStore::new(
+        switchyard::aws::dynamodb(&sdk),
+        wire,
+        args.table.clone(),
+    ))
+}
+
+async fn sdk(args: &TableArgs) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(endpoint) = &args.endpoint {
         loader = loader.endpoint_url(endpoint);
@@ -35,7 +59,7 @@ async fn dynamo(args: &TableArgs) -> aws_sdk_dynamodb::Client {
             loader = loader.region(aws_config::Region::new("us-east-1"));
         }
     }
-    switchyard::aws::dynamodb(&loader.load().await)
+    loader.load().await
 }
 
 pub(crate) fn parse_flag(text: &str) -> anyhow::Result<(String, bool)> {
@@ -61,7 +85,7 @@ pub(crate) async fn create(args: &TableArgs) -> anyhow::Result<()> {
 
 /// `switchyard job get`.
 pub(crate) async fn job(table: &TableArgs, id: &str) -> anyhow::Result<()> {
-    let store = DynamoStore::new(dynamo(table).await, table.table.clone());
+    let store = store(table).await?;
     match store.get_job(id).await.context("reading the job")? {
         Some(job) => println!("{}", serde_json::to_string_pretty(&job)?),
         None => bail!("no job {id}"),
@@ -74,7 +98,7 @@ async fn settings_of(
     scope: &str,
 ) -> anyhow::Result<(DynamoStore, switchyard::settings::Settings)> {
     switchyard::settings::validate_scope(scope)?;
-    let store = DynamoStore::new(dynamo(table).await, table.table.clone());
+    let store = store(table).await?;
     let found = (store.get_settings(&[scope.to_owned()]).await).context("reading settings")?;
     let settings = found.into_iter().next().map(|(_, s)| s).unwrap_or_default();
     Ok((store, settings))

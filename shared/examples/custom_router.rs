@@ -10,7 +10,6 @@ use switchyard::dispatch::{DispatchPorts, DispatchSettings, Dispatcher};
 use switchyard::fanout::LambdaFanout;
 use switchyard::hooks::emf::Emf;
 use switchyard::hooks::{Flow, Hooks};
-use switchyard::store::DynamoStore;
 use switchyard::webhook::{RouterState, app, serve};
 use switchyard::{Config, Registry};
 
@@ -32,10 +31,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env()?;
     let registry = Registry::builtin().map_err(|e| format!("invalid manifests: {e:?}"))?;
     let sdk = switchyard::aws::sdk_config().await;
-    let store = Arc::new(DynamoStore::new(
-        switchyard::aws::dynamodb(&sdk),
-        config.table.clone(),
-    ));
+    let store = Arc::new(switchyard::aws::dynamo_store(&sdk, config.table.clone())?);
     let fanout = Arc::new(LambdaFanout::new(switchyard::aws::lambda(
         &sdk,
         config.invoke_timeout,

@@ -29,8 +29,7 @@ pub async fn dispatcher(
     })?;
     let sdk = crate::aws::sdk_config().await;
     let store = Arc::new(
-        DynamoStore::new(crate::aws::dynamodb(&sdk), config.table.clone())
-            .with_shards(config.index_shards),
+        crate::aws::dynamo_store(&sdk, config.table.clone())?.with_shards(config.index_shards),
     );
     let fanout = Arc::new(LambdaFanout::new(crate::aws::lambda(
         &sdk,

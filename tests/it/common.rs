@@ -90,6 +90,13 @@ pub async fn dynamo_client(endpoint: &str, counter: &Counter) -> aws_sdk_dynamod
     aws_sdk_dynamodb::Client::from_conf(conf)
 }
 
+/// The store's lean client (the delivery path's writes) at `endpoint`.
+pub async fn wire(endpoint: &str) -> switchyard::store::dynamo::wire::Wire {
+    let sdk = sdk().await;
+    let credentials = sdk.credentials_provider().unwrap();
+    switchyard::store::dynamo::wire::Wire::new(endpoint, "us-east-1", credentials).unwrap()
+}
+
 pub async fn lambda_client(endpoint: &str, counter: &Counter) -> aws_sdk_lambda::Client {
     let sdk = sdk().await;
     let conf = switchyard::aws::lambda_config(&sdk, Duration::from_secs(120), true)
@@ -166,7 +173,7 @@ impl TestApp {
             DynamoStore::create_table(&client, &table).await.unwrap();
         }
         ddb_calls.reset();
-        let store = DynamoStore::new(client, table.clone());
+        let store = DynamoStore::new(client, wire(&ddb_endpoint).await, table.clone());
         let mut vars = vec![
             ("SWITCHYARD_TABLE".to_owned(), table.clone()),
             (

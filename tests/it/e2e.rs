@@ -46,6 +46,7 @@ async fn a_signed_request_to_the_router_function_url_runs_notify_to_succeeded() 
 
     let store = DynamoStore::new(
         dynamo_client(&dynamodb_endpoint(), &Counter::default()).await,
+        wire(&dynamodb_endpoint()).await,
         table,
     );
     let job = finished_job(&store, &job_id).await;

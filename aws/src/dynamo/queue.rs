@@ -397,31 +397,39 @@ impl WorkQueue for DynamoStore {
         item.insert("expires_at".to_owned(), n(job.expires_at));
         // Two single-item writes at once. If the job left `queued` meanwhile (cancelled),
         // its queue item is refused at its first lease and removed then.
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send();
-        let update = self
-            .job_update(&job.job_id)
-            .update_expression(
-                "SET queue_pk = :pk, queue_sk = :sk, lease_seconds = :lease, max_attempts = :max, attempts = :zero",
-            )
-            .condition_expression("#status = :queued")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":pk", s(&pk))
-            .expression_attribute_values(":sk", s(&sk))
-            .expression_attribute_values(":lease", n(lease_seconds))
-            .expression_attribute_values(":max", n(i64::from(pull.max_attempts)))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":queued", s(JobStatus::Queued.as_str()))
-            .send();
+        let put = self.wire.write(
+            &self.table,
+            super::wire::Write {
+                item: Some(item),
+                ..Default::default()
+            },
+        );
+        let update = self.wire.write(
+            &self.table,
+            super::wire::Write {
+                key: super::key(keys::job(&job.job_id), keys::JOB_SK),
+                update: Some(
+                    "SET queue_pk = :pk, queue_sk = :sk, lease_seconds = :lease, max_attempts = :max, attempts = :zero"
+                        .into(),
+                ),
+                condition: Some("#status = :queued".into()),
+                names: HashMap::from([("#status".into(), "status".into())]),
+                values: HashMap::from([
+                    (":pk".into(), s(&pk)),
+                    (":sk".into(), s(&sk)),
+                    (":lease".into(), n(lease_seconds)),
+                    (":max".into(), n(i64::from(pull.max_attempts))),
+                    (":zero".into(), n(0)),
+                    (":queued".into(), s(JobStatus::Queued.as_str())),
+                ]),
+                ..Default::default()
+            },
+        );
         let (put, update) = tokio::join!(put, update);
         put.map_err(unavailable("enqueue"))?;
         match update {
             Ok(_) => Ok(()),
-            Err(e) if super::condition_failed(&e) => Err(StoreError::Corrupt {
+            Err(super::wire::WireError::ConditionFailed(_)) => Err(StoreError::Corrupt {
                 key: keys::job(&job.job_id),
                 reason: "the job left `queued` before it reached its queue".into(),
             }),

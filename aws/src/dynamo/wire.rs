@@ -406,6 +406,119 @@ fn units(consumed: Option<&Value>) -> (f64, f64) {
     (table, indexes)
 }
 
+/// One write of the delivery path, built once: a `PutItem` when `item` is set, else an
+/// `UpdateItem` of `key` with `update`.
+#[derive(Debug, Default)]
+pub struct Write {
+    /// The item a `PutItem` writes.
+    pub item: Option<Item>,
+    /// The key an `UpdateItem` updates.
+    pub key: Item,
+    /// The update expression.
+    pub update: Option<String>,
+    /// The condition.
+    pub condition: Option<String>,
+    /// Expression attribute names.
+    pub names: HashMap<String, String>,
+    /// Expression attribute values.
+    pub values: Item,
+    /// Ask for the item as it was before (`ReturnValues: ALL_OLD`).
+    pub old: bool,
+    /// Ask for the item as it stands when the condition fails.
+    pub old_on_failure: bool,
+}
+
+impl Wire {
+    /// Sends `write` to `table`; the item as it was before, when asked for and present.
+    pub async fn write(&self, table: &str, write: Write) -> Result<Option<Item>, WireError> {
+        let mut body = serde_json::Map::with_capacity(9);
+        body.insert("TableName".into(), Value::String(table.to_owned()));
+        let operation = match &write.item {
+            Some(item) => {
+                body.insert("Item".into(), item_json(item));
+                "PutItem"
+            }
+            None => {
+                body.insert("Key".into(), item_json(&write.key));
+                if let Some(update) = write.update {
+                    body.insert("UpdateExpression".into(), Value::String(update));
+                }
+                "UpdateItem"
+            }
+        };
+        if let Some(condition) = write.condition {
+            body.insert("ConditionExpression".into(), Value::String(condition));
+        }
+        if !write.names.is_empty() {
+            let names = write.names.into_iter().map(|(k, v)| (k, Value::String(v)));
+            body.insert(
+                "ExpressionAttributeNames".into(),
+                Value::Object(names.collect()),
+            );
+        }
+        if !write.values.is_empty() {
+            body.insert("ExpressionAttributeValues".into(), item_json(&write.values));
+        }
+        if write.old {
+            body.insert("ReturnValues".into(), Value::String("ALL_OLD".into()));
+        }
+        if write.old_on_failure {
+            body.insert(
+                "ReturnValuesOnConditionCheckFailure".into(),
+                Value::String("ALL_OLD".into()),
+            );
+        }
+        body.insert(
+            "ReturnConsumedCapacity".into(),
+            Value::String("INDEXES".into()),
+        );
+        let bytes = serde_json::to_vec(&Value::Object(body))
+            .map_err(|e| WireError::Unavailable(format!("request: {e}")))?;
+        let answer = self.call(operation, bytes).await?;
+        match answer.get("Attributes") {
+            Some(old) => Ok(Some(item_from_json(old)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Puts `items` into `table` with `BatchWriteItem`, 25 a call, sending unprocessed ones
+    /// again (five tries with a growing pause).
+    pub async fn put_all(&self, table: &str, items: Vec<Item>) -> Result<(), WireError> {
+        for batch in items.chunks(25) {
+            let mut pending: Vec<Value> = batch
+                .iter()
+                .map(|i| serde_json::json!({ "PutRequest": { "Item": item_json(i) } }))
+                .collect();
+            for attempt in 0..5u64 {
+                let body = serde_json::json!({
+                    "RequestItems": { table: pending },
+                    "ReturnConsumedCapacity": "INDEXES",
+                });
+                let bytes = serde_json::to_vec(&body)
+                    .map_err(|e| WireError::Unavailable(format!("request: {e}")))?;
+                let answer = self.call("BatchWriteItem", bytes).await?;
+                pending = answer
+                    .get("UnprocessedItems")
+                    .and_then(|u| u.get(table))
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
+            }
+            if !pending.is_empty() {
+                return Err(WireError::Unavailable(format!(
+                    "{} items left unprocessed",
+                    pending.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Writes `v` in DynamoDB's JSON format.
 pub fn value_json(v: &AttributeValue) -> Value {
     let b64 = |b: &Blob| base64::engine::general_purpose::STANDARD.encode(b.as_ref());

@@ -16,7 +16,6 @@ use crate::fanout::LambdaFanout;
 use crate::hooks::Hooks;
 use crate::hooks::emf::Emf;
 use crate::runtime::StartupError;
-use crate::store::DynamoStore;
 
 /// The entry point of a module function:
 ///
@@ -85,7 +84,7 @@ pub async fn module_runtime() -> Result<ModuleRuntime, StartupError> {
         get("SWITCHYARD_TABLE").ok_or("missing required environment variable SWITCHYARD_TABLE")?;
     let sdk = crate::aws::sdk_config().await;
     let shards = crate::config::index_shards(&get)?;
-    let store = Arc::new(DynamoStore::new(crate::aws::dynamodb(&sdk), table).with_shards(shards));
+    let store = Arc::new(crate::aws::dynamo_store(&sdk, table)?.with_shards(shards));
     let hooks = Arc::new(Hooks::default());
     if let Some(namespace) = crate::config::metrics_namespace(&get)? {
         Arc::new(Emf::stdout(namespace)).register(&hooks);
