@@ -7,8 +7,27 @@ use switchyard::Config;
 use switchyard::forge::Forges;
 use switchyard::webhook::{RouterState, app, serve};
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+/// One thread unless `SWITCHYARD_SERVE_THREADS` asks for more: Lambda hands an instance one
+/// request at a time, and on one thread a delivery's DynamoDB calls and the connection that
+/// carries them never wake another thread (docs/performance.md measures what that saves).
+fn main() -> Result<(), lambda_http::Error> {
+    let threads: usize = std::env::var("SWITCHYARD_SERVE_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(1);
+    let runtime = match threads {
+        0 | 1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()?,
+    };
+    runtime.block_on(run())
+}
+
+async fn run() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let env = switchyard::secrets::environment().await?;
     let config = Config::from_vars(env.clone())?;
