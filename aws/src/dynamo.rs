@@ -439,8 +439,14 @@ impl DynamoStore {
 
     /// The job write of a claim: created `queued`, or set back to `queued` when an earlier
     /// attempt left it queued or failed; refused when it is running or finished (an earlier
-    /// attempt got it out).
-    async fn put_job(&self, job: &JobRecord, now: i64) -> Result<Written, StoreError> {
+    /// attempt got it out). A pull job's claim also records its queue item's key and lease
+    /// (and sets its lease attempts to 0), so its enqueue is the queue item's put alone.
+    async fn put_job(
+        &self,
+        job: &JobRecord,
+        pull: Option<crate::manifest::PullTarget>,
+        now: i64,
+    ) -> Result<Written, StoreError> {
         let mut e = Expr::default();
         for (attr, v) in [
             ("job_id", s(job.job_id.clone())),
@@ -478,18 +484,31 @@ impl DynamoStore {
                 .push(format!("{name} = if_not_exists({name}, {value})"));
         }
         let attempts = e.name("attempts");
-        let one = e.value("one", n(1));
         let error = e.name("error");
         let finished = e.name("finished_at");
         let started = e.name("started_at");
         let status = e.name("status");
         let queued = e.value("queued", s(JobStatus::Queued.as_str()));
         let failed = e.value("failed", s(JobStatus::Failed.as_str()));
+        let add = match pull {
+            Some(pull) => {
+                let (queue_pk, queue_sk) = queue::item_key(job, self.shards);
+                e.set("queue_pk", s(queue_pk));
+                e.set("queue_sk", s(queue_sk));
+                e.set("lease_seconds", n(queue::lease_seconds(pull)));
+                e.set("attempts", n(0));
+                String::new()
+            }
+            None => {
+                let one = e.value("one", n(1));
+                format!(" ADD {attempts} {one}")
+            }
+        };
         let write = wire::Write {
             key: key(keys::job(&job.job_id), keys::JOB_SK),
-            update: Some(e.update_expression(&format!(
-                " ADD {attempts} {one} REMOVE {error}, {finished}, {started}"
-            ))),
+            update: Some(
+                e.update_expression(&format!("{add} REMOVE {error}, {finished}, {started}")),
+            ),
             condition: Some(format!(
                 "attribute_not_exists(pk) OR {status} IN ({queued}, {failed})"
             )),
@@ -914,7 +933,8 @@ impl DispatchStore for DynamoStore {
                 }
             };
             let (cooldown, job) =
-                futures::future::try_join(cooldown, self.put_job(&claim.job, now_s)).await?;
+                futures::future::try_join(cooldown, self.put_job(&claim.job, claim.pull, now_s))
+                    .await?;
             Ok::<_, StoreError>((cooldown, job))
         });
         let results = futures::future::try_join_all(writes).await?;

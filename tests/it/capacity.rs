@@ -334,6 +334,10 @@ async fn a_lease_finds_the_job_behind_more_than_1_mb_of_leased_queue_items() {
             &[switchyard::store::Claim {
                 job: job.clone(),
                 cooldown_until: None,
+                pull: Some(switchyard::manifest::PullTarget {
+                    lease: std::time::Duration::from_secs(300),
+                    max_attempts: 3,
+                }),
             }],
             now,
         )

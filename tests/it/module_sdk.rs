@@ -61,6 +61,7 @@ async fn queued_context(app: &TestApp, delivery: &str) -> ModuleContext {
             &[Claim {
                 job,
                 cooldown_until: None,
+                pull: None,
             }],
             now,
         )

@@ -369,6 +369,21 @@ impl DynamoStore {
     }
 }
 
+/// The queue item of a claimed pull job: its module's queue shard, and a sort key of the
+/// claim's time, so the oldest job leases first. The claim records it on the job and the
+/// enqueue writes the item under it: both compute it from the same job record.
+pub(super) fn item_key(job: &JobRecord, shards: u16) -> (String, String) {
+    (
+        keys::queue_shard(&job.module, keys::shard_of(&job.job_id, shards)),
+        format!("{}#{}", job.created_at, job.job_id),
+    )
+}
+
+/// A pull target's lease in seconds, as stored.
+pub(super) fn lease_seconds(pull: PullTarget) -> i64 {
+    i64::try_from(pull.lease.as_secs()).unwrap_or(300)
+}
+
 #[async_trait]
 impl WorkQueue for DynamoStore {
     async fn enqueue(
@@ -378,9 +393,7 @@ impl WorkQueue for DynamoStore {
         pull: PullTarget,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let pk = keys::queue_shard(&job.module, keys::shard_of(&job.job_id, self.shards));
-        let sk = format!("{}#{}", rfc3339(now), job.job_id);
-        let lease_seconds = i64::try_from(pull.lease.as_secs()).unwrap_or(300);
+        let (pk, sk) = item_key(job, self.shards);
         let compressed = super::pack(context, "enqueue")?;
         let mut item = HashMap::new();
         item.insert("pk".to_owned(), s(&pk));
@@ -389,52 +402,21 @@ impl WorkQueue for DynamoStore {
         item.insert("visible_at".to_owned(), n(ms(now)));
         item.insert("attempts".to_owned(), n(0));
         item.insert("max_attempts".to_owned(), n(i64::from(pull.max_attempts)));
-        item.insert("lease_seconds".to_owned(), n(lease_seconds));
+        item.insert("lease_seconds".to_owned(), n(lease_seconds(pull)));
         item.insert(
             "context".to_owned(),
             AttributeValue::B(Blob::new(compressed)),
         );
         item.insert("expires_at".to_owned(), n(job.expires_at));
-        // Two single-item writes at once. If the job left `queued` meanwhile (cancelled),
-        // its queue item is refused at its first lease and removed then.
-        let put = self.wire.write(
-            &self.table,
-            super::wire::Write {
-                item: Some(item),
-                ..Default::default()
-            },
-        );
-        let update = self.wire.write(
-            &self.table,
-            super::wire::Write {
-                key: super::key(keys::job(&job.job_id), keys::JOB_SK),
-                update: Some(
-                    "SET queue_pk = :pk, queue_sk = :sk, lease_seconds = :lease, max_attempts = :max, attempts = :zero"
-                        .into(),
-                ),
-                condition: Some("#status = :queued".into()),
-                names: HashMap::from([("#status".into(), "status".into())]),
-                values: HashMap::from([
-                    (":pk".into(), s(&pk)),
-                    (":sk".into(), s(&sk)),
-                    (":lease".into(), n(lease_seconds)),
-                    (":max".into(), n(i64::from(pull.max_attempts))),
-                    (":zero".into(), n(0)),
-                    (":queued".into(), s(JobStatus::Queued.as_str())),
-                ]),
-                ..Default::default()
-            },
-        );
-        let (put, update) = tokio::join!(put, update);
-        put.map_err(unavailable("enqueue"))?;
-        match update {
-            Ok(_) => Ok(()),
-            Err(super::wire::WireError::ConditionFailed(_)) => Err(StoreError::Corrupt {
-                key: keys::job(&job.job_id),
-                reason: "the job left `queued` before it reached its queue".into(),
-            }),
-            Err(e) => Err(unavailable("enqueue")(e)),
-        }
+        // One write: the claim recorded this key on the job already. If the job left
+        // `queued` meanwhile (cancelled), its queue item is refused at its first lease and
+        // removed then.
+        let put = super::wire::Write {
+            item: Some(item),
+            ..Default::default()
+        };
+        (self.wire.write(&self.table, put).await).map_err(unavailable("enqueue"))?;
+        Ok(())
     }
 
     async fn lease(

@@ -190,6 +190,7 @@ impl Dispatcher {
                 true => None,
                 false => m.cooldown.map(|d| now_s + secs(d)),
             },
+            pull: m.pull,
         };
         todo.iter().map(claim).collect()
     }

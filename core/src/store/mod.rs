@@ -269,6 +269,9 @@ pub struct Claim {
     pub job: JobRecord,
     /// Unix seconds until which the (module, entity) cooldown holds, if any.
     pub cooldown_until: Option<i64>,
+    /// A pull module's queue settings: the claim also records where the job waits in its
+    /// queue, so [`WorkQueue::enqueue`] then writes only the queue item.
+    pub pull: Option<crate::manifest::PullTarget>,
 }
 
 /// The result of [`DispatchStore::claim`], as indexes into the claims given.
@@ -482,7 +485,8 @@ pub enum Heartbeat {
 /// Pull jobs: a queue per module, leases with fencing tokens.
 #[async_trait]
 pub trait WorkQueue: Send + Sync {
-    /// Puts a claimed (queued) pull job in its module's queue with its context (one write).
+    /// Puts a claimed (queued) pull job in its module's queue with its context (one write:
+    /// the claim of `job`, made with its [`Claim::pull`], recorded where it waits).
     async fn enqueue(
         &self,
         job: &JobRecord,

@@ -186,6 +186,7 @@ impl CrashNotifier {
         let claim = Claim {
             job,
             cooldown_until: None,
+            pull: None,
         };
         let outcome = self
             .claims
