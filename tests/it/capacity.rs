@@ -141,6 +141,10 @@ async fn a_pull_module_and_a_module_job_report_their_units() {
     let m = metered(&[pull]).await;
     let delivery = m.deliveries(1).await;
     report("d: 35 KB PR, 1 pull module (enqueue)", &delivery);
+    // Reserve, the claim (which records the queue key) beside the stored event, the queue
+    // item, the outcome: five calls, the queue item after its claim.
+    assert!(delivery.calls <= 5, "{delivery:?}");
+    assert!(delivery.round_trips <= 4, "{delivery:?}");
     let now = m.app.clock.now_time();
     let (leased, lease) = measure(m.app.store.lease(&["builder".to_owned()], "w", now)).await;
     let leased = leased.unwrap().expect("a job to lease");
