@@ -1095,7 +1095,23 @@ const PAYLOAD_ZSTD_LEVEL: i32 = 3;
 /// The one compression of stored JSON (events, payloads, queued contexts): zstd at
 /// [`PAYLOAD_ZSTD_LEVEL`].
 pub(crate) fn pack(json: &[u8], operation: &'static str) -> Result<Vec<u8>, StoreError> {
-    zstd::bulk::compress(json, PAYLOAD_ZSTD_LEVEL).map_err(unavailable(operation))
+    thread_local! {
+        // One compression context per thread, made once: making one asks the CPU for its
+        // features (`cpuid`, a VM exit on a virtual machine) and allocates the match tables.
+        // In `make load` that was 7 % of the router's CPU (docs/performance.md).
+        static PACKER: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    PACKER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let packer = match slot.as_mut() {
+            Some(p) => p,
+            None => slot.insert(
+                zstd::bulk::Compressor::new(PAYLOAD_ZSTD_LEVEL).map_err(unavailable(operation))?,
+            ),
+        };
+        packer.compress(json).map_err(unavailable(operation))
+    })
 }
 
 /// [`pack`] undone, never past `max` bytes (a corrupt item cannot make it balloon); the
@@ -1319,5 +1335,26 @@ impl JobStore for DynamoStore {
             .await
             .map_err(unavailable("finish_job"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reused_compression_context_packs_as_a_fresh_one_does() {
+        let a = br#"{"action":"opened","number":1,"body":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}"#;
+        let b: Vec<u8> = (0..40_000u32)
+            .map(|i| b"abcdefgh"[(i % 7) as usize])
+            .collect();
+        for (round, json) in [&a[..], &b[..], &a[..]].into_iter().enumerate() {
+            let packed = pack(json, "test").unwrap();
+            let fresh = zstd::bulk::compress(json, PAYLOAD_ZSTD_LEVEL).unwrap();
+            assert_eq!(packed, fresh, "round {round}");
+            assert_eq!(unpack(&packed, json.len()).unwrap(), json);
+        }
+        // Never past `max`: a corrupt or lying item cannot balloon.
+        assert!(unpack(&pack(&b, "test").unwrap(), 100).is_err());
     }
 }
