@@ -181,24 +181,23 @@ fn main() -> anyhow::Result<()> {
             thread_cpu_ns() - cpu,
             wall,
         );
-        // The same PutItem through the adapter's lean client (aws/src/dynamo/wire.rs).
+        // The same PutItem through the adapter's lean client (aws/src/dynamo/wire.rs), built
+        // as the adapter builds its writes.
         let wire = switchyard_aws::dynamo::wire::Wire::from_sdk(&sdk)?;
-        let item_b64 = serde_json::Value::String(b64.clone());
         let cpu = thread_cpu_ns();
         let wall = Instant::now();
         for i in 0..n {
-            let body = serde_json::to_vec(&serde_json::json!({
-                "TableName": table,
-                "Item": {
-                    "pk": {"S": format!("CALLCPU#WIRE#{i}")},
-                    "sk": {"S": "PAYLOAD"},
-                    "body": {"B": item_b64},
-                    "expires_at": {"N": "1999999999"},
-                },
-                "ReturnConsumedCapacity": "INDEXES",
-            }))?;
-            let answer = wire.call("PutItem", body).await?;
-            anyhow::ensure!(answer.get("ConsumedCapacity").is_some(), "{answer}");
+            let item = std::collections::HashMap::from([
+                ("pk".to_owned(), AttributeValue::S(format!("CALLCPU#WIRE#{i}"))),
+                ("sk".to_owned(), AttributeValue::S("PAYLOAD".into())),
+                ("body".to_owned(), AttributeValue::B(blob.clone())),
+                ("expires_at".to_owned(), AttributeValue::N("1999999999".into())),
+            ]);
+            let write = switchyard_aws::dynamo::wire::Write {
+                item: Some(item),
+                ..Default::default()
+            };
+            wire.write(&table, write).await?;
         }
         report(
             "PutItem (10 KB binary), the adapter's lean client",
