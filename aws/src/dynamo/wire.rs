@@ -431,11 +431,49 @@ pub struct Write {
 impl Wire {
     /// Sends `write` to `table`; the item as it was before, when asked for and present.
     pub async fn write(&self, table: &str, write: Write) -> Result<Option<Item>, WireError> {
-        let operation = match write.item {
-            Some(_) => "PutItem",
-            None => "UpdateItem",
+        let mut body = serde_json::Map::with_capacity(9);
+        body.insert("TableName".into(), Value::String(table.to_owned()));
+        let operation = match &write.item {
+            Some(item) => {
+                body.insert("Item".into(), item_json(item));
+                "PutItem"
+            }
+            None => {
+                body.insert("Key".into(), item_json(&write.key));
+                if let Some(update) = write.update {
+                    body.insert("UpdateExpression".into(), Value::String(update));
+                }
+                "UpdateItem"
+            }
         };
-        let bytes = write_body(table, &write)?;
+        if let Some(condition) = write.condition {
+            body.insert("ConditionExpression".into(), Value::String(condition));
+        }
+        if !write.names.is_empty() {
+            let names = write.names.into_iter().map(|(k, v)| (k, Value::String(v)));
+            body.insert(
+                "ExpressionAttributeNames".into(),
+                Value::Object(names.collect()),
+            );
+        }
+        if !write.values.is_empty() {
+            body.insert("ExpressionAttributeValues".into(), item_json(&write.values));
+        }
+        if write.old {
+            body.insert("ReturnValues".into(), Value::String("ALL_OLD".into()));
+        }
+        if write.old_on_failure {
+            body.insert(
+                "ReturnValuesOnConditionCheckFailure".into(),
+                Value::String("ALL_OLD".into()),
+            );
+        }
+        body.insert(
+            "ReturnConsumedCapacity".into(),
+            Value::String("INDEXES".into()),
+        );
+        let bytes = serde_json::to_vec(&Value::Object(body))
+            .map_err(|e| WireError::Unavailable(format!("request: {e}")))?;
         let answer = self.call(operation, bytes).await?;
         match answer.get("Attributes") {
             Some(old) => Ok(Some(item_from_json(old)?)),
@@ -449,7 +487,7 @@ impl Wire {
         for batch in items.chunks(25) {
             let mut pending: Vec<Value> = batch
                 .iter()
-                .map(|i| serde_json::json!({ "PutRequest": { "Item": WireItem(i) } }))
+                .map(|i| serde_json::json!({ "PutRequest": { "Item": item_json(i) } }))
                 .collect();
             for attempt in 0..5u64 {
                 let body = serde_json::json!({
@@ -478,95 +516,6 @@ impl Wire {
             }
         }
         Ok(())
-    }
-}
-
-/// The request body of `write`, serialized straight from the items (no JSON tree is built:
-/// the stored event's parts are kilobytes of base64).
-fn write_body(table: &str, write: &Write) -> Result<Vec<u8>, WireError> {
-    #[derive(serde::Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Body<'a> {
-        table_name: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        item: Option<WireItem<'a>>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        key: Option<WireItem<'a>>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        update_expression: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        condition_expression: Option<&'a str>,
-        #[serde(skip_serializing_if = "HashMap::is_empty")]
-        expression_attribute_names: &'a HashMap<String, String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        expression_attribute_values: Option<WireItem<'a>>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        return_values: Option<&'static str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        return_values_on_condition_check_failure: Option<&'static str>,
-        return_consumed_capacity: &'static str,
-    }
-    let body = Body {
-        table_name: table,
-        item: write.item.as_ref().map(WireItem),
-        key: match write.item {
-            Some(_) => None,
-            None => Some(WireItem(&write.key)),
-        },
-        update_expression: match write.item {
-            Some(_) => None,
-            None => write.update.as_deref(),
-        },
-        condition_expression: write.condition.as_deref(),
-        expression_attribute_names: &write.names,
-        expression_attribute_values: (!write.values.is_empty()).then_some(WireItem(&write.values)),
-        return_values: write.old.then_some("ALL_OLD"),
-        return_values_on_condition_check_failure: write.old_on_failure.then_some("ALL_OLD"),
-        return_consumed_capacity: "INDEXES",
-    };
-    serde_json::to_vec(&body).map_err(|e| WireError::Unavailable(format!("request: {e}")))
-}
-
-/// An item serialized in DynamoDB's JSON format.
-struct WireItem<'a>(&'a Item);
-
-impl serde::Serialize for WireItem<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap as _;
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (k, v) in self.0 {
-            map.serialize_entry(k, &WireValue(v))?;
-        }
-        map.end()
-    }
-}
-
-/// An attribute value serialized in DynamoDB's JSON format (`{"S": "..."}`).
-struct WireValue<'a>(&'a AttributeValue);
-
-impl serde::Serialize for WireValue<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap as _;
-        let b64 = |b: &Blob| base64::engine::general_purpose::STANDARD.encode(b.as_ref());
-        let mut map = serializer.serialize_map(Some(1))?;
-        match self.0 {
-            AttributeValue::S(v) => map.serialize_entry("S", v)?,
-            AttributeValue::N(v) => map.serialize_entry("N", v)?,
-            AttributeValue::Bool(b) => map.serialize_entry("BOOL", b)?,
-            AttributeValue::B(b) => map.serialize_entry("B", &b64(b))?,
-            AttributeValue::M(m) => map.serialize_entry("M", &WireItem(m))?,
-            AttributeValue::L(l) => {
-                map.serialize_entry("L", &l.iter().map(WireValue).collect::<Vec<_>>())?;
-            }
-            AttributeValue::Ss(l) => map.serialize_entry("SS", l)?,
-            AttributeValue::Ns(l) => map.serialize_entry("NS", l)?,
-            AttributeValue::Bs(l) => {
-                map.serialize_entry("BS", &l.iter().map(b64).collect::<Vec<_>>())?;
-            }
-            // `Null`, and any type a newer SDK adds.
-            _ => map.serialize_entry("NULL", &true)?,
-        }
-        map.end()
     }
 }
 
@@ -746,62 +695,6 @@ mod tests {
         assert_eq!(json["b"], serde_json::json!({"B": "AAH/"}));
         assert_eq!(item_from_json(&json).unwrap(), item);
         assert!(item_from_json(&serde_json::json!({"x": {"Q": 1}})).is_err());
-    }
-
-    #[test]
-    fn write_bodies_serialize_as_the_json_tree_does() {
-        let item: Item = HashMap::from([
-            ("pk".to_owned(), AttributeValue::S("EVENT#gh#1".into())),
-            ("data".to_owned(), AttributeValue::B(Blob::new(vec![7; 40]))),
-            (
-                "m".to_owned(),
-                AttributeValue::M(HashMap::from([(
-                    "l".to_owned(),
-                    AttributeValue::L(vec![
-                        AttributeValue::N("1".into()),
-                        AttributeValue::Null(true),
-                    ]),
-                )])),
-            ),
-        ]);
-        let put = Write {
-            item: Some(item.clone()),
-            condition: Some("attribute_not_exists(pk)".into()),
-            old_on_failure: true,
-            ..Default::default()
-        };
-        let body: Value = serde_json::from_slice(&write_body("t", &put).unwrap()).unwrap();
-        assert_eq!(
-            body,
-            serde_json::json!({
-                "TableName": "t",
-                "Item": item_json(&item),
-                "ConditionExpression": "attribute_not_exists(pk)",
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                "ReturnConsumedCapacity": "INDEXES",
-            })
-        );
-        let update = Write {
-            key: item.clone(),
-            update: Some("SET #s = :s".into()),
-            names: HashMap::from([("#s".to_owned(), "status".to_owned())]),
-            values: HashMap::from([(":s".to_owned(), AttributeValue::S("done".into()))]),
-            old: true,
-            ..Default::default()
-        };
-        let body: Value = serde_json::from_slice(&write_body("t", &update).unwrap()).unwrap();
-        assert_eq!(
-            body,
-            serde_json::json!({
-                "TableName": "t",
-                "Key": item_json(&item),
-                "UpdateExpression": "SET #s = :s",
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": {":s": {"S": "done"}},
-                "ReturnValues": "ALL_OLD",
-                "ReturnConsumedCapacity": "INDEXES",
-            })
-        );
     }
 
     #[test]
