@@ -54,8 +54,9 @@ struct SettingsRecord {
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
-    /// The lean client of the delivery path's writes (reserve, claims, the stored event,
-    /// the queue item, finish); everything else goes through `client`.
+    /// The lean client of the single-item writes of a delivery (reserve, claims, the stored
+    /// event, the queue item, finish) and of a module's job (start, journal, finish);
+    /// everything else goes through `client`.
     wire: wire::Wire,
     table: String,
     shards: u16,
@@ -1223,58 +1224,64 @@ impl JobStore for DynamoStore {
         job_id: &str,
         now: OffsetDateTime,
     ) -> Result<StartOutcome, StoreError> {
-        let result = self.job_update(job_id)
-            .update_expression("SET #status = :running, started_at = :now")
-            .condition_expression("#status = :queued AND (attribute_not_exists(cancel_requested) OR cancel_requested = :no)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":running", s(JobStatus::Running.as_str()))
-            .expression_attribute_values(":queued", s(JobStatus::Queued.as_str()))
-            .expression_attribute_values(":no", AttributeValue::Bool(false))
-            .expression_attribute_values(":now", s(rfc3339(now)))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
+        let write = wire::Write {
+            key: key(keys::job(job_id), keys::JOB_SK),
+            update: Some("SET #status = :running, started_at = :now".into()),
+            condition: Some(
+                "#status = :queued AND (attribute_not_exists(cancel_requested) OR cancel_requested = :no)"
+                    .into(),
+            ),
+            names: HashMap::from([("#status".into(), "status".into())]),
+            values: HashMap::from([
+                (":running".into(), s(JobStatus::Running.as_str())),
+                (":queued".into(), s(JobStatus::Queued.as_str())),
+                (":no".into(), AttributeValue::Bool(false)),
+                (":now".into(), s(rfc3339(now))),
+            ]),
+            old_on_failure: true,
+            ..Default::default()
+        };
+        match self.wire.write(&self.table, write).await {
             Ok(_) => Ok(StartOutcome::Started),
-            Err(SdkError::ServiceError(se)) => match se.into_err() {
-                UpdateItemError::ConditionalCheckFailedException(c) => {
-                    let old = c.item.unwrap_or_default();
-                    let status = match old.get("status") {
-                        Some(AttributeValue::S(v)) => v.as_str(),
-                        _ => "",
-                    };
-                    if status == JobStatus::Cancelled.as_str()
-                        || (status == JobStatus::Queued.as_str()
-                            && self.cancel_if_queued(job_id, now).await?)
-                    {
-                        Ok(StartOutcome::Cancelled)
-                    } else {
-                        Ok(StartOutcome::NotQueued)
-                    }
+            Err(wire::WireError::ConditionFailed(old)) => {
+                let old = old.unwrap_or_default();
+                let status = match old.get("status") {
+                    Some(AttributeValue::S(v)) => v.as_str(),
+                    _ => "",
+                };
+                if status == JobStatus::Cancelled.as_str()
+                    || (status == JobStatus::Queued.as_str()
+                        && self.cancel_if_queued(job_id, now).await?)
+                {
+                    Ok(StartOutcome::Cancelled)
+                } else {
+                    Ok(StartOutcome::NotQueued)
                 }
-                other => Err(unavailable("start_job")(other)),
-            },
+            }
             Err(e) => Err(unavailable("start_job")(e)),
         }
     }
 
     async fn append_journal(&self, job_id: &str, line: &str) -> Result<(), StoreError> {
         let line = crate::store::bounded(line, crate::store::JOURNAL_MAX_LINE_BYTES);
-        let result = self
-            .job_update(job_id)
-            .update_expression("SET journal = list_append(if_not_exists(journal, :empty), :line)")
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(journal) OR size(journal) < :max)",
-            )
-            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
-            .expression_attribute_values(":line", AttributeValue::L(vec![s(line)]))
-            .expression_attribute_values(":max", n(crate::store::JOURNAL_MAX_LINES as i64))
-            .send()
-            .await;
-        match result {
+        let write = wire::Write {
+            key: key(keys::job(job_id), keys::JOB_SK),
+            update: Some("SET journal = list_append(if_not_exists(journal, :empty), :line)".into()),
+            condition: Some(
+                "attribute_exists(pk) AND (attribute_not_exists(journal) OR size(journal) < :max)"
+                    .into(),
+            ),
+            values: HashMap::from([
+                (":empty".into(), AttributeValue::L(Vec::new())),
+                (":line".into(), AttributeValue::L(vec![s(line)])),
+                (":max".into(), n(crate::store::JOURNAL_MAX_LINES as i64)),
+            ]),
+            ..Default::default()
+        };
+        match self.wire.write(&self.table, write).await {
             Ok(_) => Ok(()),
             // Full journal (or no such job): the line is dropped, the job goes on.
-            Err(e) if condition_failed(&e) => Ok(()),
+            Err(wire::WireError::ConditionFailed(_)) => Ok(()),
             Err(e) => Err(unavailable("append_journal")(e)),
         }
     }
@@ -1326,14 +1333,15 @@ impl JobStore for DynamoStore {
         }
         let status_name = e.name("status");
         let running = e.value("running", s(JobStatus::Running.as_str()));
-        self.job_update(job_id)
-            .update_expression(e.update_expression(""))
-            .condition_expression(format!("{status_name} = {running}"))
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
-            .send()
-            .await
-            .map_err(unavailable("finish_job"))?;
+        let write = wire::Write {
+            key: key(pk, keys::JOB_SK),
+            update: Some(e.update_expression("")),
+            condition: Some(format!("{status_name} = {running}")),
+            names: e.names,
+            values: e.values,
+            ..Default::default()
+        };
+        (self.wire.write(&self.table, write).await).map_err(unavailable("finish_job"))?;
         Ok(())
     }
 }

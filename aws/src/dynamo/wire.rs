@@ -2,8 +2,8 @@
 //! HTTP/1.1 client, signed with SigV4 here, with the same timeouts, retries and consumed
 //! capacity records as the SDK client. The SDK's orchestrator costs 300 to 680 µs of CPU a
 //! call on a 2-core machine (docs/performance.md); this client does the same call for a
-//! fraction of that. Only the calls a delivery makes go through it; everything else stays on
-//! the SDK client.
+//! fraction of that. The single-item writes of a delivery and of a module's job go through
+//! it; everything else stays on the SDK client.
 //!
 //! Requests and answers are DynamoDB's JSON wire format (`{"S": "..."}`); items are the
 //! SDK's `AttributeValue` maps, so the adapter builds them the same way for both clients.
