@@ -73,6 +73,11 @@ fn key(pk: impl Into<String>, sk: impl Into<String>) -> HashMap<String, Attribut
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
+/// The key of job `job_id`'s item.
+fn job_key(job_id: &str) -> HashMap<String, AttributeValue> {
+    key(keys::job(job_id), keys::JOB_SK)
+}
+
 fn unavailable<E: std::error::Error + Send + Sync + 'static>(
     operation: &'static str,
 ) -> impl FnOnce(E) -> StoreError {
@@ -145,6 +150,23 @@ impl Expr {
     }
     fn update_expression(&self, extra: &str) -> String {
         format!("SET {}{extra}", self.sets.join(", "))
+    }
+    /// The conditional `UpdateItem` of `key`: `SET` with these names and values, then
+    /// `extra` (` ADD ...`, ` REMOVE ...`).
+    fn into_update(
+        self,
+        key: HashMap<String, AttributeValue>,
+        extra: &str,
+        condition: String,
+    ) -> wire::Write {
+        wire::Write {
+            key,
+            update: Some(self.update_expression(extra)),
+            condition: Some(condition),
+            names: self.names,
+            values: self.values,
+            ..Default::default()
+        }
     }
 }
 
@@ -257,8 +279,7 @@ impl DynamoStore {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(keys::job(job_id)))
-            .key("sk", s(keys::JOB_SK))
+            .set_key(Some(job_key(job_id)))
     }
 
     /// Moves a queued job to `cancelled`; `true` when it did.
@@ -505,18 +526,11 @@ impl DynamoStore {
                 format!(" ADD {attempts} {one}")
             }
         };
-        let write = wire::Write {
-            key: key(keys::job(&job.job_id), keys::JOB_SK),
-            update: Some(
-                e.update_expression(&format!("{add} REMOVE {error}, {finished}, {started}")),
-            ),
-            condition: Some(format!(
-                "attribute_not_exists(pk) OR {status} IN ({queued}, {failed})"
-            )),
-            names: e.names,
-            values: e.values,
-            ..Default::default()
-        };
+        let write = e.into_update(
+            job_key(&job.job_id),
+            &format!("{add} REMOVE {error}, {finished}, {started}"),
+            format!("attribute_not_exists(pk) OR {status} IN ({queued}, {failed})"),
+        );
         match self.wire.write(&self.table, write).await {
             Ok(_) => Ok(Written::Done),
             Err(wire::WireError::ConditionFailed(_)) => Ok(Written::Refused(None)),
@@ -553,7 +567,7 @@ impl DynamoStore {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let write = wire::Write {
-            key: key(keys::job(job_id), keys::JOB_SK),
+            key: job_key(job_id),
             update: Some("SET #status = :failed, #error = :error, finished_at = :now".into()),
             condition: Some("#status = :queued".into()),
             names: HashMap::from([
@@ -712,14 +726,13 @@ impl EventStore for DynamoStore {
         );
         e.value("completed", encode_value(&pk, &EventStatus::Completed)?);
         let write = wire::Write {
-            key: key(pk.clone(), keys::EVENT_SK),
-            update: Some(e.update_expression(&format!(" ADD {attempts} {one}"))),
-            condition: Some(condition),
-            names: e.names,
-            values: e.values,
             old: true,
             old_on_failure: true,
-            ..Default::default()
+            ..e.into_update(
+                key(pk.clone(), keys::EVENT_SK),
+                &format!(" ADD {attempts} {one}"),
+                condition,
+            )
         };
         match self.wire.write(&self.table, write).await {
             Ok(Some(old)) if !old.is_empty() => {
@@ -781,16 +794,12 @@ impl EventStore for DynamoStore {
         e.set("lease_expires_at", n(0));
         let token_name = e.name("lease_token");
         let token_v = e.value("token", s(token));
-        let expr = format!("{} REMOVE {token_name}", e.update_expression(""));
         let condition = format!("{token_name} = {token_v}");
-        let write = wire::Write {
-            key: key(pk, keys::EVENT_SK),
-            update: Some(expr),
-            condition: Some(condition),
-            names: e.names,
-            values: e.values,
-            ..Default::default()
-        };
+        let write = e.into_update(
+            key(pk, keys::EVENT_SK),
+            &format!(" REMOVE {token_name}"),
+            condition,
+        );
         let event = async {
             (self.wire.write(&self.table, write).await)
                 .map(|_| ())
@@ -1225,7 +1234,7 @@ impl JobStore for DynamoStore {
         now: OffsetDateTime,
     ) -> Result<StartOutcome, StoreError> {
         let write = wire::Write {
-            key: key(keys::job(job_id), keys::JOB_SK),
+            key: job_key(job_id),
             update: Some("SET #status = :running, started_at = :now".into()),
             condition: Some(
                 "#status = :queued AND (attribute_not_exists(cancel_requested) OR cancel_requested = :no)"
@@ -1265,7 +1274,7 @@ impl JobStore for DynamoStore {
     async fn append_journal(&self, job_id: &str, line: &str) -> Result<(), StoreError> {
         let line = crate::store::bounded(line, crate::store::JOURNAL_MAX_LINE_BYTES);
         let write = wire::Write {
-            key: key(keys::job(job_id), keys::JOB_SK),
+            key: job_key(job_id),
             update: Some("SET journal = list_append(if_not_exists(journal, :empty), :line)".into()),
             condition: Some(
                 "attribute_exists(pk) AND (attribute_not_exists(journal) OR size(journal) < :max)"
@@ -1333,14 +1342,7 @@ impl JobStore for DynamoStore {
         }
         let status_name = e.name("status");
         let running = e.value("running", s(JobStatus::Running.as_str()));
-        let write = wire::Write {
-            key: key(pk, keys::JOB_SK),
-            update: Some(e.update_expression("")),
-            condition: Some(format!("{status_name} = {running}")),
-            names: e.names,
-            values: e.values,
-            ..Default::default()
-        };
+        let write = e.into_update(job_key(job_id), "", format!("{status_name} = {running}"));
         (self.wire.write(&self.table, write).await).map_err(unavailable("finish_job"))?;
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! Consumed capacity of every DynamoDB call: an SDK interceptor asks each data-plane call
 //! for `ReturnConsumedCapacity: INDEXES` (DynamoDB bills the same either way) and records
 //! the units it answers, with the call's start and end, into the unit of work running on the
-//! task ([`crate::store::usage`]). One place, so no call can forget it.
+//! task ([`crate::store::usage`]). Every SDK call goes through it; the lean client's calls
+//! ([`super::wire`]) ask for the same units and record them the same way.
 
 use std::time::Instant;
 
