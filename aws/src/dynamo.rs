@@ -25,6 +25,7 @@ use crate::store::{
     StartOutcome, StoreError, ids, rfc3339,
 };
 
+mod http1;
 pub mod keys;
 mod listing;
 pub mod metered;

@@ -7,6 +7,9 @@ use switchyard::Config;
 use switchyard::forge::Forges;
 use switchyard::webhook::{RouterState, app, serve};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// One thread unless `SWITCHYARD_SERVE_THREADS` asks for more: Lambda hands an instance one
 /// request at a time, and on one thread a delivery's DynamoDB calls and the connection that
 /// carries them never wake another thread (docs/performance.md measures what that saves).
