@@ -21,8 +21,8 @@ use time::OffsetDateTime;
 use crate::settings::Settings;
 use crate::store::{
     Claim, ClaimOutcome, DispatchStore, EventRecord, EventStatus, EventStore, Finish, JobRecord,
-    JobStatus, JobStore, PayloadRef, PayloadStore, Reservation, SchedulerStore, SettingsStore,
-    StartOutcome, StoreError, ids, rfc3339,
+    JobStatus, JobStore, PackedPayload, PayloadRef, PayloadStore, Reservation, SchedulerStore,
+    SettingsStore, StartOutcome, StoreError, ids, rfc3339,
 };
 
 mod http1;
@@ -1131,37 +1131,49 @@ pub(crate) fn unpack(bytes: &[u8], max: usize) -> Result<Vec<u8>, String> {
     zstd::bulk::decompress(bytes, max).map_err(|e| e.to_string())
 }
 
+/// The items of a packed document: `PAYLOAD#{key}` / `PART#nnnn`, its bytes in `data`.
+pub(crate) fn payload_items(packed: &PackedPayload) -> Vec<HashMap<String, AttributeValue>> {
+    let pk = keys::payload(&packed.reference.key);
+    (packed.parts.iter().enumerate())
+        .map(|(i, part)| {
+            let mut item = self::key(pk.clone(), format!("PART#{i:04}"));
+            item.insert(
+                "data".to_owned(),
+                AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(part.clone())),
+            );
+            item.insert("expires_at".to_owned(), n(packed.expires_at));
+            item
+        })
+        .collect()
+}
+
 #[async_trait]
 impl PayloadStore for DynamoStore {
-    async fn put_payload(
+    fn pack_payload(
         &self,
         key: &str,
         json: &[u8],
         expires_at: i64,
-    ) -> Result<PayloadRef, StoreError> {
+    ) -> Result<PackedPayload, StoreError> {
         let compressed = pack(json, "put_payload")?;
-        let pk = keys::payload(key);
-        let items: Vec<HashMap<String, AttributeValue>> = compressed
-            .chunks(PAYLOAD_PART_BYTES)
-            .enumerate()
-            .map(|(i, part)| {
-                let mut item = self::key(pk.clone(), format!("PART#{i:04}"));
-                item.insert(
-                    "data".to_owned(),
-                    AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(part)),
-                );
-                item.insert("expires_at".to_owned(), n(expires_at));
-                item
-            })
+        let parts: Vec<Vec<u8>> = (compressed.chunks(PAYLOAD_PART_BYTES))
+            .map(<[u8]>::to_vec)
             .collect();
-        let parts = u32::try_from(items.len()).unwrap_or(u32::MAX);
-        (self.wire.put_all(&self.table, items).await).map_err(unavailable("put_payload"))?;
-        Ok(PayloadRef {
-            key: key.to_owned(),
+        Ok(PackedPayload {
+            reference: PayloadRef {
+                key: key.to_owned(),
+                parts: u32::try_from(parts.len()).unwrap_or(u32::MAX),
+                bytes: json.len(),
+                digest: crate::event::body_digest(json),
+            },
+            expires_at,
             parts,
-            bytes: json.len(),
-            digest: crate::event::body_digest(json),
         })
+    }
+
+    async fn put_packed(&self, packed: &PackedPayload) -> Result<(), StoreError> {
+        (self.wire.put_all(&self.table, payload_items(packed)).await)
+            .map_err(unavailable("put_payload"))
     }
 
     async fn get_payload(&self, reference: &PayloadRef) -> Result<Vec<u8>, StoreError> {

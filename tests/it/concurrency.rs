@@ -62,6 +62,39 @@ async fn fifty_distinct_events_for_one_entity_within_a_cooldown_dispatch_once() 
 }
 
 #[tokio::test]
+async fn deliveries_racing_for_one_pull_modules_cooldown_each_store_their_event() {
+    // One pull module: its delivery writes the stored event with the job's queue item. The
+    // deliveries that lose the cooldown at the claim have no queue item to carry it, and
+    // store it on its own: every event is stored, whichever way it went.
+    use switchyard::store::EventStore as _;
+    let pulled = "name: builder\ndescription: pulled by workers\npull: {}\ntriggers:\n  - webhook:\n      sources: [github]\n      event: pull_request\n      actions: [synchronize]\n      cooldown: 5m\n";
+    let app = TestApp::new(&[pulled.to_owned()]).await;
+    let payload = pr_payload("synchronize", 8);
+    let answers = join_all((0..20).map(|i| {
+        let payload = payload.clone();
+        let app = &app;
+        async move {
+            app.github("pull_request", &format!("d-pull-race-{i}"), &payload)
+                .await
+        }
+    }))
+    .await;
+    let mut dispatched = 0;
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::ACCEPTED, "{body}");
+        dispatched += job_ids(body).len();
+    }
+    assert_eq!(dispatched, 1);
+    assert_eq!(app.items("JOB#").await.len(), 1);
+    for i in 0..20 {
+        let id = format!("d-pull-race-{i}");
+        let stored = app.store.load_event("github", &id).await.unwrap();
+        let event = stored.unwrap_or_else(|| panic!("{id}: no stored event"));
+        assert_eq!(event.payload["number"], 8, "{id}");
+    }
+}
+
+#[tokio::test]
 async fn two_hundred_distinct_events_at_once_are_all_recorded_once() {
     // A pull module: its dispatch ends in the table (the queue) instead of the Lambda
     // emulator, which runs every invoke synchronously and would measure itself, not us.

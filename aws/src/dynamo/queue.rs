@@ -17,8 +17,8 @@ use time::OffsetDateTime;
 use super::{DynamoStore, Expr, decode, encode_value, keys, n, s, unavailable};
 use crate::manifest::PullTarget;
 use crate::store::{
-    Heartbeat, JobRecord, JobStatus, JobStore as _, LeaseFinish, Leased, StoreError, WorkQueue,
-    bounded, rfc3339,
+    Heartbeat, JobRecord, JobStatus, JobStore as _, LeaseFinish, Leased, PackedPayload, StoreError,
+    WorkQueue, bounded, rfc3339,
 };
 
 /// What a lease attempt reads of a queue item (never the context).
@@ -379,20 +379,15 @@ pub(super) fn item_key(job: &JobRecord, shards: u16) -> (String, String) {
     )
 }
 
-/// A pull target's lease in seconds, as stored.
-pub(super) fn lease_seconds(pull: PullTarget) -> i64 {
-    i64::try_from(pull.lease.as_secs()).unwrap_or(300)
-}
-
-#[async_trait]
-impl WorkQueue for DynamoStore {
-    async fn enqueue(
+impl DynamoStore {
+    /// The queue item of a claimed pull job, with its context compressed.
+    fn queue_item(
         &self,
         job: &JobRecord,
         context: &[u8],
         pull: PullTarget,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<HashMap<String, AttributeValue>, StoreError> {
         let (pk, sk) = item_key(job, self.shards);
         let compressed = super::pack(context, "enqueue")?;
         let mut item = HashMap::new();
@@ -408,15 +403,48 @@ impl WorkQueue for DynamoStore {
             AttributeValue::B(Blob::new(compressed)),
         );
         item.insert("expires_at".to_owned(), n(job.expires_at));
+        Ok(item)
+    }
+}
+
+/// A pull target's lease in seconds, as stored.
+pub(super) fn lease_seconds(pull: PullTarget) -> i64 {
+    i64::try_from(pull.lease.as_secs()).unwrap_or(300)
+}
+
+#[async_trait]
+impl WorkQueue for DynamoStore {
+    async fn enqueue(
+        &self,
+        job: &JobRecord,
+        context: &[u8],
+        pull: PullTarget,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         // One write: the claim recorded this key on the job already. If the job left
         // `queued` meanwhile (cancelled), its queue item is refused at its first lease and
         // removed then.
         let put = super::wire::Write {
-            item: Some(item),
+            item: Some(self.queue_item(job, context, pull, now)?),
             ..Default::default()
         };
         (self.wire.write(&self.table, put).await).map_err(unavailable("enqueue"))?;
         Ok(())
+    }
+
+    async fn enqueue_with(
+        &self,
+        job: &JobRecord,
+        context: &[u8],
+        pull: PullTarget,
+        now: OffsetDateTime,
+        with: &PackedPayload,
+    ) -> Result<(), StoreError> {
+        // The stored event and the queue item in one BatchWriteItem: both are plain puts
+        // (the event's key holds its body's digest; the queue item's key is the claim's).
+        let mut items = super::payload_items(with);
+        items.push(self.queue_item(job, context, pull, now)?);
+        (self.wire.put_all(&self.table, items).await).map_err(unavailable("enqueue"))
     }
 
     async fn lease(

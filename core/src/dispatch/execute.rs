@@ -19,8 +19,8 @@ use crate::fanout::FanoutError;
 use crate::hooks::{ModuleDispatched, ModuleSkipped, log_failures};
 use crate::routing::{Plan, Planned, Skip};
 use crate::store::{
-    Claim, ClaimOutcome, Cooling, EventStatus, Finish, JobRecord, JobRef, JobStatus, PayloadRef,
-    bounded, ids, rfc3339,
+    Claim, ClaimOutcome, Cooling, EventStatus, Finish, JobRecord, JobRef, JobStatus, PackedPayload,
+    PayloadRef, bounded, ids, rfc3339,
 };
 
 /// What [`Dispatcher::execute`] does with the delivery's event JSON.
@@ -79,6 +79,14 @@ impl<'a> Run<'a> {
 /// run's modules and claims.
 type Prepared = (usize, ModuleContext, Result<Vec<u8>, FanoutError>);
 
+/// What [`Dispatcher::send`] sends: the run's modules, their claims, and the stored event
+/// still to write (see [`Dispatcher::claim_and_store`]).
+struct Sent<'a> {
+    todo: &'a [Planned],
+    claims: &'a [Claim],
+    pending: Option<PackedPayload>,
+}
+
 /// A job whose context did not go out.
 struct Failure {
     module: String,
@@ -100,7 +108,12 @@ impl Dispatcher {
         let mut skipped = plan.skipped;
         let todo = self.unheld(&run, plan.matched, held, now, &mut skipped);
         let claims = self.claims_for(event, &todo, run.force, now);
-        let (claimed, stored_event) = self.claim_and_store(event, &claims, payload, now).await?;
+        // A delivery for one pull module writes its stored event with the job's queue item
+        // (one call less; the reference is known before the write). With two or more, a
+        // worker could lease a job before the event it names was written: not deferred.
+        let defer = matches!(todo.as_slice(), [only] if only.pull.is_some());
+        let (claimed, stored_event, pending) =
+            (self.claim_and_store(event, &claims, payload, defer, now)).await?;
         for &(i, until) in &claimed.cooling {
             skipped.push(cooling_skip(&todo[i], until));
         }
@@ -113,7 +126,13 @@ impl Dispatcher {
             .map(|(i, _, _)| (&todo[*i], &claims[*i].job))
             .collect();
         self.report_queued(event, &reporting).await;
-        let failures = self.send(&mut run, &todo, &claims, prepared, now).await;
+        let sent = Sent {
+            todo: &todo,
+            claims: &claims,
+            pending,
+        };
+        let (failures, stored) = self.send(&mut run, sent, prepared, now).await;
+        let stored_event = stored_event.filter(|_| stored);
         Ok(self.record(run, skipped, failures, stored_event, now).await)
     }
 
@@ -197,14 +216,16 @@ impl Dispatcher {
 
     /// The claims and the stored event, in one round trip. The event is stored once per
     /// delivery, only now that the reservation holds, and never again by a resumed attempt
-    /// (it finds the reference on the event item).
+    /// (it finds the reference on the event item). With `defer` it is only packed here,
+    /// and answered as pending: [`Dispatcher::send`] writes it with a queue item.
     async fn claim_and_store(
         &self,
         event: &Event,
         claims: &[Claim],
         payload: Payload,
+        defer: bool,
         now: OffsetDateTime,
-    ) -> Result<(ClaimOutcome, Option<PayloadRef>), DispatchError> {
+    ) -> Result<(ClaimOutcome, Option<PayloadRef>, Option<PackedPayload>), DispatchError> {
         let claim = async {
             match claims.is_empty() {
                 true => Ok(ClaimOutcome::default()),
@@ -212,6 +233,13 @@ impl Dispatcher {
             }
         };
         let expires_at = now.unix_timestamp() + secs(self.settings.event_ttl);
+        if let (true, Payload::Store(Some(json))) = (defer, &payload) {
+            let key = ids::event_payload(&event.source, &event.id, &event.body_digest);
+            // Packed before the claim: a failure here has dispatched nothing.
+            let packed = self.payloads.pack_payload(&key, json, expires_at)?;
+            let claimed = claim.await?;
+            return Ok((claimed, Some(packed.reference.clone()), Some(packed)));
+        }
         let store = async {
             match payload {
                 Payload::Stored(reference) => Ok(Some(reference)),
@@ -225,7 +253,8 @@ impl Dispatcher {
                 }
             }
         };
-        Ok(futures::future::try_join(claim, store).await?)
+        let (claimed, stored) = futures::future::try_join(claim, store).await?;
+        Ok((claimed, stored, None))
     }
 
     /// Each claimed module's context (after the context filter) and its JSON. The event,
@@ -333,32 +362,56 @@ impl Dispatcher {
     }
 
     /// Sends every prepared context, concurrently: an asynchronous invoke of the module's
-    /// function, or, for a pull module, its job into the queue. Settles each job on `run`;
-    /// answers the jobs that did not go out.
+    /// function, or, for a pull module, its job into the queue (the first one with the
+    /// pending stored event, if any). Settles each job on `run`; answers the jobs that did
+    /// not go out, and whether the stored event is stored.
     async fn send(
         &self,
         run: &mut Run<'_>,
-        todo: &[Planned],
-        claims: &[Claim],
+        sent: Sent<'_>,
         prepared: Vec<Prepared>,
         now: OffsetDateTime,
-    ) -> Vec<Failure> {
-        let invokes = prepared.into_iter().map(|(i, context, bytes)| async move {
-            let job = &claims[i].job;
-            let result = match (bytes, todo[i].pull) {
-                (Ok(bytes), Some(pull)) => (self.queue.enqueue(job, &bytes, pull, now).await)
-                    .map_err(|e| FanoutError::Invoke {
-                        function: PULL_FUNCTION.into(),
-                        source: format!("queueing the job failed: {}", error_chain(&e)).into(),
-                    }),
-                (Ok(bytes), None) => self.fanout.invoke(&context.function, bytes).await,
-                (Err(e), _) => Err(e),
-            };
-            (job, result, Arc::new(context))
+    ) -> (Vec<Failure>, bool) {
+        let Sent {
+            todo,
+            claims,
+            pending,
+        } = sent;
+        let carrier = (pending.as_ref()).and_then(|_| {
+            (prepared.iter()).position(|(i, _, bytes)| todo[*i].pull.is_some() && bytes.is_ok())
         });
+        let pending_ref = pending.as_ref();
+        let invokes = prepared
+            .into_iter()
+            .enumerate()
+            .map(|(n, (i, context, bytes))| async move {
+                let job = &claims[i].job;
+                let with = pending_ref.filter(|_| carrier == Some(n));
+                let result = match (bytes, todo[i].pull) {
+                    (Ok(bytes), Some(pull)) => {
+                        let queued = match with {
+                            Some(packed) => {
+                                (self.queue)
+                                    .enqueue_with(job, &bytes, pull, now, packed)
+                                    .await
+                            }
+                            None => self.queue.enqueue(job, &bytes, pull, now).await,
+                        };
+                        queued.map_err(|e| FanoutError::Invoke {
+                            function: PULL_FUNCTION.into(),
+                            source: format!("queueing the job failed: {}", error_chain(&e)).into(),
+                        })
+                    }
+                    (Ok(bytes), None) => self.fanout.invoke(&context.function, bytes).await,
+                    (Err(e), _) => Err(e),
+                };
+                (job, result, Arc::new(context), with.is_some())
+            });
         let event = run.event();
         let mut failures = Vec::new();
-        for (job, result, context) in futures::future::join_all(invokes).await {
+        let mut carried = false;
+        for (job, result, context, with) in futures::future::join_all(invokes).await {
+            carried |= with && result.is_ok();
             run.settle(job, result.is_ok());
             match result {
                 Ok(()) => log_failures(self.hooks.module_dispatched.dispatch(&ModuleDispatched {
@@ -381,7 +434,19 @@ impl Dispatcher {
                 }
             }
         }
-        failures
+        // No queue item took the pending stored event (none was claimed, or its write
+        // failed): it is written on its own, and not recorded if that fails too.
+        let stored = match (&pending, carried) {
+            (Some(packed), false) => match self.payloads.put_packed(packed).await {
+                Ok(()) => true,
+                Err(e) => {
+                    error!(error = %error_chain(&e), "storing the event failed after its jobs were queued");
+                    false
+                }
+            },
+            _ => true,
+        };
+        (failures, stored)
     }
 
     /// Records the outcome on the event item and tells the hooks what was skipped. A failed

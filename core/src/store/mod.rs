@@ -222,16 +222,43 @@ pub struct PayloadRef {
     pub digest: String,
 }
 
+/// A JSON document packed for the store and not yet written ([`PayloadStore::pack_payload`]):
+/// its reference is known before the write, so a pull job's context can name it and the
+/// two go out in one call ([`WorkQueue::enqueue_with`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackedPayload {
+    /// Where it is once written.
+    pub reference: PayloadRef,
+    /// When it expires (epoch seconds).
+    pub expires_at: i64,
+    /// The adapter's bytes, one entry per part ([`PayloadRef::parts`] of them).
+    pub parts: Vec<Vec<u8>>,
+}
+
 /// Stored JSON documents, compressed (zstd) and split under the 400 KB item limit.
 #[async_trait]
 pub trait PayloadStore: Send + Sync {
+    /// Packs `json` (an event's JSON) for `key`, kept until `expires_at`: compression and
+    /// parts, no I/O.
+    fn pack_payload(
+        &self,
+        key: &str,
+        json: &[u8],
+        expires_at: i64,
+    ) -> Result<PackedPayload, StoreError>;
+    /// Writes a packed document.
+    async fn put_packed(&self, packed: &PackedPayload) -> Result<(), StoreError>;
     /// Stores `json` (an event's JSON) under `key` until `expires_at`.
     async fn put_payload(
         &self,
         key: &str,
         json: &[u8],
         expires_at: i64,
-    ) -> Result<PayloadRef, StoreError>;
+    ) -> Result<PayloadRef, StoreError> {
+        let packed = self.pack_payload(key, json, expires_at)?;
+        self.put_packed(&packed).await?;
+        Ok(packed.reference)
+    }
     /// Loads and checks a stored payload's JSON text.
     async fn get_payload(&self, reference: &PayloadRef) -> Result<Vec<u8>, StoreError>;
 }
@@ -493,6 +520,17 @@ pub trait WorkQueue: Send + Sync {
         context: &[u8],
         pull: crate::manifest::PullTarget,
         now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// [`WorkQueue::enqueue`], with `with` (the delivery's stored event, which the context
+    /// names) written in the same call: one call where there would be two. On an error
+    /// either may be missing.
+    async fn enqueue_with(
+        &self,
+        job: &JobRecord,
+        context: &[u8],
+        pull: crate::manifest::PullTarget,
+        now: OffsetDateTime,
+        with: &PackedPayload,
     ) -> Result<(), StoreError>;
     /// Leases the oldest available job of one of `modules` to `holder`: a queued job, or a
     /// running one whose lease expired (raising its attempts; past `max_attempts` it fails
