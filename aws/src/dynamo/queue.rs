@@ -2,8 +2,10 @@
 //! key `<created>#<job>`), leased with a visibility time and a fencing token. Every lease,
 //! heartbeat and finish is a transaction over the queue item and the job item, each
 //! conditioned on what was read, so two workers never both win a job and a worker that lost
-//! its lease changes nothing (atomicity is what these need). Enqueueing is two single-item
-//! writes. A lease reads its queue page by page until it finds a job it can take.
+//! its lease changes nothing (atomicity is what these need). Enqueueing is one put of the
+//! queue item (the claim recorded its key on the job), or, for a delivery's only pull job,
+//! one `BatchWriteItem` of the queue item and the delivery's stored event. A lease reads its
+//! queue page by page until it finds a job it can take.
 
 use std::collections::HashMap;
 

@@ -2,7 +2,8 @@
 //! fans out, whoever triggered it. Store round trips per delivery: reserve (with the look at
 //! the cooldowns beside it), claim (every job and cooldown as single-item conditional writes,
 //! and the stored event, all at once), finish; invokes run concurrently between the last
-//! two.
+//! two. A delivery for one pull module writes its stored event with the job's queue item
+//! instead (one call less, the same round trips).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
