@@ -1156,9 +1156,13 @@ impl PayloadStore for DynamoStore {
         expires_at: i64,
     ) -> Result<PackedPayload, StoreError> {
         let compressed = pack(json, "put_payload")?;
-        let parts: Vec<Vec<u8>> = (compressed.chunks(PAYLOAD_PART_BYTES))
-            .map(<[u8]>::to_vec)
-            .collect();
+        // Almost always one part: the compressed bytes themselves, not a copy.
+        let parts: Vec<Vec<u8>> = match compressed.len() <= PAYLOAD_PART_BYTES {
+            true => vec![compressed],
+            false => (compressed.chunks(PAYLOAD_PART_BYTES))
+                .map(<[u8]>::to_vec)
+                .collect(),
+        };
         Ok(PackedPayload {
             reference: PayloadRef {
                 key: key.to_owned(),

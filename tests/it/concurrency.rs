@@ -8,6 +8,20 @@ use futures::future::join_all;
 
 use crate::common::*;
 
+/// `count` pull request deliveries of `payload` at once, ids `{prefix}-0` and on.
+async fn at_once(
+    app: &TestApp,
+    prefix: &str,
+    count: usize,
+    payload: &str,
+) -> Vec<(StatusCode, serde_json::Value)> {
+    join_all((0..count).map(|i| async move {
+        app.github("pull_request", &format!("{prefix}-{i}"), payload)
+            .await
+    }))
+    .await
+}
+
 #[tokio::test]
 async fn a_hundred_concurrent_deliveries_of_one_event_make_one_job_per_module() {
     let app = TestApp::new(&[module("a", ""), module("b", "      cooldown: 5m\n")]).await;
@@ -35,16 +49,7 @@ async fn a_hundred_concurrent_deliveries_of_one_event_make_one_job_per_module() 
 async fn fifty_distinct_events_for_one_entity_within_a_cooldown_dispatch_once() {
     let app = TestApp::new(&[module("reviewer", "      cooldown: 5m\n")]).await;
     // Fifty deliveries (distinct ids) about the same pull request, all at once.
-    let payload = pr_payload("synchronize", 7);
-    let answers = join_all((0..50).map(|i| {
-        let payload = payload.clone();
-        let app = &app;
-        async move {
-            app.github("pull_request", &format!("d-sync-{i}"), &payload)
-                .await
-        }
-    }))
-    .await;
+    let answers = at_once(&app, "d-sync", 50, &pr_payload("synchronize", 7)).await;
     let mut dispatched = 0;
     let mut cooling = 0;
     for (status, body) in &answers {
@@ -69,16 +74,7 @@ async fn deliveries_racing_for_one_pull_modules_cooldown_each_store_their_event(
     use switchyard::store::EventStore as _;
     let pulled = "name: builder\ndescription: pulled by workers\npull: {}\ntriggers:\n  - webhook:\n      sources: [github]\n      event: pull_request\n      actions: [synchronize]\n      cooldown: 5m\n";
     let app = TestApp::new(&[pulled.to_owned()]).await;
-    let payload = pr_payload("synchronize", 8);
-    let answers = join_all((0..20).map(|i| {
-        let payload = payload.clone();
-        let app = &app;
-        async move {
-            app.github("pull_request", &format!("d-pull-race-{i}"), &payload)
-                .await
-        }
-    }))
-    .await;
+    let answers = at_once(&app, "d-pull-race", 20, &pr_payload("synchronize", 8)).await;
     let mut dispatched = 0;
     for (status, body) in &answers {
         assert_eq!(*status, StatusCode::ACCEPTED, "{body}");

@@ -422,28 +422,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn keeps_a_connection_and_replaces_one_the_server_closed() {
-        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n{\"a\"";
-        let (uri, accepted) = server(answer, 2).await;
-        let endpoint = Endpoint::new(&uri, None).unwrap();
-        for _ in 0..4 {
-            let (status, body) = endpoint.send(REQUEST).await.unwrap();
-            assert_eq!((status, body.as_slice()), (200, &b"{\"a\""[..]));
+    async fn keeps_connections_unless_closed_and_replaces_one_the_server_closed() {
+        // (answer, requests the server takes per connection, connections four calls open)
+        let cases: [(&'static [u8], usize, usize); 2] = [
+            // Two requests a connection: the third found its kept connection closed and
+            // went out again on a new one.
+            (b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n{\"a\"", 2, 2),
+            // The server says it closes: nothing is kept.
+            (
+                b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 4\r\n\r\n{\"a\"",
+                5,
+                4,
+            ),
+        ];
+        for (answer, per_conn, connections) in cases {
+            let (uri, accepted) = server(answer, per_conn).await;
+            let endpoint = Endpoint::new(&uri, None).unwrap();
+            for _ in 0..4 {
+                let (status, body) = endpoint.send(REQUEST).await.unwrap();
+                assert_eq!((status, body.as_slice()), (200, &b"{\"a\""[..]));
+            }
+            assert_eq!(accepted.load(Ordering::SeqCst), connections, "{per_conn}");
         }
-        // Two requests a connection: the third found its kept connection closed and went
-        // out again on a new one.
-        assert_eq!(accepted.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test]
-    async fn a_connection_the_server_says_it_closes_is_not_kept() {
-        let answer = b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}";
-        let (uri, accepted) = server(answer, 5).await;
-        let endpoint = Endpoint::new(&uri, None).unwrap();
-        for _ in 0..3 {
-            assert_eq!(endpoint.send(REQUEST).await.unwrap().0, 200);
-        }
-        assert_eq!(accepted.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
