@@ -20,9 +20,9 @@ use time::OffsetDateTime;
 
 use crate::settings::Settings;
 use crate::store::{
-    Claim, ClaimOutcome, DispatchStore, EventRecord, EventStatus, EventStore, Finish, JobRecord,
-    JobStatus, JobStore, PackedPayload, PayloadRef, PayloadStore, Reservation, SchedulerStore,
-    SettingsStore, StartOutcome, StoreError, ids, rfc3339,
+    Claim, ClaimOutcome, Closing, DispatchStore, EventRecord, EventStatus, EventStore, Finish,
+    JobRecord, JobStatus, JobStore, PackedPayload, PayloadRef, PayloadStore, Reservation,
+    SchedulerStore, SettingsStore, StartOutcome, StoreError, ids, rfc3339,
 };
 
 mod http1;
@@ -672,6 +672,28 @@ fn event_item(
     Ok(item)
 }
 
+/// The event item a reservation created from `closing.reserved` once the finish of
+/// `closing.finish` is recorded on it: what those two writes leave, for one put (the failed
+/// jobs a finish marks are not on it; an outcome written ahead has none).
+pub(super) fn closed_event_item(
+    closing: &Closing<'_>,
+    shards: u16,
+) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    let (reserved, finish) = (closing.reserved, closing.finish);
+    let record = EventRecord {
+        status: finish.status,
+        jobs: finish.jobs.clone(),
+        skipped: finish.skipped.clone(),
+        payload_ref: finish.payload_ref.clone(),
+        // The reservation's first attempt, its lease released and its token removed.
+        attempts: 1,
+        lease_expires_at: 0,
+        lease_token: None,
+        ..reserved.clone()
+    };
+    event_item(&record, shards)
+}
+
 #[async_trait]
 impl EventStore for DynamoStore {
     async fn reserve(
@@ -739,7 +761,10 @@ impl EventStore for DynamoStore {
             Ok(Some(old)) if !old.is_empty() => {
                 let previous: EventRecord = decode(&pk, old)?;
                 if previous.expires_at <= now_s {
-                    Ok(Reservation::Fresh { token })
+                    Ok(Reservation::Fresh {
+                        token,
+                        created: false,
+                    })
                 } else {
                     Ok(Reservation::Resumed {
                         token,
@@ -747,7 +772,10 @@ impl EventStore for DynamoStore {
                     })
                 }
             }
-            Ok(_) => Ok(Reservation::Fresh { token }),
+            Ok(_) => Ok(Reservation::Fresh {
+                token,
+                created: true,
+            }),
             Err(wire::WireError::ConditionFailed(item)) => {
                 let existing: EventRecord = decode(&pk, item.unwrap_or_default())?;
                 if existing.lease_token.as_deref() == Some(token.as_str()) {

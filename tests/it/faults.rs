@@ -1,6 +1,7 @@
 //! Fault injection between the router and DynamoDB Local: a TCP proxy that passes, refuses
-//! (the store stopped: connections reset) or stalls (the store slow) on command, and drops
-//! the connections it holds when the mode changes, so pooled connections see it too.
+//! (the store stopped: connections reset), stalls (the store slow) or cuts the connection of
+//! every `BatchWriteItem` on command, and drops the connections it holds when the mode
+//! changes, so pooled connections see it too.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -16,6 +17,8 @@ use crate::common::*;
 const PASS: u8 = 0;
 const DOWN: u8 = 1;
 const STALL: u8 = 2;
+/// Passes everything but `BatchWriteItem`: a request naming it cuts its connection.
+const NO_BATCH: u8 = 3;
 
 struct FaultProxy {
     url: String,
@@ -52,6 +55,15 @@ impl FaultProxy {
                             // Hold the connection, answer nothing, until the mode changes.
                             let _ = cut.changed().await;
                         }
+                        NO_BATCH => {
+                            let Ok(out) = TcpStream::connect(upstream).await else {
+                                return;
+                            };
+                            tokio::select! {
+                                _ = pass_but_batches(inbound, out) => {}
+                                _ = cut.changed() => {}
+                            }
+                        }
                         _ => {
                             let Ok(mut out) = TcpStream::connect(upstream).await else {
                                 return;
@@ -76,6 +88,33 @@ impl FaultProxy {
     fn set(&self, mode: u8) {
         self.mode.store(mode, Ordering::SeqCst);
         self.changed.send_modify(|n| *n += 1);
+    }
+}
+
+/// Copies both ways, and returns (dropping both ends) at the first read from the client that
+/// names `BatchWriteItem` in its target header (the store's client writes a request's head
+/// in one write), before any of it reaches the store.
+async fn pass_but_batches(inbound: TcpStream, out: TcpStream) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (mut from_client, mut to_client) = inbound.into_split();
+    let (mut from_store, mut to_store) = out.into_split();
+    let up = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match from_client.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let named = (buf[..n].windows(15)).any(|w| w == b".BatchWriteItem");
+            if named || to_store.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    };
+    let down = tokio::io::copy(&mut from_store, &mut to_client);
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
     }
 }
 
@@ -207,4 +246,63 @@ async fn a_stalled_store_times_out_and_no_request_hangs_past_the_limit() {
         .github("pull_request", "slow-0", &pr_payload("opened", 0))
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+}
+
+/// A delivery for one pull module writes its queue item, its stored event and its outcome
+/// in one `BatchWriteItem`. When that call fails, the delivery answers 503
+/// (`dispatch_incomplete`), its event says
+/// `failed` and its job `failed` (the finish's own conditional writes), and nothing is half
+/// dispatched: a redelivery once the store is back resumes it, queues the job once, and
+/// the job's context names a stored event that loads.
+#[tokio::test]
+async fn a_pull_delivery_whose_batch_write_fails_is_recorded_failed_and_resumes_whole() {
+    use switchyard::store::{JobStatus, PayloadStore as _, WorkQueue as _};
+    let proxy = FaultProxy::start(dynamodb_endpoint().replace("http://", "")).await;
+    let table = unique_table();
+    let direct = dynamo_client(&dynamodb_endpoint(), &Counter::default()).await;
+    DynamoStore::create_table(&direct, &table).await.unwrap();
+    let pull = "name: builder\ndescription: pulled\npull: {}\ntriggers:\n  - webhook:\n      sources: [github]\n      event: pull_request\n".to_owned();
+    let app = TestApp::with(
+        &[pull],
+        Options {
+            dynamodb: Some(proxy.url.clone()),
+            table: Some(table),
+            ..Default::default()
+        },
+    )
+    .await;
+    let body = pr_payload("opened", 3);
+
+    proxy.set(NO_BATCH);
+    let (s, b) = app.github("pull_request", "batch-1", &body).await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("dispatch_incomplete")),
+        "{b}"
+    );
+    let event = app.items("EVENT#").await;
+    assert_eq!(event.len(), 1);
+    assert_eq!(event[0]["status"].as_s().unwrap(), "failed", "{event:?}");
+    assert!(!event[0].contains_key("payload_ref"), "{event:?}");
+    let jobs = app.items("JOB#").await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["status"].as_s().unwrap(), "failed", "{jobs:?}");
+    assert!(app.items("QUEUE#").await.is_empty());
+
+    proxy.set(PASS);
+    let (s, b) = app.github("pull_request", "batch-1", &body).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let event = app.items("EVENT#").await;
+    assert_eq!(event[0]["status"].as_s().unwrap(), "completed", "{event:?}");
+    assert_eq!(app.items("QUEUE#").await.len(), 1);
+    let now = app.clock.now_time();
+    let leased = (app.store.lease(&["builder".to_owned()], "w", now).await)
+        .unwrap()
+        .expect("the resumed job to lease");
+    assert_eq!(leased.job.status, JobStatus::Running);
+    let reference: switchyard::store::PayloadRef =
+        serde_json::from_value(leased.context["payload_ref"].clone()).unwrap();
+    let stored: serde_json::Value =
+        serde_json::from_slice(&app.store.get_payload(&reference).await.unwrap()).unwrap();
+    assert_eq!(stored["payload"]["number"], 3);
 }

@@ -19,8 +19,8 @@ use time::OffsetDateTime;
 use super::{DynamoStore, Expr, decode, encode_value, keys, n, s, unavailable};
 use crate::manifest::PullTarget;
 use crate::store::{
-    Heartbeat, JobRecord, JobStatus, JobStore as _, LeaseFinish, Leased, PackedPayload, StoreError,
-    WorkQueue, bounded, rfc3339,
+    Closing, Heartbeat, JobRecord, JobStatus, JobStore as _, LeaseFinish, Leased, PackedPayload,
+    StoreError, WorkQueue, bounded, rfc3339,
 };
 
 /// What a lease attempt reads of a queue item (never the context).
@@ -441,11 +441,16 @@ impl WorkQueue for DynamoStore {
         pull: PullTarget,
         now: OffsetDateTime,
         with: &PackedPayload,
+        closing: Option<&Closing<'_>>,
     ) -> Result<(), StoreError> {
         // The stored event and the queue item in one BatchWriteItem: both are plain puts
-        // (the event's key holds its body's digest; the queue item's key is the claim's).
+        // (the event's key holds its body's digest; the queue item's key is the claim's),
+        // and so is the event item written ahead (the dispatcher's lease fences it).
         let mut items = super::payload_items(with);
         items.push(self.queue_item(job, context, pull, now)?);
+        if let Some(closing) = closing {
+            items.push(super::closed_event_item(closing, self.shards)?);
+        }
         (self.wire.put_all(&self.table, items).await).map_err(unavailable("enqueue"))
     }
 

@@ -19,9 +19,14 @@ use crate::fanout::FanoutError;
 use crate::hooks::{ModuleDispatched, ModuleSkipped, log_failures};
 use crate::routing::{Plan, Planned, Skip};
 use crate::store::{
-    Claim, ClaimOutcome, Cooling, EventStatus, Finish, JobRecord, JobRef, JobStatus, PackedPayload,
-    PayloadRef, bounded, ids, rfc3339,
+    Claim, ClaimOutcome, Closing, Cooling, EventRecord, EventStatus, Finish, JobRecord, JobRef,
+    JobStatus, PackedPayload, PayloadRef, bounded, ids, rfc3339,
 };
+
+/// Seconds of its reservation's lease an attempt must have left to write its outcome ahead
+/// with a plain put ([`Closing`]): more than a store call can take (10 s at most, retries
+/// included), so the put cannot land after another attempt took the event over.
+const CLOSING_MARGIN_SECONDS: i64 = 30;
 
 /// What [`Dispatcher::execute`] does with the delivery's event JSON.
 pub(super) enum Payload {
@@ -43,6 +48,8 @@ pub(super) struct Run<'a> {
     token: &'a str,
     jobs: Vec<JobRef>,
     force: bool,
+    /// The record this run's reservation created the event item from, if it did.
+    reserved: Option<&'a EventRecord>,
 }
 
 impl<'a> Run<'a> {
@@ -59,6 +66,16 @@ impl<'a> Run<'a> {
             token,
             jobs,
             force,
+            reserved: None,
+        }
+    }
+
+    /// This run's reservation created the event item from `record` (no item was there):
+    /// its outcome may be written ahead ([`Closing`]).
+    pub(super) fn created_from(self, record: &'a EventRecord) -> Self {
+        Self {
+            reserved: Some(record),
+            ..self
         }
     }
 
@@ -85,6 +102,8 @@ struct Sent<'a> {
     todo: &'a [Planned],
     claims: &'a [Claim],
     pending: Option<PackedPayload>,
+    /// The outcome to write ahead with the pending stored event, if it may be.
+    closing: Option<Finish>,
 }
 
 /// A job whose context did not go out.
@@ -126,14 +145,58 @@ impl Dispatcher {
             .map(|(i, _, _)| (&todo[*i], &claims[*i].job))
             .collect();
         self.report_queued(event, &reporting).await;
+        let closing = self.closing(&run, &todo, &claims, &prepared, pending.as_ref(), &skipped);
         let sent = Sent {
             todo: &todo,
             claims: &claims,
             pending,
+            closing,
         };
-        let (failures, stored) = self.send(&mut run, sent, prepared, now).await;
+        let (failures, stored, closed) = self.send(&mut run, sent, prepared, now).await;
         let stored_event = stored_event.filter(|_| stored);
-        Ok(self.record(run, skipped, failures, stored_event, now).await)
+        Ok(self
+            .record(run, skipped, failures, stored_event, closed, now)
+            .await)
+    }
+
+    /// The outcome a delivery for one pull module can write ahead with its queue item and
+    /// its stored event (one call less than recording it after): only when this run's
+    /// reservation created the event item, that lease has [`CLOSING_MARGIN_SECONDS`] left,
+    /// and the one job's context is ready. It is the finish [`Dispatcher::record`] would
+    /// write once the queue item is in; if anything turns out otherwise, the record writes
+    /// the real one over it.
+    fn closing(
+        &self,
+        run: &Run<'_>,
+        todo: &[Planned],
+        claims: &[Claim],
+        prepared: &[Prepared],
+        pending: Option<&PackedPayload>,
+        skipped: &[Skip],
+    ) -> Option<Finish> {
+        let reserved = run.reserved?;
+        let pending = pending?;
+        let [(i, _, Ok(_))] = prepared else {
+            return None;
+        };
+        let now_s = self.clock.now().unix_timestamp();
+        if todo[*i].pull.is_none() || now_s + CLOSING_MARGIN_SECONDS >= reserved.lease_expires_at {
+            return None;
+        }
+        let job = &claims[*i].job;
+        let mut jobs = run.jobs.clone();
+        jobs.push(JobRef {
+            module: job.module.clone(),
+            job_id: job.job_id.clone(),
+            dispatched: true,
+        });
+        Some(Finish {
+            status: EventStatus::Completed,
+            jobs,
+            skipped: skipped.to_vec(),
+            failed_jobs: Vec::new(),
+            payload_ref: Some(pending.reference.clone()),
+        })
     }
 
     /// The matched modules without a job kept from before, but for those whose cooldown
@@ -363,20 +426,24 @@ impl Dispatcher {
 
     /// Sends every prepared context, concurrently: an asynchronous invoke of the module's
     /// function, or, for a pull module, its job into the queue (the first one with the
-    /// pending stored event, if any). Settles each job on `run`; answers the jobs that did
-    /// not go out, and whether the stored event is stored.
+    /// pending stored event, if any, and the outcome to write ahead). Settles each job on
+    /// `run`; answers the jobs that did not go out, whether the stored event is stored, and
+    /// the outcome written ahead, if it was.
     async fn send(
         &self,
         run: &mut Run<'_>,
         sent: Sent<'_>,
         prepared: Vec<Prepared>,
         now: OffsetDateTime,
-    ) -> (Vec<Failure>, bool) {
+    ) -> (Vec<Failure>, bool, Option<Finish>) {
         let Sent {
             todo,
             claims,
             pending,
+            closing,
         } = sent;
+        let ahead = (run.reserved.zip(closing.as_ref()))
+            .map(|(reserved, finish)| Closing { reserved, finish });
         let carrier = (pending.as_ref()).and_then(|_| {
             (prepared.iter()).position(|(i, _, bytes)| todo[*i].pull.is_some() && bytes.is_ok())
         });
@@ -392,7 +459,7 @@ impl Dispatcher {
                         let queued = match with {
                             Some(packed) => {
                                 (self.queue)
-                                    .enqueue_with(job, &bytes, pull, now, packed)
+                                    .enqueue_with(job, &bytes, pull, now, packed, ahead.as_ref())
                                     .await
                             }
                             None => self.queue.enqueue(job, &bytes, pull, now).await,
@@ -434,6 +501,7 @@ impl Dispatcher {
                 }
             }
         }
+        let closed = closing.filter(|_| carried);
         // No queue item took the pending stored event (none was claimed, or its write
         // failed): it is written on its own, and not recorded if that fails too.
         let stored = match (&pending, carried) {
@@ -446,19 +514,20 @@ impl Dispatcher {
             },
             _ => true,
         };
-        (failures, stored)
+        (failures, stored, closed)
     }
 
-    /// Records the outcome on the event item and tells the hooks what was skipped. A failed
-    /// write after the invokes went out is logged, not answered: an error would only make
-    /// the sender resend what is already running (the event stays in progress until its
-    /// lease ends).
+    /// Records the outcome on the event item (unless `closed`, the outcome written ahead, is
+    /// this one) and tells the hooks what was skipped. A failed write after the invokes went
+    /// out is logged, not answered: an error would only make the sender resend what is
+    /// already running (the event stays in progress until its lease ends).
     async fn record(
         &self,
         run: Run<'_>,
         skipped: Vec<Skip>,
         failures: Vec<Failure>,
         stored_event: Option<PayloadRef>,
+        closed: Option<Finish>,
         now: OffsetDateTime,
     ) -> Outcome {
         let event = run.event();
@@ -475,9 +544,15 @@ impl Dispatcher {
                 .collect(),
             payload_ref: stored_event,
         };
-        let finished = (self.events)
-            .finish(&event.source, &event.id, run.token, &finish, now)
-            .await;
+        // Written ahead with the queue item, as it stands: not written again.
+        let finished = match closed.as_ref() == Some(&finish) {
+            true => Ok(()),
+            false => {
+                (self.events)
+                    .finish(&event.source, &event.id, run.token, &finish, now)
+                    .await
+            }
+        };
         if let Err(e) = finished {
             error!(error = %e, "recording the outcome failed after fan-out");
         }

@@ -590,9 +590,9 @@ impl Dispatcher {
         let now = self.clock.now();
         let record = self.reservation(event, now);
         let (reservation, scoped, held) = self.reserve(registry, event, &record, now).await;
-        let (token, previous) = match reservation? {
-            Reservation::Fresh { token } => (token, None),
-            Reservation::Resumed { token, previous } => (token, Some(previous)),
+        let (token, previous, created) = match reservation? {
+            Reservation::Fresh { token, created } => (token, None, created),
+            Reservation::Resumed { token, previous } => (token, Some(previous), false),
             Reservation::Duplicate(_) => {
                 info!("redelivery of a completed event: nothing dispatched");
                 let event_id = event.id.clone();
@@ -632,7 +632,10 @@ impl Dispatcher {
             }
             _ => SharedEvent::new(decision.event),
         };
-        let run = Run::new(&shared, &token, jobs, false);
+        let mut run = Run::new(&shared, &token, jobs, false);
+        if created {
+            run = run.created_from(&record);
+        }
         let outcome = self.execute(run, decision.plan, payload, &held).await?;
         Ok((outcome, dropped))
     }

@@ -270,6 +270,9 @@ pub enum Reservation {
     Fresh {
         /// Fencing token for [`EventStore::finish`].
         token: String,
+        /// No item was there at all: the reservation created the event item from the record
+        /// it was given, and no earlier attempt under this id left anything on it.
+        created: bool,
     },
     /// A failed or abandoned earlier attempt: resume what did not go out.
     Resumed {
@@ -334,6 +337,20 @@ pub struct Finish {
     pub failed_jobs: Vec<(String, String)>,
     /// Where the event is stored, when this attempt stored it.
     pub payload_ref: Option<PayloadRef>,
+}
+
+/// A delivery's outcome written ahead, with the queue item of its only job
+/// ([`WorkQueue::enqueue_with`]): the event item as the reservation created it from
+/// `reserved`, then [`EventStore::finish`] recorded `finish`, put whole. A plain put has no
+/// condition, so the dispatcher writes one only for an event item its own reservation
+/// created ([`Reservation::Fresh`] with `created`) while that lease has a margin left; the
+/// finish it stands for is then not written again.
+#[derive(Debug, Clone, Copy)]
+pub struct Closing<'a> {
+    /// The record the reservation created the event item from.
+    pub reserved: &'a EventRecord,
+    /// The outcome, as the finish would record it.
+    pub finish: &'a Finish,
 }
 
 /// De-duplication and outcome of deliveries.
@@ -522,8 +539,9 @@ pub trait WorkQueue: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
     /// [`WorkQueue::enqueue`], with `with` (the delivery's stored event, which the context
-    /// names) written in the same call: one call where there would be two. On an error
-    /// either may be missing.
+    /// names) written in the same call: one call where there would be two. With `closing`,
+    /// the delivery's event item goes out in that call too, whole, as its outcome leaves it
+    /// (see [`Closing`]). On an error any of them may be missing.
     async fn enqueue_with(
         &self,
         job: &JobRecord,
@@ -531,6 +549,7 @@ pub trait WorkQueue: Send + Sync {
         pull: crate::manifest::PullTarget,
         now: OffsetDateTime,
         with: &PackedPayload,
+        closing: Option<&Closing<'_>>,
     ) -> Result<(), StoreError>;
     /// Leases the oldest available job of one of `modules` to `holder`: a queued job, or a
     /// running one whose lease expired (raising its attempts; past `max_attempts` it fails
