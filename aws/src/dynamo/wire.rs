@@ -406,50 +406,50 @@ pub struct Write {
 impl Wire {
     /// Sends `write` to `table`; the item as it was before, when asked for and present.
     pub async fn write(&self, table: &str, write: Write) -> Result<Option<Item>, WireError> {
-        let mut body = serde_json::Map::with_capacity(9);
-        body.insert("TableName".into(), Value::String(table.to_owned()));
+        let mut body = Body::new(write.item.as_ref().map_or(0, item_size));
+        body.raw("{\"TableName\":");
+        body.text(table);
         let operation = match &write.item {
             Some(item) => {
-                body.insert("Item".into(), item_json(item));
+                body.raw(",\"Item\":");
+                body.item(item);
                 "PutItem"
             }
             None => {
-                body.insert("Key".into(), item_json(&write.key));
-                if let Some(update) = write.update {
-                    body.insert("UpdateExpression".into(), Value::String(update));
+                body.raw(",\"Key\":");
+                body.item(&write.key);
+                if let Some(update) = &write.update {
+                    body.raw(",\"UpdateExpression\":");
+                    body.text(update);
                 }
                 "UpdateItem"
             }
         };
-        if let Some(condition) = write.condition {
-            body.insert("ConditionExpression".into(), Value::String(condition));
+        if let Some(condition) = &write.condition {
+            body.raw(",\"ConditionExpression\":");
+            body.text(condition);
         }
         if !write.names.is_empty() {
-            let names = write.names.into_iter().map(|(k, v)| (k, Value::String(v)));
-            body.insert(
-                "ExpressionAttributeNames".into(),
-                Value::Object(names.collect()),
-            );
+            body.raw(",\"ExpressionAttributeNames\":{");
+            for (i, (k, v)) in write.names.iter().enumerate() {
+                body.comma(i);
+                body.key(k);
+                body.text(v);
+            }
+            body.raw("}");
         }
         if !write.values.is_empty() {
-            body.insert("ExpressionAttributeValues".into(), item_json(&write.values));
+            body.raw(",\"ExpressionAttributeValues\":");
+            body.item(&write.values);
         }
         if write.old {
-            body.insert("ReturnValues".into(), Value::String("ALL_OLD".into()));
+            body.raw(",\"ReturnValues\":\"ALL_OLD\"");
         }
         if write.old_on_failure {
-            body.insert(
-                "ReturnValuesOnConditionCheckFailure".into(),
-                Value::String("ALL_OLD".into()),
-            );
+            body.raw(",\"ReturnValuesOnConditionCheckFailure\":\"ALL_OLD\"");
         }
-        body.insert(
-            "ReturnConsumedCapacity".into(),
-            Value::String("INDEXES".into()),
-        );
-        let bytes = serde_json::to_vec(&Value::Object(body))
-            .map_err(|e| WireError::Unavailable(format!("request: {e}")))?;
-        let answer = self.call(operation, bytes).await?;
+        body.raw(",\"ReturnConsumedCapacity\":\"INDEXES\"}");
+        let answer = self.call(operation, body.0).await?;
         match answer.get("Attributes") {
             Some(old) => Ok(Some(item_from_json(old)?)),
             None => Ok(None),
@@ -460,18 +460,33 @@ impl Wire {
     /// again (five tries with a growing pause).
     pub async fn put_all(&self, table: &str, items: Vec<Item>) -> Result<(), WireError> {
         for batch in items.chunks(25) {
-            let mut pending: Vec<Value> = batch
-                .iter()
-                .map(|i| serde_json::json!({ "PutRequest": { "Item": item_json(i) } }))
-                .collect();
+            let mut body = Body::new(batch.iter().map(item_size).sum());
+            body.raw("{\"RequestItems\":{");
+            body.key(table);
+            body.raw("[");
+            for (i, item) in batch.iter().enumerate() {
+                body.comma(i);
+                body.raw("{\"PutRequest\":{\"Item\":");
+                body.item(item);
+                body.raw("}}");
+            }
+            body.raw("]},\"ReturnConsumedCapacity\":\"INDEXES\"}");
+            let mut bytes = body.0;
+            let mut pending = Vec::new();
             for attempt in 0..5u64 {
-                let body = serde_json::json!({
-                    "RequestItems": { table: pending },
-                    "ReturnConsumedCapacity": "INDEXES",
-                });
-                let bytes = serde_json::to_vec(&body)
-                    .map_err(|e| WireError::Unavailable(format!("request: {e}")))?;
-                let answer = self.call("BatchWriteItem", bytes).await?;
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                    // What the last answer left unprocessed, as it gave it back.
+                    let again = serde_json::json!({
+                        "RequestItems": { table: pending },
+                        "ReturnConsumedCapacity": "INDEXES",
+                    });
+                    bytes = serde_json::to_vec(&again)
+                        .map_err(|e| WireError::Unavailable(format!("request: {e}")))?;
+                }
+                let answer = self
+                    .call("BatchWriteItem", std::mem::take(&mut bytes))
+                    .await?;
                 pending = answer
                     .get("UnprocessedItems")
                     .and_then(|u| u.get(table))
@@ -481,7 +496,6 @@ impl Wire {
                 if pending.is_empty() {
                     break;
                 }
-                tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
             }
             if !pending.is_empty() {
                 return Err(WireError::Unavailable(format!(
@@ -492,6 +506,134 @@ impl Wire {
         }
         Ok(())
     }
+}
+
+/// A request body written straight into one buffer in DynamoDB's JSON, with no
+/// `serde_json::Value` tree between: building trees of a delivery's items and copying their
+/// binary into base64 strings was most of the allocations a write made.
+struct Body(Vec<u8>);
+
+impl Body {
+    /// A body with room for `items` bytes of attribute values and the request around them.
+    fn new(items: usize) -> Self {
+        Self(Vec::with_capacity(512 + items))
+    }
+
+    fn raw(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    /// `s` as a JSON string (escaped as serde_json escapes it; writing into a `Vec`
+    /// cannot fail).
+    fn text(&mut self, s: &str) {
+        let _ = serde_json::to_writer(&mut self.0, s);
+    }
+
+    fn key(&mut self, k: &str) {
+        self.text(k);
+        self.0.push(b':');
+    }
+
+    /// The separator before element `i` of a list or an object.
+    fn comma(&mut self, i: usize) {
+        if i > 0 {
+            self.0.push(b',');
+        }
+    }
+
+    fn base64(&mut self, bytes: &[u8]) {
+        let engine = &base64::engine::general_purpose::STANDARD;
+        let start = self.0.len();
+        let len = base64::encoded_len(bytes.len(), true).unwrap_or(0);
+        self.0.resize(start + len, 0);
+        // The slice has exactly the encoded length, so this cannot fail.
+        let written = engine
+            .encode_slice(bytes, &mut self.0[start..])
+            .unwrap_or(0);
+        self.0.truncate(start + written);
+    }
+
+    fn item(&mut self, item: &Item) {
+        self.raw("{");
+        for (i, (k, v)) in item.iter().enumerate() {
+            self.comma(i);
+            self.key(k);
+            self.value(v);
+        }
+        self.raw("}");
+    }
+
+    fn texts(&mut self, kind: &str, list: &[String]) {
+        self.raw("{\"");
+        self.raw(kind);
+        self.raw("\":[");
+        for (i, s) in list.iter().enumerate() {
+            self.comma(i);
+            self.text(s);
+        }
+        self.raw("]}");
+    }
+
+    /// One attribute value, as [`value_json`] writes it.
+    fn value(&mut self, v: &AttributeValue) {
+        match v {
+            AttributeValue::S(s) => {
+                self.raw("{\"S\":");
+                self.text(s);
+                self.raw("}");
+            }
+            AttributeValue::N(n) => {
+                self.raw("{\"N\":");
+                self.text(n);
+                self.raw("}");
+            }
+            AttributeValue::Bool(true) => self.raw("{\"BOOL\":true}"),
+            AttributeValue::Bool(false) => self.raw("{\"BOOL\":false}"),
+            AttributeValue::B(b) => {
+                self.raw("{\"B\":\"");
+                self.base64(b.as_ref());
+                self.raw("\"}");
+            }
+            AttributeValue::M(m) => {
+                self.raw("{\"M\":");
+                self.item(m);
+                self.raw("}");
+            }
+            AttributeValue::L(l) => {
+                self.raw("{\"L\":[");
+                for (i, v) in l.iter().enumerate() {
+                    self.comma(i);
+                    self.value(v);
+                }
+                self.raw("]}");
+            }
+            AttributeValue::Ss(l) => self.texts("SS", l),
+            AttributeValue::Ns(l) => self.texts("NS", l),
+            AttributeValue::Bs(l) => {
+                self.raw("{\"BS\":[");
+                for (i, b) in l.iter().enumerate() {
+                    self.comma(i);
+                    self.raw("\"");
+                    self.base64(b.as_ref());
+                    self.raw("\"");
+                }
+                self.raw("]}");
+            }
+            _ => self.raw("{\"NULL\":true}"),
+        }
+    }
+}
+
+/// About how many bytes `item`'s binary values take in base64 (the rest fits the margin
+/// [`Body::new`] adds).
+fn item_size(item: &Item) -> usize {
+    (item.values())
+        .map(|v| match v {
+            AttributeValue::B(b) => b.as_ref().len() * 4 / 3 + 4,
+            AttributeValue::S(s) => s.len() + 16,
+            _ => 32,
+        })
+        .sum()
 }
 
 /// Writes `v` in DynamoDB's JSON format.
@@ -586,6 +728,55 @@ pub fn value_from_json(v: &Value) -> Result<AttributeValue, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_writes_every_attribute_kind_as_the_json_tree_does() {
+        let blob = |b: &[u8]| Blob::new(b.to_vec());
+        let nested = Item::from([
+            ("n".to_owned(), AttributeValue::N("-1.5e3".into())),
+            ("e".to_owned(), AttributeValue::L(Vec::new())),
+        ]);
+        let item = Item::from([
+            (
+                "s".to_owned(),
+                AttributeValue::S("quote \" slash \\ nl \n é \u{1}".into()),
+            ),
+            ("n".to_owned(), AttributeValue::N("42".into())),
+            ("t".to_owned(), AttributeValue::Bool(true)),
+            ("f".to_owned(), AttributeValue::Bool(false)),
+            ("z".to_owned(), AttributeValue::Null(true)),
+            (
+                "b".to_owned(),
+                AttributeValue::B(blob(&[0, 1, 2, 250, 251, 252, 253])),
+            ),
+            ("empty".to_owned(), AttributeValue::B(blob(&[]))),
+            ("m".to_owned(), AttributeValue::M(nested)),
+            (
+                "l".to_owned(),
+                AttributeValue::L(vec![
+                    AttributeValue::S("a".into()),
+                    AttributeValue::N("1".into()),
+                ]),
+            ),
+            (
+                "ss".to_owned(),
+                AttributeValue::Ss(vec!["x".into(), "y\"".into()]),
+            ),
+            (
+                "ns".to_owned(),
+                AttributeValue::Ns(vec!["1".into(), "2".into()]),
+            ),
+            (
+                "bs".to_owned(),
+                AttributeValue::Bs(vec![blob(b"ab"), blob(b"abc")]),
+            ),
+        ]);
+        let mut body = Body::new(item_size(&item));
+        body.item(&item);
+        let written: Value = serde_json::from_slice(&body.0).unwrap();
+        assert_eq!(written, item_json(&item));
+        assert_eq!(item_from_json(&written).unwrap(), item);
+    }
 
     #[test]
     fn signs_as_the_aws_sigv4_crate_does() {

@@ -139,7 +139,8 @@ impl Dispatcher {
         for &i in &claimed.already {
             run.settle(&claims[i].job, true);
         }
-        let mut prepared = self.contexts(run.shared, &todo, &claims, &claimed.claimed);
+        let by_ref = stored_event.is_some();
+        let mut prepared = self.contexts(run.shared, &todo, &claims, &claimed.claimed, by_ref);
         (self.by_reference(run.shared, &todo, &mut prepared, stored_event.as_ref(), now)).await;
         let reporting: Vec<(&Planned, &JobRecord)> = (prepared.iter())
             .map(|(i, _, _)| (&todo[*i], &claims[*i].job))
@@ -321,13 +322,16 @@ impl Dispatcher {
     }
 
     /// Each claimed module's context (after the context filter) and its JSON. The event,
-    /// the bulk of every context, is shared and written to JSON once.
+    /// the bulk of every context, is shared and written to JSON once. With `by_ref` (the
+    /// event is stored), a pull job's JSON is left empty: [`Dispatcher::by_reference`]
+    /// writes it, naming the stored event, and the whole one would be thrown away.
     fn contexts(
         &self,
         shared: &SharedEvent,
         todo: &[Planned],
         claims: &[Claim],
         claimed: &[usize],
+        by_ref: bool,
     ) -> Vec<Prepared> {
         let context = |i: usize| {
             let (planned, job) = (&todo[i], &claims[i].job);
@@ -352,8 +356,11 @@ impl Dispatcher {
                 }
                 context = out.value;
             }
-            let bytes = (shared.context_json(&context))
-                .map_err(|e| unsent(&context, format!("context did not serialize: {e}")));
+            let bytes = match by_ref && planned.pull.is_some() {
+                true => Ok(Vec::new()),
+                false => (shared.context_json(&context))
+                    .map_err(|e| unsent(&context, format!("context did not serialize: {e}"))),
+            };
             (i, context, bytes)
         };
         claimed.iter().map(|&i| context(i)).collect()
