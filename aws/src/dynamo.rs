@@ -673,8 +673,9 @@ fn event_item(
 }
 
 /// The event item a reservation created from `closing.reserved` once the finish of
-/// `closing.finish` is recorded on it: what those two writes leave, for one put (the failed
-/// jobs a finish marks are not on it; an outcome written ahead has none).
+/// `closing.finish` is recorded on it: what those two writes leave, for one put, but for the
+/// token, kept (the failed jobs a finish marks are not on it; an outcome written ahead has
+/// none).
 pub(super) fn closed_event_item(
     closing: &Closing<'_>,
     shards: u16,
@@ -685,10 +686,11 @@ pub(super) fn closed_event_item(
         jobs: finish.jobs.clone(),
         skipped: finish.skipped.clone(),
         payload_ref: finish.payload_ref.clone(),
-        // The reservation's first attempt, its lease released and its token removed.
+        // The reservation's first attempt, its lease released; its token kept, so that the
+        // finish can still write over this item if the rest of the call failed.
         attempts: 1,
         lease_expires_at: 0,
-        lease_token: None,
+        lease_token: Some(closing.token.to_owned()),
         ..reserved.clone()
     };
     event_item(&record, shards)
@@ -816,9 +818,15 @@ impl EventStore for DynamoStore {
         e.set("status", encode_value(pk, &finish.status)?);
         e.set("jobs", encode_value(pk, &finish.jobs)?);
         e.set("skipped", encode_value(pk, &finish.skipped)?);
-        if let Some(reference) = &finish.payload_ref {
-            e.set("payload_ref", encode_value(pk, reference)?);
-        }
+        // No stored event: none is named either (an outcome written ahead named the one its
+        // failed call may not have stored).
+        let unstored = match &finish.payload_ref {
+            Some(reference) => {
+                e.set("payload_ref", encode_value(pk, reference)?);
+                String::new()
+            }
+            None => format!(", {}", e.name("payload_ref")),
+        };
         // Releasing the lease lets a redelivery resume a failed event at once.
         e.set("lease_expires_at", n(0));
         let token_name = e.name("lease_token");
@@ -826,7 +834,7 @@ impl EventStore for DynamoStore {
         let condition = format!("{token_name} = {token_v}");
         let write = e.into_update(
             key(pk, keys::EVENT_SK),
-            &format!(" REMOVE {token_name}"),
+            &format!(" REMOVE {token_name}{unstored}"),
             condition,
         );
         let event = async {

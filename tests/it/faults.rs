@@ -1,7 +1,8 @@
 //! Fault injection between the router and DynamoDB Local: a TCP proxy that passes, refuses
-//! (the store stopped: connections reset), stalls (the store slow) or cuts the connection of
-//! every `BatchWriteItem` on command, and drops the connections it holds when the mode
-//! changes, so pooled connections see it too.
+//! (the store stopped: connections reset), stalls (the store slow), or cuts the connection of
+//! every `BatchWriteItem` before it reaches the store or after the store applied it (its
+//! answer lost) on command, and drops the connections it holds when the mode changes, so
+//! pooled connections see it too.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -19,6 +20,9 @@ const DOWN: u8 = 1;
 const STALL: u8 = 2;
 /// Passes everything but `BatchWriteItem`: a request naming it cuts its connection.
 const NO_BATCH: u8 = 3;
+/// Passes everything, but a `BatchWriteItem`'s answer is lost: the store applies it, and
+/// its connection is cut when the answer comes.
+const BATCH_ANSWER_LOST: u8 = 4;
 
 struct FaultProxy {
     url: String,
@@ -55,12 +59,12 @@ impl FaultProxy {
                             // Hold the connection, answer nothing, until the mode changes.
                             let _ = cut.changed().await;
                         }
-                        NO_BATCH => {
+                        NO_BATCH | BATCH_ANSWER_LOST => {
                             let Ok(out) = TcpStream::connect(upstream).await else {
                                 return;
                             };
                             tokio::select! {
-                                _ = pass_but_batches(inbound, out) => {}
+                                _ = pass_but_batches(inbound, out, mode == BATCH_ANSWER_LOST) => {}
                                 _ = cut.changed() => {}
                             }
                         }
@@ -91,13 +95,17 @@ impl FaultProxy {
     }
 }
 
-/// Copies both ways, and returns (dropping both ends) at the first read from the client that
-/// names `BatchWriteItem` in its target header (the store's client writes a request's head
-/// in one write), before any of it reaches the store.
-async fn pass_but_batches(inbound: TcpStream, out: TcpStream) {
+/// Copies both ways, and cuts the connection (dropping both ends) at the first read from
+/// the client that names `BatchWriteItem` in its target header (the store's client writes a
+/// request's head in one write): before any of it reaches the store, or, with `applied`,
+/// once it went through and the store's answer comes back, before any of that reaches the
+/// client.
+async fn pass_but_batches(inbound: TcpStream, out: TcpStream, applied: bool) {
+    use std::sync::atomic::AtomicBool;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let (mut from_client, mut to_client) = inbound.into_split();
     let (mut from_store, mut to_store) = out.into_split();
+    let batch = AtomicBool::new(false);
     let up = async {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -106,12 +114,27 @@ async fn pass_but_batches(inbound: TcpStream, out: TcpStream) {
                 Ok(n) => n,
             };
             let named = (buf[..n].windows(15)).any(|w| w == b".BatchWriteItem");
-            if named || to_store.write_all(&buf[..n]).await.is_err() {
+            if named && !applied {
+                return;
+            }
+            batch.fetch_or(named, Ordering::SeqCst);
+            if to_store.write_all(&buf[..n]).await.is_err() {
                 return;
             }
         }
     };
-    let down = tokio::io::copy(&mut from_store, &mut to_client);
+    let down = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match from_store.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if batch.load(Ordering::SeqCst) || to_client.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    };
     tokio::select! {
         _ = up => {}
         _ = down => {}
@@ -248,21 +271,13 @@ async fn a_stalled_store_times_out_and_no_request_hangs_past_the_limit() {
     assert_eq!(s, StatusCode::ACCEPTED, "{b}");
 }
 
-/// A delivery for one pull module writes its queue item, its stored event and its outcome
-/// in one `BatchWriteItem`. When that call fails, the delivery answers 503
-/// (`dispatch_incomplete`), its event says
-/// `failed` and its job `failed` (the finish's own conditional writes), and nothing is half
-/// dispatched: a redelivery once the store is back resumes it, queues the job once, and
-/// the job's context names a stored event that loads.
-#[tokio::test]
-async fn a_pull_delivery_whose_batch_write_fails_is_recorded_failed_and_resumes_whole() {
-    use switchyard::store::{JobStatus, PayloadStore as _, WorkQueue as _};
-    let proxy = FaultProxy::start(dynamodb_endpoint().replace("http://", "")).await;
+/// An app for one pull module whose store is behind `proxy`.
+async fn pull_app_behind(proxy: &FaultProxy) -> TestApp {
     let table = unique_table();
     let direct = dynamo_client(&dynamodb_endpoint(), &Counter::default()).await;
     DynamoStore::create_table(&direct, &table).await.unwrap();
     let pull = "name: builder\ndescription: pulled\npull: {}\ntriggers:\n  - webhook:\n      sources: [github]\n      event: pull_request\n".to_owned();
-    let app = TestApp::with(
+    TestApp::with(
         &[pull],
         Options {
             dynamodb: Some(proxy.url.clone()),
@@ -270,11 +285,16 @@ async fn a_pull_delivery_whose_batch_write_fails_is_recorded_failed_and_resumes_
             ..Default::default()
         },
     )
-    .await;
-    let body = pr_payload("opened", 3);
+    .await
+}
 
-    proxy.set(NO_BATCH);
-    let (s, b) = app.github("pull_request", "batch-1", &body).await;
+/// The delivery `id` answered 503 `dispatch_incomplete`, its event `failed` without a stored
+/// event named and its job `failed`; redelivered through a store that works, it completes,
+/// and its job leases once, with a context whose stored event loads.
+async fn failed_then_resumed_whole(app: &TestApp, proxy: &FaultProxy, id: &str, number: u64) {
+    use switchyard::store::{JobStatus, PayloadStore as _, WorkQueue as _};
+    let body = pr_payload("opened", number);
+    let (s, b) = app.github("pull_request", id, &body).await;
     assert_eq!(
         (s, b["code"].as_str()),
         (StatusCode::SERVICE_UNAVAILABLE, Some("dispatch_incomplete")),
@@ -284,19 +304,20 @@ async fn a_pull_delivery_whose_batch_write_fails_is_recorded_failed_and_resumes_
     assert_eq!(event.len(), 1);
     assert_eq!(event[0]["status"].as_s().unwrap(), "failed", "{event:?}");
     assert!(!event[0].contains_key("payload_ref"), "{event:?}");
+    assert!(!event[0].contains_key("lease_token"), "{event:?}");
     let jobs = app.items("JOB#").await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0]["status"].as_s().unwrap(), "failed", "{jobs:?}");
-    assert!(app.items("QUEUE#").await.is_empty());
 
     proxy.set(PASS);
-    let (s, b) = app.github("pull_request", "batch-1", &body).await;
+    let (s, b) = app.github("pull_request", id, &body).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{b}");
     let event = app.items("EVENT#").await;
     assert_eq!(event[0]["status"].as_s().unwrap(), "completed", "{event:?}");
     assert_eq!(app.items("QUEUE#").await.len(), 1);
     let now = app.clock.now_time();
-    let leased = (app.store.lease(&["builder".to_owned()], "w", now).await)
+    let modules = ["builder".to_owned()];
+    let leased = (app.store.lease(&modules, "w", now).await)
         .unwrap()
         .expect("the resumed job to lease");
     assert_eq!(leased.job.status, JobStatus::Running);
@@ -304,5 +325,37 @@ async fn a_pull_delivery_whose_batch_write_fails_is_recorded_failed_and_resumes_
         serde_json::from_value(leased.context["payload_ref"].clone()).unwrap();
     let stored: serde_json::Value =
         serde_json::from_slice(&app.store.get_payload(&reference).await.unwrap()).unwrap();
-    assert_eq!(stored["payload"]["number"], 3);
+    assert_eq!(stored["payload"]["number"], number);
+    assert!(
+        app.store
+            .lease(&modules, "w2", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A delivery for one pull module writes its queue item, its stored event and its outcome
+/// in one `BatchWriteItem`. When that call fails before reaching the store, the finish's own
+/// conditional writes record the event and its job `failed`, and nothing is half
+/// dispatched: a redelivery once the store is back resumes it whole.
+#[tokio::test]
+async fn a_pull_delivery_whose_batch_write_fails_is_recorded_failed_and_resumes_whole() {
+    let proxy = FaultProxy::start(dynamodb_endpoint().replace("http://", "")).await;
+    let app = pull_app_behind(&proxy).await;
+    proxy.set(NO_BATCH);
+    failed_then_resumed_whole(&app, &proxy, "batch-1", 3).await;
+    assert!(app.items("QUEUE#").await.len() == 1);
+}
+
+/// The same when the store applied the batch, outcome written ahead included, and only its
+/// answer was lost: the item written ahead keeps the reservation's token, so the finish
+/// still writes the failure over it (and names no stored event), and the queue item it left
+/// leases nothing until the redelivery queues the job again.
+#[tokio::test]
+async fn a_pull_delivery_whose_batch_answer_is_lost_is_recorded_failed_and_resumes_whole() {
+    let proxy = FaultProxy::start(dynamodb_endpoint().replace("http://", "")).await;
+    let app = pull_app_behind(&proxy).await;
+    proxy.set(BATCH_ANSWER_LOST);
+    failed_then_resumed_whole(&app, &proxy, "lost-1", 4).await;
 }

@@ -4,8 +4,9 @@
 //! conditioned on what was read, so two workers never both win a job and a worker that lost
 //! its lease changes nothing (atomicity is what these need). Enqueueing is one put of the
 //! queue item (the claim recorded its key on the job), or, for a delivery's only pull job,
-//! one `BatchWriteItem` of the queue item and the delivery's stored event. A lease reads its
-//! queue page by page until it finds a job it can take.
+//! one `BatchWriteItem` of the queue item, the delivery's stored event and, when the
+//! dispatcher writes it ahead, its event item with the outcome. A lease reads its queue page
+//! by page until it finds a job it can take.
 
 use std::collections::HashMap;
 

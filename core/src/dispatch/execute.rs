@@ -128,8 +128,9 @@ impl Dispatcher {
         let todo = self.unheld(&run, plan.matched, held, now, &mut skipped);
         let claims = self.claims_for(event, &todo, run.force, now);
         // A delivery for one pull module writes its stored event with the job's queue item
-        // (one call less; the reference is known before the write). With two or more, a
-        // worker could lease a job before the event it names was written: not deferred.
+        // (one call less; the reference is known before the write), and maybe its outcome
+        // too ([`Dispatcher::closing`]). With two or more, a worker could lease a job before
+        // the event it names was written: not deferred.
         let defer = matches!(todo.as_slice(), [only] if only.pull.is_some());
         let (claimed, stored_event, pending) =
             (self.claim_and_store(event, &claims, payload, defer, now)).await?;
@@ -449,8 +450,11 @@ impl Dispatcher {
             pending,
             closing,
         } = sent;
-        let ahead = (run.reserved.zip(closing.as_ref()))
-            .map(|(reserved, finish)| Closing { reserved, finish });
+        let ahead = (run.reserved.zip(closing.as_ref())).map(|(reserved, finish)| Closing {
+            reserved,
+            token: run.token,
+            finish,
+        });
         let carrier = (pending.as_ref()).and_then(|_| {
             (prepared.iter()).position(|(i, _, bytes)| todo[*i].pull.is_some() && bytes.is_ok())
         });

@@ -3,7 +3,8 @@
 //! the cooldowns beside it), claim (every job and cooldown as single-item conditional writes,
 //! and the stored event, all at once), finish; invokes run concurrently between the last
 //! two. A delivery for one pull module writes its stored event with the job's queue item
-//! instead (one call less, the same round trips).
+//! instead, and, when its reservation created the event item, its outcome too, as a put of
+//! the whole item (three calls in all; see [`crate::store::Closing`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

@@ -341,14 +341,18 @@ pub struct Finish {
 
 /// A delivery's outcome written ahead, with the queue item of its only job
 /// ([`WorkQueue::enqueue_with`]): the event item as the reservation created it from
-/// `reserved`, then [`EventStore::finish`] recorded `finish`, put whole. A plain put has no
-/// condition, so the dispatcher writes one only for an event item its own reservation
-/// created ([`Reservation::Fresh`] with `created`) while that lease has a margin left; the
-/// finish it stands for is then not written again.
+/// `reserved`, then [`EventStore::finish`] recorded `finish`, put whole, but for the
+/// reservation's `token`, which it keeps (its lease released): if the call fails with the
+/// put applied and the rest not, the finish can still write the real outcome over it. A
+/// plain put has no condition, so the dispatcher writes one only for an event item its own
+/// reservation created ([`Reservation::Fresh`] with `created`) while that lease has a
+/// margin left; the finish it stands for is then not written again.
 #[derive(Debug, Clone, Copy)]
 pub struct Closing<'a> {
     /// The record the reservation created the event item from.
     pub reserved: &'a EventRecord,
+    /// The reservation's fencing token.
+    pub token: &'a str,
     /// The outcome, as the finish would record it.
     pub finish: &'a Finish,
 }
