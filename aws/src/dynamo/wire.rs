@@ -1,5 +1,5 @@
 //! A lean DynamoDB client for the delivery's hot path: the JSON protocol over kept-alive
-//! HTTP/1.1 connections ([`super::http1`]), signed with SigV4 here, with the same timeouts,
+//! HTTP/1.1 connections (`dynamo::http1`), signed with SigV4 here, with the same timeouts,
 //! retries and consumed capacity records as the SDK client. The SDK's orchestrator costs
 //! 290 to 680 µs of CPU a call on a 2-core machine (docs/performance.md); this client does
 //! the same call for 40 to 80 µs. The single-item writes of a delivery and of a module's
@@ -7,6 +7,8 @@
 //!
 //! Requests and answers are DynamoDB's JSON wire format (`{"S": "..."}`); items are the
 //! SDK's `AttributeValue` maps, so the adapter builds them the same way for both clients.
+//! Request bodies are written straight into one buffer (`Body`); answers, small, are read
+//! as `serde_json::Value`s.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
