@@ -115,8 +115,9 @@ async fn handle(
 }
 
 /// The router's answer to a dispatch (also `POST /events`): 202 with the jobs, 200 for a
-/// duplicate, 409 for a reused id or an attempt in progress, 502 when some invokes failed,
-/// 503 when the store failed (nothing dispatched).
+/// duplicate, 409 for a reused id or an attempt in progress, 503 `dispatch_incomplete` when
+/// some invokes failed (the others went out), 503 `unavailable` when the store failed
+/// (nothing dispatched).
 pub(crate) fn dispatch_answer(
     result: Result<Outcome, DispatchError>,
     event: &crate::event::Event,
