@@ -139,7 +139,7 @@ async fn one_and_five_modules_cost_what_their_jobs_add() {
 #[tokio::test]
 async fn a_pull_module_and_a_module_job_report_their_units() {
     use switchyard::store::{JobStatus, WorkQueue as _};
-    let pull = "name: builder\ndescription: pulled\npull: {}\ntriggers:\n  - webhook:\n      sources: [github]\n      event: pull_request\n      actions: [opened]\n".to_owned();
+    let pull = pull_module("builder");
     let m = metered(&[pull]).await;
     let delivery = m.deliveries(1).await;
     report("d: 35 KB PR, 1 pull module (enqueue)", &delivery);
@@ -213,7 +213,7 @@ async fn a_pull_module_and_a_module_job_report_their_units() {
 /// short for the margin (which takes the finish's own call) leaves the same item.
 #[tokio::test]
 async fn an_outcome_written_ahead_leaves_the_event_item_the_finish_would() {
-    let pull = "name: builder\ndescription: pulled\npull: {}\ntriggers:\n  - webhook:\n      sources: [github]\n      event: pull_request\n".to_owned();
+    let pull = pull_module("builder");
     let app = |lease: &str| {
         let hooks = Arc::new(Hooks::default());
         let (usages, subscription) = collect_usage(&hooks);
@@ -355,7 +355,7 @@ async fn a_lease_finds_the_job_behind_more_than_1_mb_of_leased_queue_items() {
     use futures::StreamExt as _;
     use switchyard::store::WorkQueue as _;
     // One shard, so that every item is in the one partition a page reads 1 MB of.
-    let pull = "name: builder\ndescription: pulled\npull: {}\ntriggers:\n  - webhook:\n      sources: [github]\n      event: pull_request\n      actions: [opened]\n".to_owned();
+    let pull = pull_module("builder");
     let m = metered(&[pull]).await;
     let store = m.app.store.clone().with_shards(1);
     let now = m.app.clock.now_time();

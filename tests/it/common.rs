@@ -150,6 +150,13 @@ pub struct TestApp {
     pub invokes: Counter,
 }
 
+/// A pull module `name` taking GitHub's opened pull requests (its jobs wait for workers).
+pub fn pull_module(name: &str) -> String {
+    format!(
+        "name: {name}\ndescription: pulled\npull: {{}}\ntriggers:\n  - webhook:\n      sources: [github]\n      event: pull_request\n      actions: [opened]\n"
+    )
+}
+
 /// A manifest of a module listening for GitHub pull requests, invoking `notify` (which,
 /// through the watch, finds no job in its own table and does nothing).
 pub fn module(name: &str, extra: &str) -> String {

@@ -102,51 +102,48 @@ impl FaultProxy {
 /// client.
 async fn pass_but_batches(inbound: TcpStream, out: TcpStream, applied: bool) {
     use std::sync::atomic::AtomicBool;
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let (mut from_client, mut to_client) = inbound.into_split();
-    let (mut from_store, mut to_store) = out.into_split();
+    let (from_client, to_client) = inbound.into_split();
+    let (from_store, to_store) = out.into_split();
     let batch = AtomicBool::new(false);
-    let up = async {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = match from_client.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            let named = (buf[..n].windows(15)).any(|w| w == b".BatchWriteItem");
-            if named && !applied {
-                return;
-            }
-            batch.fetch_or(named, Ordering::SeqCst);
-            if to_store.write_all(&buf[..n]).await.is_err() {
-                return;
-            }
-        }
-    };
-    let down = async {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = match from_store.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            if batch.load(Ordering::SeqCst) || to_client.write_all(&buf[..n]).await.is_err() {
-                return;
-            }
-        }
-    };
+    let up = pump(from_client, to_store, |chunk| {
+        let named = (chunk.windows(15)).any(|w| w == b".BatchWriteItem");
+        batch.fetch_or(named, Ordering::SeqCst);
+        named && !applied
+    });
+    let down = pump(from_store, to_client, |_| batch.load(Ordering::SeqCst));
     tokio::select! {
         _ = up => {}
         _ = down => {}
     }
 }
 
-async fn app_behind(proxy: &FaultProxy) -> TestApp {
+/// Copies `from` to `to` chunk by chunk until either end closes or `cut` says a chunk is
+/// not to pass.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    cut: impl Fn(&[u8]) -> bool,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if cut(&buf[..n]) || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// An app for `manifests` whose store is behind `proxy`.
+async fn app_behind(proxy: &FaultProxy, manifests: &[String]) -> TestApp {
     let table = unique_table();
     let direct = dynamo_client(&dynamodb_endpoint(), &Counter::default()).await;
     DynamoStore::create_table(&direct, &table).await.unwrap();
     TestApp::with(
-        &[module("reviewer", "")],
+        manifests,
         Options {
             dynamodb: Some(proxy.url.clone()),
             table: Some(table),
@@ -159,7 +156,7 @@ async fn app_behind(proxy: &FaultProxy) -> TestApp {
 #[tokio::test]
 async fn the_store_stopping_mid_stream_answers_503_dispatches_nothing_and_loses_nothing() {
     let proxy = FaultProxy::start(dynamodb_endpoint().replace("http://", "")).await;
-    let app = app_behind(&proxy).await;
+    let app = app_behind(&proxy, &[module("reviewer", "")]).await;
     for i in 0..5 {
         let (s, b) = app
             .github(
@@ -232,7 +229,7 @@ async fn the_store_stopping_mid_stream_answers_503_dispatches_nothing_and_loses_
 #[tokio::test]
 async fn a_stalled_store_times_out_and_no_request_hangs_past_the_limit() {
     let proxy = FaultProxy::start(dynamodb_endpoint().replace("http://", "")).await;
-    let app = app_behind(&proxy).await;
+    let app = app_behind(&proxy, &[module("reviewer", "")]).await;
     proxy.set(STALL);
     let started = Instant::now();
     let answers = futures::future::join_all((0..5).map(|i| {
@@ -269,23 +266,6 @@ async fn a_stalled_store_times_out_and_no_request_hangs_past_the_limit() {
         .github("pull_request", "slow-0", &pr_payload("opened", 0))
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{b}");
-}
-
-/// An app for one pull module whose store is behind `proxy`.
-async fn pull_app_behind(proxy: &FaultProxy) -> TestApp {
-    let table = unique_table();
-    let direct = dynamo_client(&dynamodb_endpoint(), &Counter::default()).await;
-    DynamoStore::create_table(&direct, &table).await.unwrap();
-    let pull = "name: builder\ndescription: pulled\npull: {}\ntriggers:\n  - webhook:\n      sources: [github]\n      event: pull_request\n".to_owned();
-    TestApp::with(
-        &[pull],
-        Options {
-            dynamodb: Some(proxy.url.clone()),
-            table: Some(table),
-            ..Default::default()
-        },
-    )
-    .await
 }
 
 /// The delivery `id` answered 503 `dispatch_incomplete`, its event `failed` without a stored
@@ -342,7 +322,7 @@ async fn failed_then_resumed_whole(app: &TestApp, proxy: &FaultProxy, id: &str, 
 #[tokio::test]
 async fn a_pull_delivery_whose_batch_write_fails_is_recorded_failed_and_resumes_whole() {
     let proxy = FaultProxy::start(dynamodb_endpoint().replace("http://", "")).await;
-    let app = pull_app_behind(&proxy).await;
+    let app = app_behind(&proxy, &[pull_module("builder")]).await;
     proxy.set(NO_BATCH);
     failed_then_resumed_whole(&app, &proxy, "batch-1", 3).await;
     assert!(app.items("QUEUE#").await.len() == 1);
@@ -355,7 +335,7 @@ async fn a_pull_delivery_whose_batch_write_fails_is_recorded_failed_and_resumes_
 #[tokio::test]
 async fn a_pull_delivery_whose_batch_answer_is_lost_is_recorded_failed_and_resumes_whole() {
     let proxy = FaultProxy::start(dynamodb_endpoint().replace("http://", "")).await;
-    let app = pull_app_behind(&proxy).await;
+    let app = app_behind(&proxy, &[pull_module("builder")]).await;
     proxy.set(BATCH_ANSWER_LOST);
     failed_then_resumed_whole(&app, &proxy, "lost-1", 4).await;
 }

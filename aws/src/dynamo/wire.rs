@@ -565,6 +565,15 @@ impl Body {
         self.raw("}");
     }
 
+    /// `{"<kind>": "<s>"}`.
+    fn tagged(&mut self, kind: &str, s: &str) {
+        self.raw("{\"");
+        self.raw(kind);
+        self.raw("\":");
+        self.text(s);
+        self.raw("}");
+    }
+
     fn texts(&mut self, kind: &str, list: &[String]) {
         self.raw("{\"");
         self.raw(kind);
@@ -579,16 +588,8 @@ impl Body {
     /// One attribute value, as [`value_json`] writes it.
     fn value(&mut self, v: &AttributeValue) {
         match v {
-            AttributeValue::S(s) => {
-                self.raw("{\"S\":");
-                self.text(s);
-                self.raw("}");
-            }
-            AttributeValue::N(n) => {
-                self.raw("{\"N\":");
-                self.text(n);
-                self.raw("}");
-            }
+            AttributeValue::S(s) => self.tagged("S", s),
+            AttributeValue::N(n) => self.tagged("N", n),
             AttributeValue::Bool(true) => self.raw("{\"BOOL\":true}"),
             AttributeValue::Bool(false) => self.raw("{\"BOOL\":false}"),
             AttributeValue::B(b) => {

@@ -192,13 +192,7 @@ impl Dispatcher {
             job_id: job.job_id.clone(),
             dispatched: true,
         });
-        Some(Finish {
-            status: EventStatus::Completed,
-            jobs,
-            skipped: skipped.to_vec(),
-            failed_jobs: Vec::new(),
-            payload_ref: Some(pending.reference.clone()),
-        })
+        Some(outcome(jobs, skipped, &[], Some(pending.reference.clone())))
     }
 
     /// The matched modules without a job kept from before, but for those whose cooldown
@@ -542,19 +536,7 @@ impl Dispatcher {
         now: OffsetDateTime,
     ) -> Outcome {
         let event = run.event();
-        let finish = Finish {
-            status: match failures.is_empty() {
-                true => EventStatus::Completed,
-                false => EventStatus::Failed,
-            },
-            jobs: run.jobs.clone(),
-            skipped: skipped.clone(),
-            failed_jobs: failures
-                .iter()
-                .map(|f| (f.job_id.clone(), f.error.clone()))
-                .collect(),
-            payload_ref: stored_event,
-        };
+        let finish = outcome(run.jobs.clone(), &skipped, &failures, stored_event);
         // Written ahead with the queue item, as it stands: not written again.
         let finished = match closed.as_ref() == Some(&finish) {
             true => Ok(()),
@@ -598,6 +580,28 @@ impl Dispatcher {
             true => Outcome::Dispatched(dispatched),
             false => Outcome::Incomplete(dispatched),
         }
+    }
+}
+
+/// The finish of an event with `jobs`, `skipped` modules, the jobs whose invoke `failed` and
+/// its stored event: `completed` unless some invoke failed.
+fn outcome(
+    jobs: Vec<JobRef>,
+    skipped: &[Skip],
+    failed: &[Failure],
+    payload_ref: Option<PayloadRef>,
+) -> Finish {
+    Finish {
+        status: match failed.is_empty() {
+            true => EventStatus::Completed,
+            false => EventStatus::Failed,
+        },
+        jobs,
+        skipped: skipped.to_vec(),
+        failed_jobs: (failed.iter())
+            .map(|f| (f.job_id.clone(), f.error.clone()))
+            .collect(),
+        payload_ref,
     }
 }
 
