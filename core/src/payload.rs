@@ -146,7 +146,8 @@ pub struct Payload {
     parsed: OnceLock<Value>,
     /// The tree when there is no text.
     owned: Value,
-    view: Option<View>,
+    /// Shared by clones (the event hooks get one per delivery): it is never changed.
+    view: Option<Arc<View>>,
 }
 
 #[derive(Clone)]
@@ -178,18 +179,23 @@ impl Payload {
             return Err(error_at(body, scan.i, "trailing characters"));
         }
         let raw = text.get(start..end).unwrap_or_default();
+        let raw: Arc<str> = match compacted(raw) {
+            Some(compact) => Arc::from(compact),
+            None => Arc::from(raw),
+        };
         Ok(Self {
-            raw: Some(Arc::from(raw)),
+            raw: Some(raw),
             parsed: OnceLock::new(),
             owned: Value::Null,
-            view: Some(View {
+            view: Some(Arc::new(View {
                 paths: paths.clone(),
                 value: value.unwrap_or(Value::Null),
-            }),
+            })),
         })
     }
 
-    /// The JSON text as received (without surrounding whitespace), unless the payload was
+    /// The JSON text as received (without surrounding whitespace, and an indented text
+    /// without the whitespace between its tokens: [`compacted`]), unless the payload was
     /// built from a tree or changed since.
     pub fn raw(&self) -> Option<&str> {
         self.raw.as_deref()
@@ -353,6 +359,66 @@ fn string_stops(w: u64) -> u64 {
         | (slash.wrapping_sub(ONES) & !slash)
         | (w.wrapping_sub(ONES * 0x20) & !w))
         & HIGH
+}
+
+/// `text` (one checked JSON value) without the whitespace between its tokens, when it
+/// holds a line break: an indented body (Gitea's and Forgejo's are; a pretty-printed
+/// fixture is). It is stored, compressed and forwarded at its meaning's size: the 35 KB
+/// indented pull request fixture is 29 KB compact and packs into 3.5 KB instead of 4.7 KB
+/// (one write unit less), in less compression time. A text without a line break (GitHub's
+/// bodies are one line) is kept as it came: `None`. Linear: one pass, strings copied in
+/// words. Sound because JSON allows no raw control character inside a string, so a line
+/// break, and every whitespace byte outside a string, lies between tokens.
+fn compacted(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    if !b.contains(&b'\n') {
+        return None;
+    }
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b' ' | b'\n' | b'\r' | b'\t' => i += 1,
+            b'"' => {
+                let start = i;
+                i = string_end(b, i + 1);
+                out.extend_from_slice(b.get(start..i).unwrap_or_default());
+            }
+            _ => {
+                let start = i;
+                while b
+                    .get(i)
+                    .is_some_and(|c| !matches!(c, b' ' | b'\n' | b'\r' | b'\t' | b'"'))
+                {
+                    i += 1;
+                }
+                out.extend_from_slice(b.get(start..i).unwrap_or_default());
+            }
+        }
+    }
+    // Only ASCII bytes between tokens went: still UTF-8.
+    String::from_utf8(out).ok()
+}
+
+/// Just past the closing quote of the string whose content starts at `i` (the end of `b`
+/// for an unclosed one, which a checked text does not have).
+fn string_end(b: &[u8], mut i: usize) -> usize {
+    loop {
+        while let Some(w) = word(b, i) {
+            let stops = string_stops(w);
+            if stops != 0 {
+                i += (stops.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
+        }
+        match b.get(i) {
+            Some(b'"') => return i + 1,
+            Some(b'\\') => i += 2,
+            Some(_) => i += 1,
+            None => return b.len(),
+        }
+    }
 }
 
 #[inline(always)]
@@ -803,7 +869,38 @@ mod tests {
             );
         }
         assert_eq!(*payload, full);
-        assert_eq!(payload.raw(), Some(text));
+        // Indented: kept without the whitespace between its tokens.
+        let raw = payload.raw().expect("text");
+        assert!(!raw.contains(['\n', ' ']), "{raw}");
+        assert_eq!(serde_json::from_str::<Value>(raw).expect("json"), full);
+    }
+
+    #[test]
+    fn an_indented_text_is_kept_compact_with_its_strings_whole() {
+        let text = "{\n  \"title\" : \"a  b\\t \\\" } \\\\\",\r\n\t\"n\": [ 1 , -2.5e3,\n true ],\n  \"e\": { },\n  \"u\": \"é\\u00e9 x\"\n}";
+        let payload = Payload::parse(text.as_bytes(), &paths(&[])).expect("parses");
+        let compact = r#"{"title":"a  b\t \" } \\","n":[1,-2.5e3,true],"e":{},"u":"é\u00e9 x"}"#;
+        assert_eq!(payload.raw(), Some(compact));
+        let full: Value = serde_json::from_str(text).expect("json");
+        assert_eq!(serde_json::from_str::<Value>(compact).expect("json"), full);
+        assert_eq!(*payload, full);
+        // One line: kept as it came, spaces and all.
+        let line = r#"{"title": "a  b", "n": [1, 2]}"#;
+        let payload = Payload::parse(line.as_bytes(), &paths(&[])).expect("parses");
+        assert_eq!(payload.raw(), Some(line));
+        // The indented fixture: compact, and the same value.
+        let fixture = include_str!("../../events/github-pull_request-opened.json");
+        let payload = Payload::parse(fixture.as_bytes(), &paths(&[])).expect("parses");
+        let full: Value = serde_json::from_str(fixture).expect("json");
+        let raw = payload.raw().expect("text");
+        assert!(!raw.contains('\n'));
+        assert_eq!(serde_json::from_str::<Value>(raw).expect("json"), full);
+        assert!(
+            raw.len() < fixture.len() * 9 / 10,
+            "{} of {}",
+            raw.len(),
+            fixture.len()
+        );
     }
 
     #[test]
