@@ -404,14 +404,7 @@ fn compacted(text: &str) -> Option<String> {
 /// for an unclosed one, which a checked text does not have).
 fn string_end(b: &[u8], mut i: usize) -> usize {
     loop {
-        while let Some(w) = word(b, i) {
-            let stops = string_stops(w);
-            if stops != 0 {
-                i += (stops.trailing_zeros() / 8) as usize;
-                break;
-            }
-            i += 8;
-        }
+        i = plain_run_end(b, i);
         match b.get(i) {
             Some(b'"') => return i + 1,
             Some(b'\\') => i += 2,
@@ -419,6 +412,21 @@ fn string_end(b: &[u8], mut i: usize) -> usize {
             None => return b.len(),
         }
     }
+}
+
+/// Past the string bytes from `i` that need no look, a word at a time: at the first `"`,
+/// `\` or control character, or where fewer than 8 bytes are left (the caller looks at
+/// those one by one).
+#[inline(always)]
+fn plain_run_end(b: &[u8], mut i: usize) -> usize {
+    while let Some(w) = word(b, i) {
+        let stops = string_stops(w);
+        if stops != 0 {
+            return i + (stops.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
 }
 
 #[inline(always)]
@@ -684,14 +692,7 @@ impl Scan<'_> {
         let mut escaped = false;
         let mut unicode = false;
         loop {
-            while let Some(w) = word(b, i) {
-                let stops = string_stops(w);
-                if stops != 0 {
-                    i += (stops.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                i += 8;
-            }
+            i = plain_run_end(b, i);
             match b.get(i) {
                 Some(b'"') => {
                     i += 1;
