@@ -378,26 +378,36 @@ fn compacted(text: &str) -> Option<String> {
     let mut i = 0;
     while let Some(&c) = b.get(i) {
         match c {
-            b' ' | b'\n' | b'\r' | b'\t' => i += 1,
+            b' ' | b'\n' | b'\r' | b'\t' => i = space_run_end(b, i + 1),
             b'"' => {
                 let start = i;
                 i = string_end(b, i + 1);
                 out.extend_from_slice(b.get(start..i).unwrap_or_default());
             }
+            // Punctuation, numbers and literals: a few bytes each, pushed one by one (a
+            // copy call per token cost more than the bytes it moved).
             _ => {
-                let start = i;
-                while b
-                    .get(i)
-                    .is_some_and(|c| !matches!(c, b' ' | b'\n' | b'\r' | b'\t' | b'"'))
-                {
-                    i += 1;
-                }
-                out.extend_from_slice(b.get(start..i).unwrap_or_default());
+                out.push(c);
+                i += 1;
             }
         }
     }
     // Only ASCII bytes between tokens went: still UTF-8.
     String::from_utf8(out).ok()
+}
+
+/// Past the run of spaces from `i` (indentation), a word at a time; other whitespace
+/// bytes one by one.
+#[inline(always)]
+fn space_run_end(b: &[u8], mut i: usize) -> usize {
+    while let Some(w) = word(b, i) {
+        let other = w ^ (ONES * u64::from(b' '));
+        if other != 0 {
+            return i + (other.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
 }
 
 /// Just past the closing quote of the string whose content starts at `i` (the end of `b`
@@ -885,6 +895,19 @@ mod tests {
         let full: Value = serde_json::from_str(text).expect("json");
         assert_eq!(serde_json::from_str::<Value>(compact).expect("json"), full);
         assert_eq!(*payload, full);
+        // Runs of spaces longer than a word, with tabs and line breaks inside and after.
+        for n in [1, 7, 8, 9, 17, 40] {
+            let pad = " ".repeat(n);
+            let text = format!(
+                "{{\n{pad}\"a\":{pad}[{pad}1,\t{pad}\r\n{pad}\"x{pad}y\"{pad}]{pad}\n}}{pad}"
+            );
+            let payload = Payload::parse(text.as_bytes(), &paths(&[])).expect("parses");
+            assert_eq!(
+                payload.raw(),
+                Some(format!("{{\"a\":[1,\"x{pad}y\"]}}").as_str()),
+                "{n}"
+            );
+        }
         // One line: kept as it came, spaces and all.
         let line = r#"{"title": "a  b", "n": [1, 2]}"#;
         let payload = Payload::parse(line.as_bytes(), &paths(&[])).expect("parses");
