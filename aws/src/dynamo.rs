@@ -1192,9 +1192,9 @@ const PAYLOAD_ZSTD_LEVEL: i32 = 3;
 // Match tables for a text of at most SMALL_PACK_BYTES: 2^12 hash and 2^12 chain entries
 // (32 KB). For the 29 KB compact pull request level 3 picks 2^16 and 2^15 (384 KB), whose
 // lookups miss cache and evict the rest of the delivery's data. The 19 forge fixtures,
-// compact, pack into 23,467 bytes instead of 23,426 (+0.2 %), and `make load`'s router
-// spends about 15 % less CPU per delivery (docs/performance.md, session 15). Larger texts
-// get level 3's own tables.
+// compact, pack into 23,467 bytes instead of 23,426 (+0.2 %), and zstd's share of
+// `make load`'s router samples falls from 20 % to 14 % (docs/performance.md, session 15).
+// Larger texts get level 3's own tables.
 const SMALL_PACK_BYTES: usize = 64 * 1024;
 const SMALL_HASH_LOG: u32 = 12;
 const SMALL_CHAIN_LOG: u32 = 12;
