@@ -396,8 +396,9 @@ fn compacted(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Past the run of spaces from `i` (indentation), a word at a time; other whitespace
-/// bytes one by one.
+/// Past the run of spaces from `i` (indentation), a word at a time: at the first byte that
+/// is not a space. The scanner's whitespace skip and `compacted` share it; they take other
+/// whitespace bytes one by one.
 #[inline(always)]
 fn space_run_end(b: &[u8], mut i: usize) -> usize {
     while let Some(w) = word(b, i) {
@@ -493,15 +494,7 @@ impl Scan<'_> {
     #[inline(always)]
     fn ws(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
-            self.i += 1;
-            while let Some(w) = word(self.b, self.i) {
-                let spaces = w ^ (ONES * u64::from(b' '));
-                if spaces != 0 {
-                    self.i += (spaces.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                self.i += 8;
-            }
+            self.i = space_run_end(self.b, self.i + 1);
         }
     }
 
