@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::types::{
     KeyType, Projection, ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure,
     ScalarAttributeType, TimeToLiveSpecification,
 };
+use switchyard_core::text::concat;
 use time::OffsetDateTime;
 
 use crate::settings::Settings;
@@ -147,12 +148,12 @@ impl Default for Expr {
 
 impl Expr {
     fn name(&mut self, attr: &str) -> String {
-        let key = format!("#{attr}");
+        let key = concat(&["#", attr]);
         self.names.insert(key.clone(), attr.to_owned());
         key
     }
     fn value(&mut self, placeholder: &str, v: AttributeValue) -> String {
-        let key = format!(":{placeholder}");
+        let key = concat(&[":", placeholder]);
         self.values.insert(key.clone(), v);
         key
     }
@@ -165,8 +166,8 @@ impl Expr {
     }
     /// `#attr = :set_attr`.
     fn set(&mut self, attr: &str, v: AttributeValue) {
-        self.names.insert(format!("#{attr}"), attr.to_owned());
-        self.values.insert(format!(":set_{attr}"), v);
+        self.names.insert(concat(&["#", attr]), attr.to_owned());
+        self.values.insert(concat(&[":set_", attr]), v);
         let sets = self.clause();
         for part in ["#", attr, " = :set_", attr] {
             sets.push_str(part);
@@ -174,8 +175,8 @@ impl Expr {
     }
     /// `#attr = if_not_exists(#attr, :first_attr)`: the first write's value is kept.
     fn set_first(&mut self, attr: &str, v: AttributeValue) {
-        self.names.insert(format!("#{attr}"), attr.to_owned());
-        self.values.insert(format!(":first_{attr}"), v);
+        self.names.insert(concat(&["#", attr]), attr.to_owned());
+        self.values.insert(concat(&[":first_", attr]), v);
         let sets = self.clause();
         for part in [
             "#",
@@ -190,7 +191,7 @@ impl Expr {
         }
     }
     fn update_expression(&self, extra: &str) -> String {
-        format!("SET {}{extra}", self.sets)
+        concat(&["SET ", &self.sets, extra])
     }
     /// The conditional `UpdateItem` of `key`: `SET` with these names and values, then
     /// `extra` (` ADD ...`, ` REMOVE ...`).
@@ -561,13 +562,21 @@ impl DynamoStore {
             }
             None => {
                 let one = e.value("one", n(1));
-                format!(" ADD {attempts} {one}")
+                concat(&[" ADD ", &attempts, " ", &one])
             }
         };
         let write = e.into_update(
             job_key(&job.job_id),
-            &format!("{add} REMOVE {error}, {finished}, {started}"),
-            format!("attribute_not_exists(pk) OR {status} IN ({queued}, {failed})"),
+            &concat(&[&add, " REMOVE ", &error, ", ", &finished, ", ", &started]),
+            concat(&[
+                "attribute_not_exists(pk) OR ",
+                &status,
+                " IN (",
+                &queued,
+                ", ",
+                &failed,
+                ")",
+            ]),
         );
         match self.wire.write(&self.table, write).await {
             Ok(_) => Ok(Written::Done),
@@ -686,7 +695,7 @@ fn event_index_keys(
     received_at: OffsetDateTime,
     shards: u16,
 ) -> (String, String) {
-    let id = format!("{}#{}", record.source, record.event_id);
+    let id = concat(&[&record.source, "#", &record.event_id]);
     (
         keys::events_shard(keys::shard_of(&id, shards)),
         keys::time_sort(received_at, &id),
@@ -796,16 +805,34 @@ impl EventStore for DynamoStore {
         let expires = e.name("expires_at");
         let h = e.value("hash", s(record.body_digest.clone()));
         let failed = e.value("failed", encode_value(&pk, &EventStatus::Failed)?);
-        let condition = format!(
-            "attribute_not_exists(pk) OR {expires} <= {now_v} OR ({hash} = {h} AND ({status} = {failed} OR ({status} <> :completed AND {lease} <= {now_v})))"
-        );
+        let condition = concat(&[
+            "attribute_not_exists(pk) OR ",
+            &expires,
+            " <= ",
+            &now_v,
+            " OR (",
+            &hash,
+            " = ",
+            &h,
+            " AND (",
+            &status,
+            " = ",
+            &failed,
+            " OR (",
+            &status,
+            " <> :completed AND ",
+            &lease,
+            " <= ",
+            &now_v,
+            ")))",
+        ]);
         e.value("completed", encode_value(&pk, &EventStatus::Completed)?);
         let write = wire::Write {
             old: true,
             old_on_failure: true,
             ..e.into_update(
                 key(pk.clone(), keys::EVENT_SK),
-                &format!(" ADD {attempts} {one}"),
+                &concat(&[" ADD ", &attempts, " ", &one]),
                 condition,
             )
         };

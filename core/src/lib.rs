@@ -34,6 +34,7 @@ pub mod source;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod text;
 pub mod yaml;
 
 pub use config::{Config, Source, SourceKind};

@@ -2,6 +2,7 @@
 //! domain's identities, job ids and cooldown entities, are `switchyard_core::store::ids`).
 
 use sha2::{Digest, Sha256};
+use switchyard_core::text::{concat, push_decimal};
 
 /// Sort key of event items.
 pub const EVENT_SK: &str = "EVENT";
@@ -16,7 +17,7 @@ const MAX_ENTITY_IN_KEY: usize = 512;
 
 /// `EVENT#{source}#{id}`: one item per delivery, so de-duplication is one conditional write.
 pub fn event(source: &str, id: &str) -> String {
-    format!("EVENT#{source}#{id}")
+    concat(&["EVENT#", source, "#", id])
 }
 
 /// `COOLDOWN#{module}#{entity}`: one item per (module, entity) pair.
@@ -27,7 +28,7 @@ pub fn cooldown(module: &str, entity: &str) -> String {
             hex::encode(Sha256::digest(entity.as_bytes()))
         )
     } else {
-        format!("COOLDOWN#{module}#{entity}")
+        concat(&["COOLDOWN#", module, "#", entity])
     }
 }
 
@@ -46,12 +47,12 @@ pub const SCHEDULER_SK: &str = "STATE";
 
 /// `PAYLOAD#{key}`: the parts of a large payload (sort keys `PART#nnnn`).
 pub fn payload(key: &str) -> String {
-    format!("PAYLOAD#{key}")
+    concat(&["PAYLOAD#", key])
 }
 
 /// `JOB#{id}`.
 pub fn job(id: &str) -> String {
-    format!("JOB#{id}")
+    concat(&["JOB#", id])
 }
 
 /// The index that lists events, newest first (`gsi1pk` = [`events_shard`], `gsi1sk` =
@@ -70,26 +71,46 @@ pub fn shard_of(id: &str, shards: u16) -> u16 {
     u16::try_from(h % u64::from(shards.max(1))).unwrap_or(0)
 }
 
+/// `parts` then `shard` in two digits at least.
+fn shard_key(parts: &[&str], shard: u16) -> String {
+    let mut key = String::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + 3);
+    for part in parts {
+        key.push_str(part);
+    }
+    push_decimal(&mut key, u64::from(shard), 2);
+    key
+}
+
 /// `EVENTS#{nn}`: the events index partition of shard `shard`.
 pub fn events_shard(shard: u16) -> String {
-    format!("EVENTS#{shard:02}")
+    shard_key(&["EVENTS#"], shard)
 }
 
 /// `JOBS#{nn}`: the jobs index partition of shard `shard`.
 pub fn jobs_shard(shard: u16) -> String {
-    format!("JOBS#{shard:02}")
+    shard_key(&["JOBS#"], shard)
 }
 
 /// `QUEUE#{module}#{nn}`: shard `shard` of a pull module's queue.
 pub fn queue_shard(module: &str, shard: u16) -> String {
-    format!("QUEUE#{module}#{shard:02}")
+    shard_key(&["QUEUE#", module, "#"], shard)
 }
 
 /// Index sort key: milliseconds since the epoch, zero-padded so text order is time order,
 /// then `suffix` to make it unique.
 pub fn time_sort(t: time::OffsetDateTime, suffix: &str) -> String {
     let ms = t.unix_timestamp_nanos() / 1_000_000;
-    format!("{ms:013}#{suffix}")
+    match u64::try_from(ms) {
+        Ok(ms) => {
+            let mut key = String::with_capacity(14 + suffix.len());
+            push_decimal(&mut key, ms, 13);
+            key.push('#');
+            key.push_str(suffix);
+            key
+        }
+        // Before 1970: never on the request path.
+        Err(_) => format!("{ms:013}#{suffix}"),
+    }
 }
 
 /// The registry's items: `REGISTRY` / `CURRENT` and `REGISTRY` / `V#{n:010}`.
@@ -119,6 +140,22 @@ mod tests {
         let b = a + time::Duration::milliseconds(1);
         assert!(time_sort(a, "z") < time_sort(b, "a"));
         assert_eq!(registry_version(12), "V#0000000012");
+        assert_eq!(time_sort(a, "github#d-1"), "1700000000000#github#d-1");
+        let early = time::OffsetDateTime::from_unix_timestamp(86_400).unwrap();
+        assert_eq!(time_sort(early, "x"), "0000086400000#x");
+    }
+
+    #[test]
+    fn keys_are_spelled_as_the_table_holds_them() {
+        assert_eq!(event("github", "d-1"), "EVENT#github#d-1");
+        assert_eq!(payload("k#1"), "PAYLOAD#k#1");
+        assert_eq!(job("ab12"), "JOB#ab12");
+        assert_eq!(settings("acme/app"), "SETTINGS#acme/app");
+        for shard in [0u16, 7, 15, 99, 100, 255] {
+            assert_eq!(events_shard(shard), format!("EVENTS#{shard:02}"));
+            assert_eq!(jobs_shard(shard), format!("JOBS#{shard:02}"));
+            assert_eq!(queue_shard("lint", shard), format!("QUEUE#lint#{shard:02}"));
+        }
     }
 
     #[test]

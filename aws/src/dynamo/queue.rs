@@ -378,7 +378,7 @@ impl DynamoStore {
 pub(super) fn item_key(job: &JobRecord, shards: u16) -> (String, String) {
     (
         keys::queue_shard(&job.module, keys::shard_of(&job.job_id, shards)),
-        format!("{}#{}", job.created_at, job.job_id),
+        switchyard_core::text::concat(&[&job.created_at, "#", &job.job_id]),
     )
 }
 

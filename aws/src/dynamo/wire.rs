@@ -25,6 +25,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::store::usage::{Call, record};
+use switchyard_core::text::{concat, push_decimal};
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
@@ -222,10 +223,10 @@ impl Wire {
 
     async fn once(&self, operation: &'static str, body: Bytes) -> Result<(u16, Vec<u8>), String> {
         let signer = self.signer().await?;
-        let now = time::OffsetDateTime::now_utc();
-        let target = format!("DynamoDB_20120810.{operation}");
+        let date = amz_date(time::OffsetDateTime::now_utc());
+        let target = concat(&["DynamoDB_20120810.", operation]);
         let host = &self.inner.endpoint.host;
-        let authorization = signer.authorize(host, &self.inner.region, &target, &body, now);
+        let authorization = signer.authorize(host, &self.inner.region, &target, &body, &date);
         let token = signer.credentials.session_token();
         if token.is_some_and(|t| t.bytes().any(|b| b.is_ascii_control())) {
             return Err("the session token holds a control character".into());
@@ -238,7 +239,7 @@ impl Wire {
             "\r\ncontent-type: application/x-amz-json-1.0\r\nx-amz-target: ",
             &target,
             "\r\nx-amz-date: ",
-            &amz_date(now),
+            &date,
             "\r\nauthorization: ",
             &authorization,
         ] {
@@ -248,7 +249,11 @@ impl Wire {
             request.extend_from_slice(b"\r\nx-amz-security-token: ");
             request.extend_from_slice(token.as_bytes());
         }
-        request.extend_from_slice(format!("\r\ncontent-length: {}\r\n\r\n", body.len()).as_bytes());
+        let mut length = String::with_capacity(40);
+        length.push_str("\r\ncontent-length: ");
+        push_decimal(&mut length, body.len() as u64, 1);
+        length.push_str("\r\n\r\n");
+        request.extend_from_slice(length.as_bytes());
         request.extend_from_slice(&body);
         (self.inner.endpoint.send(&request).await).map_err(|e| format!("{operation}: {e}"))
     }
@@ -296,40 +301,54 @@ impl Signer {
         }
     }
 
-    /// The `Authorization` header of a POST to `/` with these headers and `body`.
-    fn authorize(
-        &self,
-        host: &str,
-        region: &str,
-        target: &str,
-        body: &[u8],
-        now: time::OffsetDateTime,
-    ) -> String {
-        let date = amz_date(now);
+    /// The `Authorization` header of a POST to `/` with these headers and `body`, sent at
+    /// `date` (`amz_date`).
+    fn authorize(&self, host: &str, region: &str, target: &str, body: &[u8], date: &str) -> String {
         let token = self.credentials.session_token();
-        let mut signed = String::from("content-type;host;x-amz-date");
-        let mut canonical = format!(
-            "POST\n/\n\ncontent-type:application/x-amz-json-1.0\nhost:{host}\nx-amz-date:{date}\n"
-        );
-        if let Some(token) = token {
-            canonical.push_str(&format!("x-amz-security-token:{token}\n"));
-            signed.push_str(";x-amz-security-token");
+        let signed = match token {
+            Some(_) => "content-type;host;x-amz-date;x-amz-security-token;x-amz-target",
+            None => "content-type;host;x-amz-date;x-amz-target",
+        };
+        let mut canonical = String::with_capacity(320 + token.map_or(0, str::len));
+        for part in [
+            "POST\n/\n\ncontent-type:application/x-amz-json-1.0\nhost:",
+            host,
+            "\nx-amz-date:",
+            date,
+            "\n",
+        ] {
+            canonical.push_str(part);
         }
-        canonical.push_str(&format!("x-amz-target:{target}\n\n"));
-        signed.push_str(";x-amz-target");
-        canonical.push_str(&signed);
-        canonical.push('\n');
-        canonical.push_str(&hex::encode(Sha256::digest(body)));
-        let scope = format!("{}/{region}/dynamodb/aws4_request", self.day);
-        let to_sign = format!(
-            "AWS4-HMAC-SHA256\n{date}\n{scope}\n{}",
-            hex::encode(Sha256::digest(canonical.as_bytes()))
-        );
-        let signature = hex::encode(hmac(&self.key, to_sign.as_bytes()));
-        format!(
-            "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed}, Signature={signature}",
-            self.credentials.access_key_id()
-        )
+        if let Some(token) = token {
+            for part in ["x-amz-security-token:", token, "\n"] {
+                canonical.push_str(part);
+            }
+        }
+        for part in ["x-amz-target:", target, "\n\n", signed, "\n"] {
+            canonical.push_str(part);
+        }
+        canonical.push_str(hex_of(&Sha256::digest(body), &mut [0; 64]));
+        let scope = concat(&[&self.day, "/", region, "/dynamodb/aws4_request"]);
+        let to_sign = concat(&[
+            "AWS4-HMAC-SHA256\n",
+            date,
+            "\n",
+            &scope,
+            "\n",
+            hex_of(&Sha256::digest(canonical.as_bytes()), &mut [0; 64]),
+        ]);
+        let mut signature = [0; 64];
+        let signature = hex_of(&hmac(&self.key, to_sign.as_bytes()), &mut signature);
+        concat(&[
+            "AWS4-HMAC-SHA256 Credential=",
+            self.credentials.access_key_id(),
+            "/",
+            &scope,
+            ", SignedHeaders=",
+            signed,
+            ", Signature=",
+            signature,
+        ])
     }
 }
 
@@ -343,18 +362,37 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-fn day(t: time::OffsetDateTime) -> String {
-    format!("{:04}{:02}{:02}", t.year(), u8::from(t.month()), t.day())
+/// The 32 bytes of a digest as 64 lowercase hex digits, written into `out`.
+fn hex_of<'a>(digest: &[u8], out: &'a mut [u8; 64]) -> &'a str {
+    // 32 bytes fill the 64 digits exactly; anything else leaves the digits it did not reach
+    // as zeros, which no caller passes.
+    let _ = hex::encode_to_slice(digest.get(..32).unwrap_or(digest), &mut out[..]);
+    std::str::from_utf8(out).unwrap_or_default()
 }
 
+/// `YYYYMMDD`.
+fn day(t: time::OffsetDateTime) -> String {
+    let mut out = String::with_capacity(16);
+    push_day(&mut out, t);
+    out
+}
+
+fn push_day(out: &mut String, t: time::OffsetDateTime) {
+    push_decimal(out, u64::try_from(t.year()).unwrap_or(0), 4);
+    push_decimal(out, u64::from(u8::from(t.month())), 2);
+    push_decimal(out, u64::from(t.day()), 2);
+}
+
+/// `YYYYMMDDTHHMMSSZ`.
 fn amz_date(t: time::OffsetDateTime) -> String {
-    format!(
-        "{}T{:02}{:02}{:02}Z",
-        day(t),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let mut out = String::with_capacity(16);
+    push_day(&mut out, t);
+    out.push('T');
+    for part in [t.hour(), t.minute(), t.second()] {
+        push_decimal(&mut out, u64::from(part), 2);
+    }
+    out.push('Z');
+    out
 }
 
 /// (table units, index units) of an answer's `ConsumedCapacity` (one entry or a list).
@@ -782,11 +820,26 @@ mod tests {
     }
 
     #[test]
+    fn dates_are_written_as_sigv4_wants_them() {
+        let t = time::macros::datetime!(2026-03-04 05:06:07 UTC);
+        assert_eq!(day(t), "20260304");
+        assert_eq!(amz_date(t), "20260304T050607Z");
+        let t = time::macros::datetime!(2026-12-31 23:59:59 UTC);
+        assert_eq!(amz_date(t), "20261231T235959Z");
+    }
+
+    #[test]
     fn signs_as_the_aws_sigv4_crate_does() {
+        for session in [Some("session".to_owned()), None] {
+            signs_as_the_aws_sigv4_crate_does_with(session);
+        }
+    }
+
+    fn signs_as_the_aws_sigv4_crate_does_with(session: Option<String>) {
         let credentials = Credentials::new(
             "AKIDEXAMPLE",
             "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            Some("session".into()),
+            session,
             None,
             "test",
         );
@@ -799,7 +852,7 @@ mod tests {
             "us-east-1",
             target,
             body,
-            now,
+            &amz_date(now),
         );
 
         let identity: aws_smithy_runtime_api::client::identity::Identity = credentials.into();

@@ -32,7 +32,7 @@ pub fn job_id(source: &str, event_id: &str, module: &str) -> String {
 /// the reservation anyway) cannot overwrite it.
 pub fn event_payload(source: &str, id: &str, digest: &str) -> String {
     let digest = digest.strip_prefix("xxh3:").unwrap_or(digest);
-    format!("EVENT#{source}#{id}#{digest}")
+    crate::text::concat(&["EVENT#", source, "#", id, "#", digest])
 }
 
 #[cfg(test)]
