@@ -15,6 +15,9 @@
 //! | `StoreWriteUnits`, `StoreReadUnits`, `StoreCalls`, `StoreRoundTrips` | Count | source (with `DispatchLatency` or `Duplicates`, one line per delivery: DynamoDB's consumed capacity) |
 //! | `JobsFinished` | Count | module, status |
 //! | `JobDuration` | Milliseconds | module |
+//!
+//! A delivery's lines go out together, in one `write`, with its `event_completed` line
+//! (which fires for every delivery that reached dispatch, a store failure included).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -35,11 +38,24 @@ fn source_dimension(source: &str) -> &str {
     }
 }
 
-/// Writes EMF lines to a writer (stdout on Lambda).
+/// Writes EMF lines to a writer (stdout on Lambda). The metrics registered on the hook
+/// bus ([`Emf::register`]) hold the lines of a unit of work (a delivery's `EventsReceived`
+/// and `ModulesDispatched`, a job's `JobsFinished`) and write them with its last line
+/// (`event_completed`, `request_rejected`, `JobDuration`): one `write` a delivery instead of
+/// three. At most [`HELD_BYTES`] are ever held.
 pub struct Emf {
     namespace: String,
-    out: Mutex<Box<dyn Write + Send>>,
+    out: Mutex<Out>,
 }
+
+/// The writer and the lines held for it.
+struct Out {
+    writer: Box<dyn Write + Send>,
+    held: Vec<u8>,
+}
+
+/// Held lines past this size are written at once.
+pub const HELD_BYTES: usize = 8 * 1024;
 
 impl std::fmt::Debug for Emf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -105,13 +121,27 @@ impl Emf {
     pub fn to_writer(namespace: impl Into<String>, out: Box<dyn Write + Send>) -> Self {
         Self {
             namespace: namespace.into(),
-            out: Mutex::new(out),
+            out: Mutex::new(Out {
+                writer: out,
+                held: Vec::new(),
+            }),
         }
     }
 
-    /// Writes one EMF line: the metrics share the dimension set `dims`. The line is
-    /// written straight into one buffer (no JSON tree) and out in one write.
+    /// Writes one EMF line, and any held before it, in one write: the metrics share the
+    /// dimension set `dims`.
     pub fn emit(&self, dims: &[(&str, &str)], metrics: &[(&str, f64, Unit)]) {
+        self.line(dims, metrics, true);
+    }
+
+    /// Keeps one EMF line for the next [`Emf::emit`] (or writes it now, past
+    /// [`HELD_BYTES`]).
+    pub fn hold(&self, dims: &[(&str, &str)], metrics: &[(&str, f64, Unit)]) {
+        self.line(dims, metrics, false);
+    }
+
+    /// The line is written straight into one buffer (no JSON tree).
+    fn line(&self, dims: &[(&str, &str)], metrics: &[(&str, f64, Unit)], now: bool) {
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
         let mut line: Vec<u8> = Vec::with_capacity(192 + 48 * metrics.len());
         // Writing JSON into a Vec cannot fail.
@@ -155,9 +185,21 @@ impl Emf {
         }
         line.extend_from_slice(b"}\n");
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let out = &mut *out;
+        if !now && out.held.len() + line.len() <= HELD_BYTES {
+            out.held.extend_from_slice(&line);
+            return;
+        }
+        let text = if out.held.is_empty() {
+            line
+        } else {
+            let mut all = std::mem::take(&mut out.held);
+            all.extend_from_slice(&line);
+            all
+        };
         // A metrics line that cannot be written is dropped; it never fails a request.
-        let _ = out.write_all(&line);
-        let _ = out.flush();
+        let _ = out.writer.write_all(&text);
+        let _ = out.writer.flush();
     }
 
     /// Registers switchyard's metrics on `hooks` (priority 1000: after user handlers).
@@ -166,7 +208,7 @@ impl Emf {
         let mut subs = Vec::new();
         let e = self.clone();
         subs.push(hooks.event_received.on(P, move |r| {
-            e.emit(
+            e.hold(
                 &[("source", source_dimension(&r.event.source))],
                 &[("EventsReceived", 1.0, Unit::Count)],
             );
@@ -189,7 +231,7 @@ impl Emf {
         }));
         let e = self.clone();
         subs.push(hooks.module_dispatched.on(P, move |d| {
-            e.emit(
+            e.hold(
                 &[("module", &d.module)],
                 &[("ModulesDispatched", 1.0, Unit::Count)],
             );
@@ -197,7 +239,7 @@ impl Emf {
         }));
         let e = self.clone();
         subs.push(hooks.module_skipped.on(P, move |s| {
-            e.emit(
+            e.hold(
                 &[("module", &s.module), ("reason", &s.reason)],
                 &[("ModulesSkipped", 1.0, Unit::Count)],
             );
@@ -229,7 +271,7 @@ impl Emf {
         }));
         let e = self.clone();
         subs.push(hooks.job_finished.on(P, move |j| {
-            e.emit(
+            e.hold(
                 &[("module", &j.module), ("status", j.status.as_str())],
                 &[("JobsFinished", 1.0, Unit::Count)],
             );
@@ -436,6 +478,90 @@ mod tests {
     }
 
     #[test]
+    fn held_lines_go_out_with_the_next_emitted_one_in_one_write() {
+        /// Each `write` call's bytes.
+        #[derive(Clone, Default)]
+        struct Writes(Arc<Mutex<Vec<Vec<u8>>>>);
+        impl Write for Writes {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().push(buf.to_vec());
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let writes = Writes::default();
+        let emf = Arc::new(Emf::to_writer("Switchyard", Box::new(writes.clone())));
+        let hooks = Hooks::default();
+        emf.register(&hooks);
+        // A job's two lines: the first held, both written with the second.
+        hooks
+            .job_finished
+            .dispatch(&crate::hooks::JobFinished {
+                module: "notify".into(),
+                job_id: "j".into(),
+                status: crate::store::JobStatus::Succeeded,
+                duration: Duration::from_millis(12),
+            })
+            .unwrap();
+        emf.hold(
+            &[("source", "github")],
+            &[("EventsReceived", 1.0, Unit::Count)],
+        );
+        assert_eq!(writes.0.lock().unwrap().len(), 1, "a held line waits");
+        emf.emit(&[("source", "github")], &[("StoreCalls", 3.0, Unit::Count)]);
+        let all = writes.0.lock().unwrap().clone();
+        assert_eq!(all.len(), 2);
+        let lines: Vec<Value> = all
+            .iter()
+            .flat_map(|w| {
+                String::from_utf8(w.clone())
+                    .unwrap()
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect::<Vec<Value>>()
+            })
+            .collect();
+        assert_eq!(lines.len(), 4);
+        assert!(lines.iter().all(|l| validate(l).is_ok()));
+        assert_eq!(lines[0]["JobsFinished"], 1.0);
+        assert_eq!(lines[1]["JobDuration"], 12.0);
+        assert_eq!(lines[2]["EventsReceived"], 1.0);
+        assert_eq!(lines[3]["StoreCalls"], 3.0);
+        // Never more than HELD_BYTES held: past it, the held lines are written at once.
+        let module = "m".repeat(400);
+        let mut before = writes.0.lock().unwrap().len();
+        let mut held = 0;
+        for _ in 0..100 {
+            emf.hold(
+                &[("module", &module)],
+                &[("ModulesDispatched", 1.0, Unit::Count)],
+            );
+            let now = writes.0.lock().unwrap().len();
+            if now > before {
+                assert!(held * 400 <= HELD_BYTES && held > 0, "{held} lines held");
+                held = 0;
+                before = now;
+            }
+            held += 1;
+        }
+        assert!(
+            writes
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .skip(2)
+                .all(|w| w.len() <= HELD_BYTES + 1024)
+        );
+        assert!(
+            writes.0.lock().unwrap().len() > 2,
+            "the cap wrote held lines"
+        );
+    }
+
+    #[test]
     fn registered_metrics_emit_on_pipeline_signals() {
         let captured = MemoryWriter::default();
         let emf = Arc::new(Emf::to_writer("Switchyard", Box::new(captured.clone())));
@@ -460,6 +586,7 @@ mod tests {
             })
             .unwrap();
         let lines = captured.lines();
+        assert_eq!(lines.len(), 3);
         assert!(lines.iter().all(|l| validate(l).is_ok()));
         assert_eq!(lines[0]["SignatureFailures"], 1.0);
         assert_eq!(lines[1]["status"], "succeeded");

@@ -139,6 +139,14 @@ async fn pump(
 
 /// An app for `manifests` whose store is behind `proxy`.
 async fn app_behind(proxy: &FaultProxy, manifests: &[String]) -> TestApp {
+    app_behind_with(proxy, manifests, None).await
+}
+
+async fn app_behind_with(
+    proxy: &FaultProxy,
+    manifests: &[String],
+    hooks: Option<Arc<switchyard::hooks::Hooks>>,
+) -> TestApp {
     let table = unique_table();
     let direct = dynamo_client(&dynamodb_endpoint(), &Counter::default()).await;
     DynamoStore::create_table(&direct, &table).await.unwrap();
@@ -147,6 +155,7 @@ async fn app_behind(proxy: &FaultProxy, manifests: &[String]) -> TestApp {
         Options {
             dynamodb: Some(proxy.url.clone()),
             table: Some(table),
+            hooks,
             ..Default::default()
         },
     )
@@ -156,7 +165,18 @@ async fn app_behind(proxy: &FaultProxy, manifests: &[String]) -> TestApp {
 #[tokio::test]
 async fn the_store_stopping_mid_stream_answers_503_dispatches_nothing_and_loses_nothing() {
     let proxy = FaultProxy::start(dynamodb_endpoint().replace("http://", "")).await;
-    let app = app_behind(&proxy, &[module("reviewer", "")]).await;
+    // Every delivery that reaches dispatch ends with `event_completed`, a store failure
+    // included (`error`): the metrics' held lines go out with it.
+    let hooks = Arc::new(switchyard::hooks::Hooks::default());
+    let outcomes: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let seen = outcomes.clone();
+    hooks.event_completed.on(0, move |c| {
+        seen.lock()
+            .unwrap()
+            .push(format!("{} {}", c.event_id, c.outcome));
+        Ok(())
+    });
+    let app = app_behind_with(&proxy, &[module("reviewer", "")], Some(hooks)).await;
     for i in 0..5 {
         let (s, b) = app
             .github(
@@ -193,6 +213,16 @@ async fn the_store_stopping_mid_stream_answers_503_dispatches_nothing_and_loses_
         );
     }
     assert_eq!(app.invokes.get(), 5);
+    let during: Vec<String> = (outcomes.lock().unwrap().iter())
+        .filter(|o| o.starts_with("during-"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        during,
+        ["during-0 error", "during-1 error", "during-2 error"],
+        "{:?}",
+        outcomes.lock().unwrap()
+    );
 
     // It comes back: what was accepted before is intact, the refused deliveries go through
     // when redelivered, each once.

@@ -88,7 +88,8 @@ pub struct EventCompleted {
     pub event_id: String,
     /// Event type.
     pub event_type: String,
-    /// `dispatched`, `incomplete`, `duplicate`, `conflict`, `in_progress`, `filtered`.
+    /// `dispatched`, `incomplete`, `duplicate`, `conflict`, `in_progress`, `filtered`, or
+    /// `error` (the store failed before any invoke went out: the delivery is answered 5xx).
     pub outcome: &'static str,
     /// Jobs dispatched.
     pub jobs: usize,
