@@ -477,6 +477,19 @@ mod tests {
         assert!(validate(&text_metric).is_err());
     }
 
+    /// A job of `notify` succeeded in 12 ms.
+    fn finish_a_job(hooks: &Hooks) {
+        hooks
+            .job_finished
+            .dispatch(&crate::hooks::JobFinished {
+                module: "notify".into(),
+                job_id: "j".into(),
+                status: crate::store::JobStatus::Succeeded,
+                duration: Duration::from_millis(12),
+            })
+            .unwrap();
+    }
+
     #[test]
     fn held_lines_go_out_with_the_next_emitted_one_in_one_write() {
         /// Each `write` call's bytes.
@@ -496,15 +509,7 @@ mod tests {
         let hooks = Hooks::default();
         emf.register(&hooks);
         // A job's two lines: the first held, both written with the second.
-        hooks
-            .job_finished
-            .dispatch(&crate::hooks::JobFinished {
-                module: "notify".into(),
-                job_id: "j".into(),
-                status: crate::store::JobStatus::Succeeded,
-                duration: Duration::from_millis(12),
-            })
-            .unwrap();
+        finish_a_job(&hooks);
         emf.hold(
             &[("source", "github")],
             &[("EventsReceived", 1.0, Unit::Count)],
@@ -576,15 +581,7 @@ mod tests {
                 reason: "signature does not match".into(),
             })
             .unwrap();
-        hooks
-            .job_finished
-            .dispatch(&crate::hooks::JobFinished {
-                module: "notify".into(),
-                job_id: "j".into(),
-                status: crate::store::JobStatus::Succeeded,
-                duration: Duration::from_millis(12),
-            })
-            .unwrap();
+        finish_a_job(&hooks);
         let lines = captured.lines();
         assert_eq!(lines.len(), 3);
         assert!(lines.iter().all(|l| validate(l).is_ok()));

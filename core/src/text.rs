@@ -5,7 +5,12 @@
 
 /// The parts joined, in one allocation of the exact size.
 pub fn concat(parts: &[&str]) -> String {
-    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    concat_reserving(parts, 0)
+}
+
+/// The parts joined, with room for `extra` more bytes (a number pushed after them).
+pub fn concat_reserving(parts: &[&str], extra: usize) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + extra);
     for part in parts {
         out.push_str(part);
     }

@@ -2,7 +2,7 @@
 //! domain's identities, job ids and cooldown entities, are `switchyard_core::store::ids`).
 
 use sha2::{Digest, Sha256};
-use switchyard_core::text::{concat, push_decimal};
+use switchyard_core::text::{concat, concat_reserving, push_decimal};
 
 /// Sort key of event items.
 pub const EVENT_SK: &str = "EVENT";
@@ -73,10 +73,7 @@ pub fn shard_of(id: &str, shards: u16) -> u16 {
 
 /// `parts` then `shard` in two digits at least.
 fn shard_key(parts: &[&str], shard: u16) -> String {
-    let mut key = String::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + 3);
-    for part in parts {
-        key.push_str(part);
-    }
+    let mut key = concat_reserving(parts, 3);
     push_decimal(&mut key, u64::from(shard), 2);
     key
 }
@@ -104,8 +101,9 @@ pub fn time_sort(t: time::OffsetDateTime, suffix: &str) -> String {
         Ok(ms) => {
             let mut key = String::with_capacity(14 + suffix.len());
             push_decimal(&mut key, ms, 13);
-            key.push('#');
-            key.push_str(suffix);
+            for part in ["#", suffix] {
+                key.push_str(part);
+            }
             key
         }
         // Before 1970: never on the request path.

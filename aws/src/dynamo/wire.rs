@@ -327,7 +327,7 @@ impl Signer {
         for part in ["x-amz-target:", target, "\n\n", signed, "\n"] {
             canonical.push_str(part);
         }
-        canonical.push_str(hex_of(&Sha256::digest(body), &mut [0; 64]));
+        canonical.push_str(hex_of(Sha256::digest(body).into(), &mut [0; 64]));
         let scope = concat(&[&self.day, "/", region, "/dynamodb/aws4_request"]);
         let to_sign = concat(&[
             "AWS4-HMAC-SHA256\n",
@@ -335,10 +335,10 @@ impl Signer {
             "\n",
             &scope,
             "\n",
-            hex_of(&Sha256::digest(canonical.as_bytes()), &mut [0; 64]),
+            hex_of(Sha256::digest(canonical.as_bytes()).into(), &mut [0; 64]),
         ]);
         let mut signature = [0; 64];
-        let signature = hex_of(&hmac(&self.key, to_sign.as_bytes()), &mut signature);
+        let signature = hex_of(hmac(&self.key, to_sign.as_bytes()), &mut signature);
         concat(&[
             "AWS4-HMAC-SHA256 Credential=",
             self.credentials.access_key_id(),
@@ -362,11 +362,10 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// The 32 bytes of a digest as 64 lowercase hex digits, written into `out`.
-fn hex_of<'a>(digest: &[u8], out: &'a mut [u8; 64]) -> &'a str {
-    // 32 bytes fill the 64 digits exactly; anything else leaves the digits it did not reach
-    // as zeros, which no caller passes.
-    let _ = hex::encode_to_slice(digest.get(..32).unwrap_or(digest), &mut out[..]);
+/// A 32-byte digest as 64 lowercase hex digits, written into `out`.
+fn hex_of(digest: [u8; 32], out: &mut [u8; 64]) -> &str {
+    // 32 bytes fill the 64 digits exactly: neither step can fail.
+    let _ = hex::encode_to_slice(digest, &mut out[..]);
     std::str::from_utf8(out).unwrap_or_default()
 }
 

@@ -553,34 +553,32 @@ impl Dispatcher {
             }));
         }
         let (result, store) = crate::store::usage::measure(self.accept(registry, event)).await;
-        {
-            let (label, jobs, skipped, failed) = match &result {
-                Err(_) => ("error", 0, 0, 0),
-                Ok((outcome, filtered)) => match outcome {
-                    Outcome::Dispatched(d) if *filtered => {
-                        ("filtered", d.jobs.len(), d.skipped.len(), 0)
-                    }
-                    Outcome::Dispatched(d) => ("dispatched", d.jobs.len(), d.skipped.len(), 0),
-                    Outcome::Incomplete(d) => {
-                        ("incomplete", d.jobs.len(), d.skipped.len(), d.failed.len())
-                    }
-                    Outcome::Duplicate { .. } => ("duplicate", 0, 0, 0),
-                    Outcome::Conflict => ("conflict", 0, 0, 0),
-                    Outcome::InProgress { .. } => ("in_progress", 0, 0, 0),
-                },
-            };
-            log_failures(self.hooks.event_completed.dispatch(&EventCompleted {
-                source: event.source.clone(),
-                event_id: event.id.clone(),
-                event_type: event.event_type.as_str().to_owned(),
-                outcome: label,
-                jobs,
-                skipped,
-                failed,
-                duration: started.elapsed(),
-                store,
-            }));
-        }
+        let (label, jobs, skipped, failed) = match &result {
+            Err(_) => ("error", 0, 0, 0),
+            Ok((outcome, filtered)) => match outcome {
+                Outcome::Dispatched(d) if *filtered => {
+                    ("filtered", d.jobs.len(), d.skipped.len(), 0)
+                }
+                Outcome::Dispatched(d) => ("dispatched", d.jobs.len(), d.skipped.len(), 0),
+                Outcome::Incomplete(d) => {
+                    ("incomplete", d.jobs.len(), d.skipped.len(), d.failed.len())
+                }
+                Outcome::Duplicate { .. } => ("duplicate", 0, 0, 0),
+                Outcome::Conflict => ("conflict", 0, 0, 0),
+                Outcome::InProgress { .. } => ("in_progress", 0, 0, 0),
+            },
+        };
+        log_failures(self.hooks.event_completed.dispatch(&EventCompleted {
+            source: event.source.clone(),
+            event_id: event.id.clone(),
+            event_type: event.event_type.as_str().to_owned(),
+            outcome: label,
+            jobs,
+            skipped,
+            failed,
+            duration: started.elapsed(),
+            store,
+        }));
         result.map(|(outcome, _)| outcome)
     }
 
