@@ -129,19 +129,22 @@ fn encode_value<T: serde::Serialize>(key: &str, value: &T) -> Result<AttributeVa
 /// Builds `SET #a0 = :v0, ...` with names and values, so reserved words need no care. The
 /// clauses are written into one string as they come (a delivery's writes set about thirty
 /// attributes; a `format!` and a `Vec` entry each were measurable).
+/// Names and values are lists, not maps: a write has about twenty of each, named by this
+/// code (never by a sender), and hashing them was measurable; a name asked for twice is
+/// listed once.
 struct Expr {
     /// The `SET` clauses, comma-separated.
     sets: String,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
+    names: Vec<(String, String)>,
+    values: Vec<(String, AttributeValue)>,
 }
 
 impl Default for Expr {
     fn default() -> Self {
         Self {
             sets: String::with_capacity(512),
-            names: HashMap::with_capacity(16),
-            values: HashMap::with_capacity(16),
+            names: Vec::with_capacity(24),
+            values: Vec::with_capacity(24),
         }
     }
 }
@@ -149,12 +152,25 @@ impl Default for Expr {
 impl Expr {
     fn name(&mut self, attr: &str) -> String {
         let key = concat(&["#", attr]);
-        self.names.insert(key.clone(), attr.to_owned());
+        self.add_name(&key, attr);
         key
+    }
+    /// Lists `#attr` once.
+    fn add_name(&mut self, key: &str, attr: &str) {
+        if !self.names.iter().any(|(k, _)| k == key) {
+            self.names.push((key.to_owned(), attr.to_owned()));
+        }
+    }
+    /// Sets `:placeholder`, replacing an earlier value of the same placeholder.
+    fn add_value(&mut self, key: String, v: AttributeValue) {
+        match self.values.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = v,
+            None => self.values.push((key, v)),
+        }
     }
     fn value(&mut self, placeholder: &str, v: AttributeValue) -> String {
         let key = concat(&[":", placeholder]);
-        self.values.insert(key.clone(), v);
+        self.add_value(key.clone(), v);
         key
     }
     /// Starts a clause: the separator after the one before.
@@ -166,8 +182,8 @@ impl Expr {
     }
     /// `#attr = :set_attr`.
     fn set(&mut self, attr: &str, v: AttributeValue) {
-        self.names.insert(concat(&["#", attr]), attr.to_owned());
-        self.values.insert(concat(&[":set_", attr]), v);
+        self.add_name(&concat(&["#", attr]), attr);
+        self.add_value(concat(&[":set_", attr]), v);
         let sets = self.clause();
         for part in ["#", attr, " = :set_", attr] {
             sets.push_str(part);
@@ -175,8 +191,8 @@ impl Expr {
     }
     /// `#attr = if_not_exists(#attr, :first_attr)`: the first write's value is kept.
     fn set_first(&mut self, attr: &str, v: AttributeValue) {
-        self.names.insert(concat(&["#", attr]), attr.to_owned());
-        self.values.insert(concat(&[":first_", attr]), v);
+        self.add_name(&concat(&["#", attr]), attr);
+        self.add_value(concat(&[":first_", attr]), v);
         let sets = self.clause();
         for part in [
             "#",
@@ -480,10 +496,10 @@ impl DynamoStore {
             condition: Some(
                 "attribute_not_exists(pk) OR expires_at <= :now OR job_id = :job".into(),
             ),
-            values: HashMap::from([
+            values: vec![
                 (":now".into(), n(now)),
                 (":job".into(), s(job.job_id.clone())),
-            ]),
+            ],
             // The holder's expiry comes back with the refusal, for the explanation.
             old_on_failure: true,
             ..Default::default()
@@ -617,16 +633,16 @@ impl DynamoStore {
             key: job_key(job_id),
             update: Some("SET #status = :failed, #error = :error, finished_at = :now".into()),
             condition: Some("#status = :queued".into()),
-            names: HashMap::from([
+            names: vec![
                 ("#status".into(), "status".into()),
                 ("#error".into(), "error".into()),
-            ]),
-            values: HashMap::from([
+            ],
+            values: vec![
                 (":failed".into(), s(JobStatus::Failed.as_str())),
                 (":queued".into(), s(JobStatus::Queued.as_str())),
                 (":error".into(), s(crate::store::bounded(error, 1024))),
                 (":now".into(), s(rfc3339(now))),
-            ]),
+            ],
             ..Default::default()
         };
         match self.wire.write(&self.table, write).await {
@@ -1211,17 +1227,20 @@ impl SchedulerStore for DynamoStore {
 // Parts stay well under DynamoDB's 400 KB item limit, with room for the key and attributes.
 const PAYLOAD_PART_BYTES: usize = 350 * 1024;
 
-// zstd level 3 on the 35 KB pull request: 4,664 bytes (7.6:1) in about 90 us; level 1 is
-// 4,960 bytes, level 9 4,096 bytes at 570 us, deflate (fast) 5,604 bytes at 390 us
-// (docs/performance.md, "Compression").
-const PAYLOAD_ZSTD_LEVEL: i32 = 3;
+// zstd level 1, with the small tables below: the 29 KB compact pull request packs into
+// 3,661 bytes in 47.5 us, level 3 into 3,541 bytes in 59.2 us (cold, median of 200); both
+// bill 4 write units. Over the 19 forge fixtures level 1 stores 3.3 % more bytes, which
+// moves no fixture's units, for a fifth less of the compression's CPU, which item 7 of the
+// storage issue counts (docs/performance.md, sessions 16 and 17). Level 9 packs the pull
+// request's indented 35 KB into 4,096 bytes at 570 us, deflate (fast) 5,604 bytes at 390 us.
+const PAYLOAD_ZSTD_LEVEL: i32 = 1;
 
 // Match tables for a text of at most SMALL_PACK_BYTES: 2^12 hash and 2^12 chain entries
 // (32 KB). For the 29 KB compact pull request level 3 picks 2^16 and 2^15 (384 KB), whose
 // lookups miss cache and evict the rest of the delivery's data. The 19 forge fixtures,
 // compact, pack into 23,467 bytes instead of 23,426 (+0.2 %), and zstd's share of
 // `make load`'s router samples falls from 20 % to 14 % (docs/performance.md, session 15).
-// Larger texts get level 3's own tables.
+// Larger texts get the level's own tables.
 const SMALL_PACK_BYTES: usize = 64 * 1024;
 const SMALL_HASH_LOG: u32 = 12;
 const SMALL_CHAIN_LOG: u32 = 12;
@@ -1409,13 +1428,13 @@ impl JobStore for DynamoStore {
                 "#status = :queued AND (attribute_not_exists(cancel_requested) OR cancel_requested = :no)"
                     .into(),
             ),
-            names: HashMap::from([("#status".into(), "status".into())]),
-            values: HashMap::from([
+            names: vec![("#status".into(), "status".into())],
+            values: vec![
                 (":running".into(), s(JobStatus::Running.as_str())),
                 (":queued".into(), s(JobStatus::Queued.as_str())),
                 (":no".into(), AttributeValue::Bool(false)),
                 (":now".into(), s(rfc3339(now))),
-            ]),
+            ],
             old_on_failure: true,
             ..Default::default()
         };
@@ -1449,11 +1468,11 @@ impl JobStore for DynamoStore {
                 "attribute_exists(pk) AND (attribute_not_exists(journal) OR size(journal) < :max)"
                     .into(),
             ),
-            values: HashMap::from([
+            values: vec![
                 (":empty".into(), AttributeValue::L(Vec::new())),
                 (":line".into(), AttributeValue::L(vec![s(line)])),
                 (":max".into(), n(crate::store::JOURNAL_MAX_LINES as i64)),
-            ]),
+            ],
             ..Default::default()
         };
         match self.wire.write(&self.table, write).await {
@@ -1532,10 +1551,22 @@ mod tests {
             e.update_expression(" REMOVE #status"),
             "SET #status = :set_status, #received_at = if_not_exists(#received_at, :first_received_at) REMOVE #status"
         );
-        assert_eq!(e.names.len(), 2);
-        assert_eq!(e.names["#received_at"], "received_at");
-        assert_eq!(e.values[":set_status"], s("queued"));
-        assert_eq!(e.values[":first_received_at"], s("t0"));
+        // `#status` asked for twice, listed once; a placeholder set again holds the last value.
+        assert_eq!(
+            e.names,
+            [
+                ("#status".to_owned(), "status".to_owned()),
+                ("#received_at".to_owned(), "received_at".to_owned())
+            ]
+        );
+        e.value("first_received_at", s("t1"));
+        assert_eq!(
+            e.values,
+            [
+                (":set_status".to_owned(), s("queued")),
+                (":first_received_at".to_owned(), s("t1"))
+            ]
+        );
     }
 
     #[test]
@@ -1583,7 +1614,7 @@ mod tests {
             assert_eq!(packed, fresh(json, small), "round {round}");
             assert_eq!(unpack(&packed, json.len()).unwrap(), json);
         }
-        // The large text went through level 3's own tables, not the small ones.
+        // The large text went through the level's own tables, not the small ones.
         assert_eq!(
             pack(&c, "test").unwrap(),
             zstd::bulk::compress(&c, PAYLOAD_ZSTD_LEVEL).unwrap()

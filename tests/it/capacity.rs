@@ -457,3 +457,89 @@ async fn a_lease_finds_the_job_behind_more_than_1_mb_of_leased_queue_items() {
     let queries = usage.operations.iter().filter(|o| **o == "Query").count();
     assert!(queries >= 12, "paged past 1,200 leased items: {usage:?}");
 }
+
+#[tokio::test]
+async fn a_queued_context_is_text_while_its_item_fits_one_write_unit_and_compressed_beyond() {
+    use switchyard::store::{DispatchStore as _, WorkQueue as _};
+    let pull = pull_module("packer");
+    let m = metered(&[pull]).await;
+    let store = m.app.store.clone();
+    let now = m.app.clock.now_time();
+    let target = switchyard::manifest::PullTarget {
+        lease: std::time::Duration::from_secs(300),
+        max_attempts: 3,
+    };
+    let small = serde_json::json!({"job_id": "small", "event": {"payload": null}});
+    // Over 1 KB of text that compresses well: stored compressed.
+    let large = serde_json::json!({"job_id": "large", "notes": "abc ".repeat(400)});
+    for (id, context) in [("small", &small), ("large", &large)] {
+        let job = switchyard::store::JobRecord {
+            job_id: id.into(),
+            module: "packer".into(),
+            function: "pull".into(),
+            event_source: "github".into(),
+            event_id: id.into(),
+            entity: "e".into(),
+            trigger: "webhook".into(),
+            status: switchyard::store::JobStatus::Queued,
+            attempts: 1,
+            created_at: switchyard::store::rfc3339(now),
+            started_at: None,
+            finished_at: None,
+            error: None,
+            output: None,
+            cancel_requested: false,
+            journal: Vec::new(),
+            lease_holder: None,
+            lease_expires_at: None,
+            max_attempts: Some(3),
+            expires_at: now.unix_timestamp() + 86_400,
+        };
+        let claim = switchyard::store::Claim {
+            job: job.clone(),
+            cooldown_until: None,
+            pull: Some(target),
+        };
+        assert_eq!(store.claim(&[claim], now).await.unwrap().claimed, [0]);
+        let (queued, usage) =
+            measure(store.enqueue(&job, &serde_json::to_vec(context).unwrap(), target, now)).await;
+        queued.unwrap();
+        if id == "small" {
+            assert_eq!(usage.write_units, 1.0, "{usage:?}");
+        }
+    }
+    let items = m.app.items("QUEUE#packer").await;
+    let kind = |job: &str| {
+        let item = (items.iter())
+            .find(|i| i.get("job_id") == Some(&AttributeValue::S(job.into())))
+            .unwrap_or_else(|| panic!("queue item of {job}: {items:?}"));
+        match &item["context"] {
+            AttributeValue::S(text) => {
+                assert_eq!(serde_json::from_str::<Value>(text).unwrap(), small);
+                "text"
+            }
+            AttributeValue::B(blob) => {
+                assert!(
+                    blob.as_ref().len() < 400,
+                    "compressed: {}",
+                    blob.as_ref().len()
+                );
+                "compressed"
+            }
+            other => panic!("context {other:?}"),
+        }
+    };
+    assert_eq!(kind("small"), "text");
+    assert_eq!(kind("large"), "compressed");
+    let mut leased = Vec::new();
+    for _ in 0..2 {
+        let job = store.lease(&["packer".to_owned()], "w", now).await.unwrap();
+        let job = job.expect("a queued job");
+        leased.push((job.job.job_id.clone(), job.context));
+    }
+    leased.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        leased,
+        [("large".to_owned(), large), ("small".to_owned(), small)]
+    );
+}

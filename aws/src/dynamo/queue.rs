@@ -249,8 +249,8 @@ impl DynamoStore {
             .job_tx_update(&c.job_id)
             .update_expression(e.update_expression(""))
             .condition_expression(format!("{status_name} = {running}"))
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
+            .set_expression_attribute_names(Some(e.names.into_iter().collect()))
+            .set_expression_attribute_values(Some(e.values.into_iter().collect()))
             .build()
             .map_err(unavailable("queue_close"))?;
         let delete = self
@@ -343,8 +343,15 @@ impl DynamoStore {
                 key: queue_pk.clone(),
                 reason: "queue item vanished after its lease".into(),
             })?;
-        let context = match item.get("context").and_then(|v| v.as_b().ok()) {
-            Some(blob) => {
+        let context = match item.get("context") {
+            // A small context, stored as its JSON text.
+            Some(AttributeValue::S(text)) => {
+                serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+                    key: queue_pk.clone(),
+                    reason: e.to_string(),
+                })?
+            }
+            Some(AttributeValue::B(blob)) => {
                 // Bounded by the item limit (400 KB) times zstd's ratio ceiling of the
                 // contexts we write; a corrupt blob fails here, not later.
                 let json = super::unpack(blob.as_ref(), 64 << 20).map_err(|reason| {
@@ -358,7 +365,7 @@ impl DynamoStore {
                     reason: e.to_string(),
                 })?
             }
-            None => serde_json::Value::Null,
+            _ => serde_json::Value::Null,
         };
         let Some(job) = self.get_job(&c.job_id).await? else {
             return Ok(None);
@@ -383,7 +390,8 @@ pub(super) fn item_key(job: &JobRecord, shards: u16) -> (String, String) {
 }
 
 impl DynamoStore {
-    /// The queue item of a claimed pull job, with its context compressed.
+    /// The queue item of a claimed pull job. Its context is kept as JSON text when the item
+    /// still fits one write unit that way, compressed otherwise (see [`CONTEXT_TEXT_BYTES`]).
     fn queue_item(
         &self,
         job: &JobRecord,
@@ -392,8 +400,7 @@ impl DynamoStore {
         now: OffsetDateTime,
     ) -> Result<HashMap<String, AttributeValue>, StoreError> {
         let (pk, sk) = item_key(job, self.shards);
-        let compressed = super::pack(context, "enqueue")?;
-        let mut item = HashMap::new();
+        let mut item = HashMap::with_capacity(9);
         item.insert("pk".to_owned(), s(&pk));
         item.insert("sk".to_owned(), s(&sk));
         item.insert("job_id".to_owned(), s(&job.job_id));
@@ -401,13 +408,37 @@ impl DynamoStore {
         item.insert("attempts".to_owned(), n(0));
         item.insert("max_attempts".to_owned(), n(i64::from(pull.max_attempts)));
         item.insert("lease_seconds".to_owned(), n(lease_seconds(pull)));
-        item.insert(
-            "context".to_owned(),
-            AttributeValue::B(Blob::new(compressed)),
-        );
         item.insert("expires_at".to_owned(), n(job.expires_at));
+        let context = match std::str::from_utf8(context) {
+            Ok(text) if stored_size(&item) + "context".len() + text.len() <= CONTEXT_TEXT_BYTES => {
+                s(text)
+            }
+            _ => AttributeValue::B(Blob::new(super::pack(context, "enqueue")?)),
+        };
+        item.insert("context".to_owned(), context);
         Ok(item)
     }
+}
+
+/// A queue item whose context as JSON text keeps it within this many bytes stores it so; a
+/// larger one is compressed. One write unit is 1 KB: a pull request's context (674 bytes,
+/// 416 compressed) fits beside the item's other 200-odd bytes, and compressing it cost about
+/// 25 µs of a delivery's CPU for no unit saved (docs/performance.md).
+pub(super) const CONTEXT_TEXT_BYTES: usize = 1024;
+
+/// An item's size as DynamoDB bills it: each attribute's name and value bytes (numbers
+/// counted as their decimal text, an upper bound of DynamoDB's own count).
+fn stored_size(item: &HashMap<String, AttributeValue>) -> usize {
+    (item.iter())
+        .map(|(k, v)| {
+            k.len()
+                + match v {
+                    AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+                    AttributeValue::B(b) => b.as_ref().len(),
+                    _ => 8,
+                }
+        })
+        .sum()
 }
 
 /// A pull target's lease in seconds, as stored.
@@ -596,8 +627,8 @@ impl WorkQueue for DynamoStore {
             .condition_expression(format!(
                 "{status_name} = {running} AND lease_token = {token_value}"
             ))
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
+            .set_expression_attribute_names(Some(e.names.into_iter().collect()))
+            .set_expression_attribute_values(Some(e.values.into_iter().collect()))
             .build()
             .map_err(unavailable("finish_leased"))?;
         let delete = self

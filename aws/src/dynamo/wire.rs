@@ -432,10 +432,10 @@ pub struct Write {
     pub update: Option<String>,
     /// The condition.
     pub condition: Option<String>,
-    /// Expression attribute names.
-    pub names: HashMap<String, String>,
-    /// Expression attribute values.
-    pub values: Item,
+    /// Expression attribute names (`#name`, attribute), each listed once.
+    pub names: Vec<(String, String)>,
+    /// Expression attribute values (`:placeholder`, value), each listed once.
+    pub values: Vec<(String, AttributeValue)>,
     /// Ask for the item as it was before (`ReturnValues: ALL_OLD`).
     pub old: bool,
     /// Ask for the item as it stands when the condition fails.
@@ -478,8 +478,13 @@ impl Wire {
             body.raw("}");
         }
         if !write.values.is_empty() {
-            body.raw(",\"ExpressionAttributeValues\":");
-            body.item(&write.values);
+            body.raw(",\"ExpressionAttributeValues\":{");
+            for (i, (k, v)) in write.values.iter().enumerate() {
+                body.comma(i);
+                body.key(k);
+                body.value(v);
+            }
+            body.raw("}");
         }
         if write.old {
             body.raw(",\"ReturnValues\":\"ALL_OLD\"");
