@@ -17,10 +17,11 @@
 //! | `JobDuration` | Milliseconds | module |
 //!
 //! A delivery's lines go out together, in one `write`, with its `event_completed` line
-//! (which fires for every delivery that reached dispatch, a store failure included).
+//! (which fires for every delivery that reached dispatch, a store failure included). On
+//! standard output the process's log lines can join them ([`stdout_log_line`]).
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 
@@ -45,7 +46,7 @@ fn source_dimension(source: &str) -> &str {
 /// three. At most [`HELD_BYTES`] are ever held.
 pub struct Emf {
     namespace: String,
-    out: Mutex<Out>,
+    out: Arc<Mutex<Out>>,
 }
 
 /// The writer and the lines held for it.
@@ -56,6 +57,91 @@ struct Out {
 
 /// Held lines past this size are written at once.
 pub const HELD_BYTES: usize = 8 * 1024;
+
+impl Out {
+    /// Holds `line` (when `hold` and it fits [`HELD_BYTES`]) or writes it now, after the
+    /// lines held before it, in one write.
+    fn push(&mut self, line: Vec<u8>, hold: bool) {
+        if hold && self.held.len() + line.len() <= HELD_BYTES {
+            self.held.extend_from_slice(&line);
+            return;
+        }
+        let text = if self.held.is_empty() {
+            line
+        } else {
+            let mut all = std::mem::take(&mut self.held);
+            all.extend_from_slice(&line);
+            all
+        };
+        // A line that cannot be written is dropped; it never fails a request.
+        let _ = self.writer.write_all(&text);
+        let _ = self.writer.flush();
+    }
+}
+
+/// The process's standard output as EMF and log lines share it.
+fn stdout_out() -> &'static Arc<Mutex<Out>> {
+    static OUT: OnceLock<Arc<Mutex<Out>>> = OnceLock::new();
+    OUT.get_or_init(|| {
+        Arc::new(Mutex::new(Out {
+            writer: Box::new(std::io::stdout()),
+            held: Vec::new(),
+        }))
+    })
+}
+
+/// One log line for standard output, written when dropped. A line that `may_wait` (the
+/// router's log writer passes `true` for INFO and below) joins the EMF lines held there
+/// when there are some, and goes out with them in the same `write`, at the `emit` that ends
+/// their unit of work; it never waits alone: with nothing held, or as a WARN or ERROR, it
+/// is written at once (after whatever was held, so lines keep their order). A delivery's
+/// `dispatched` line was its own `write` (about 11 µs of a delivery's CPU writing to a file,
+/// docs/performance.md, session 17).
+pub fn stdout_log_line(may_wait: bool) -> LogLine {
+    LogLine {
+        out: stdout_out().clone(),
+        line: Vec::new(),
+        may_wait,
+    }
+}
+
+/// A log line being written; see [`stdout_log_line`].
+pub struct LogLine {
+    out: Arc<Mutex<Out>>,
+    line: Vec<u8>,
+    may_wait: bool,
+}
+
+impl std::fmt::Debug for LogLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogLine")
+            .field("bytes", &self.line.len())
+            .field("may_wait", &self.may_wait)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.line.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        if self.line.is_empty() {
+            return;
+        }
+        let line = std::mem::take(&mut self.line);
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let hold = self.may_wait && !out.held.is_empty();
+        out.push(line, hold);
+    }
+}
 
 impl std::fmt::Debug for Emf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -112,19 +198,32 @@ impl Unit {
 }
 
 impl Emf {
-    /// EMF on standard output.
+    /// EMF on standard output, through the process's one standard-output buffer (which
+    /// [`stdout_log_line`]s share).
     pub fn stdout(namespace: impl Into<String>) -> Self {
-        Self::to_writer(namespace, Box::new(std::io::stdout()))
+        Self {
+            namespace: namespace.into(),
+            out: stdout_out().clone(),
+        }
     }
 
     /// EMF into any writer (tests).
     pub fn to_writer(namespace: impl Into<String>, out: Box<dyn Write + Send>) -> Self {
         Self {
             namespace: namespace.into(),
-            out: Mutex::new(Out {
+            out: Arc::new(Mutex::new(Out {
                 writer: out,
                 held: Vec::new(),
-            }),
+            })),
+        }
+    }
+
+    /// A log line for this EMF's writer (see [`stdout_log_line`]).
+    pub fn log_line(&self, may_wait: bool) -> LogLine {
+        LogLine {
+            out: self.out.clone(),
+            line: Vec::new(),
+            may_wait,
         }
     }
 
@@ -185,21 +284,7 @@ impl Emf {
         }
         line.extend_from_slice(b"}\n");
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let out = &mut *out;
-        if !now && out.held.len() + line.len() <= HELD_BYTES {
-            out.held.extend_from_slice(&line);
-            return;
-        }
-        let text = if out.held.is_empty() {
-            line
-        } else {
-            let mut all = std::mem::take(&mut out.held);
-            all.extend_from_slice(&line);
-            all
-        };
-        // A metrics line that cannot be written is dropped; it never fails a request.
-        let _ = out.writer.write_all(&text);
-        let _ = out.writer.flush();
+        out.push(line, !now);
     }
 
     /// Registers switchyard's metrics on `hooks` (priority 1000: after user handlers).
@@ -488,6 +573,61 @@ mod tests {
                 duration: Duration::from_millis(12),
             })
             .unwrap();
+    }
+
+    #[test]
+    fn a_log_line_joins_held_lines_and_never_waits_alone() {
+        #[derive(Clone, Default)]
+        struct Writes(Arc<Mutex<Vec<String>>>);
+        impl Write for Writes {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(buf).into());
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let writes = Writes::default();
+        let emf = Emf::to_writer("Switchyard", Box::new(writes.clone()));
+        let log = |may_wait: bool, text: &str| {
+            let mut line = emf.log_line(may_wait);
+            line.write_all(text.as_bytes()).unwrap();
+        };
+        let count = || writes.0.lock().unwrap().len();
+        // Nothing held: written at once, even when it may wait.
+        log(true, "INFO serving\n");
+        assert_eq!(count(), 1);
+        // A delivery's held line: the log line joins it, and both go out with the emit.
+        emf.hold(
+            &[("source", "github")],
+            &[("EventsReceived", 1.0, Unit::Count)],
+        );
+        log(true, "INFO dispatched\n");
+        assert_eq!(count(), 1, "the log line waits with the held metrics line");
+        emf.emit(&[("source", "github")], &[("StoreCalls", 3.0, Unit::Count)]);
+        assert_eq!(count(), 2);
+        let last = writes.0.lock().unwrap()[1].clone();
+        let lines: Vec<&str> = last.lines().collect();
+        assert_eq!(lines.len(), 3, "{last}");
+        assert!(lines[0].contains("EventsReceived"));
+        assert_eq!(lines[1], "INFO dispatched");
+        assert!(lines[2].contains("StoreCalls"));
+        // A line that may not wait (WARN) goes out at once, after what was held.
+        emf.hold(
+            &[("source", "github")],
+            &[("EventsReceived", 1.0, Unit::Count)],
+        );
+        log(false, "WARN store slow\n");
+        assert_eq!(count(), 3);
+        let last = writes.0.lock().unwrap()[2].clone();
+        assert!(
+            last.starts_with("{") && last.ends_with("WARN store slow\n"),
+            "{last}"
+        );
     }
 
     #[test]

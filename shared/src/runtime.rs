@@ -17,6 +17,29 @@ use crate::store::DynamoStore;
 /// A start-up failure, with the reason in its text.
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Log lines on standard output as `lambda_http`'s default subscriber writes them (its
+/// level and format variables), through the buffer the EMF lines share: a delivery's INFO
+/// lines go out in the same `write` as its metrics lines ([`crate::hooks::emf::stdout_log_line`]).
+pub fn init_logging() {
+    lambda_http::tracing::init_default_subscriber_with_writer(SharedStdout);
+}
+
+/// The [`MakeWriter`](lambda_http::tracing::subscriber::fmt::MakeWriter) of [`init_logging`]:
+/// INFO and below may wait for the held metrics lines, WARN and ERROR never do.
+struct SharedStdout;
+
+impl<'a> lambda_http::tracing::subscriber::fmt::MakeWriter<'a> for SharedStdout {
+    type Writer = crate::hooks::emf::LogLine;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        crate::hooks::emf::stdout_log_line(false)
+    }
+
+    fn make_writer_for(&'a self, meta: &lambda_http::tracing::Metadata<'_>) -> Self::Writer {
+        crate::hooks::emf::stdout_log_line(*meta.level() > lambda_http::tracing::Level::WARN)
+    }
+}
+
 /// The store and the dispatcher of a function, from its configuration and its forge
 /// credentials (for `paths:` on pull requests and `report: check`).
 pub async fn dispatcher(

@@ -31,7 +31,7 @@ fn main() -> Result<(), lambda_http::Error> {
 }
 
 async fn run() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
+    switchyard::runtime::init_logging();
     let env = switchyard::secrets::environment().await?;
     let config = Config::from_vars(env.clone())?;
     let (_, dispatcher) = switchyard::runtime::dispatcher(&config, Forges::from_vars(&env)).await?;
