@@ -98,11 +98,7 @@ fn stdout_out() -> &'static Arc<Mutex<Out>> {
 /// `dispatched` line was its own `write` (about 11 µs of a delivery's CPU writing to a file,
 /// docs/performance.md, session 17).
 pub fn stdout_log_line(may_wait: bool) -> LogLine {
-    LogLine {
-        out: stdout_out().clone(),
-        line: Vec::new(),
-        may_wait,
-    }
+    LogLine::to(stdout_out(), may_wait)
 }
 
 /// A log line being written; see [`stdout_log_line`].
@@ -110,6 +106,16 @@ pub struct LogLine {
     out: Arc<Mutex<Out>>,
     line: Vec<u8>,
     may_wait: bool,
+}
+
+impl LogLine {
+    fn to(out: &Arc<Mutex<Out>>, may_wait: bool) -> Self {
+        Self {
+            out: out.clone(),
+            line: Vec::new(),
+            may_wait,
+        }
+    }
 }
 
 impl std::fmt::Debug for LogLine {
@@ -220,11 +226,7 @@ impl Emf {
 
     /// A log line for this EMF's writer (see [`stdout_log_line`]).
     pub fn log_line(&self, may_wait: bool) -> LogLine {
-        LogLine {
-            out: self.out.clone(),
-            line: Vec::new(),
-            may_wait,
-        }
+        LogLine::to(&self.out, may_wait)
     }
 
     /// Writes one EMF line, and any held before it, in one write: the metrics share the

@@ -400,28 +400,7 @@ async fn a_lease_finds_the_job_behind_more_than_1_mb_of_leased_queue_items() {
         .collect::<Vec<()>>()
         .await;
     // The job, claimed and queued as the dispatcher does.
-    let job = switchyard::store::JobRecord {
-        job_id: "behind".into(),
-        module: "builder".into(),
-        function: "pull".into(),
-        event_source: "github".into(),
-        event_id: "x".into(),
-        entity: "e".into(),
-        trigger: "webhook".into(),
-        status: switchyard::store::JobStatus::Queued,
-        attempts: 1,
-        created_at: switchyard::store::rfc3339(now),
-        started_at: None,
-        finished_at: None,
-        error: None,
-        output: None,
-        cancel_requested: false,
-        journal: Vec::new(),
-        lease_holder: None,
-        lease_expires_at: None,
-        max_attempts: Some(3),
-        expires_at: now.unix_timestamp() + 86_400,
-    };
+    let job = pull_job("behind", "builder", now);
     use switchyard::store::DispatchStore as _;
     let claimed = store
         .claim(
@@ -473,28 +452,7 @@ async fn a_queued_context_is_text_while_its_item_fits_one_write_unit_and_compres
     // Over 1 KB of text that compresses well: stored compressed.
     let large = serde_json::json!({"job_id": "large", "notes": "abc ".repeat(400)});
     for (id, context) in [("small", &small), ("large", &large)] {
-        let job = switchyard::store::JobRecord {
-            job_id: id.into(),
-            module: "packer".into(),
-            function: "pull".into(),
-            event_source: "github".into(),
-            event_id: id.into(),
-            entity: "e".into(),
-            trigger: "webhook".into(),
-            status: switchyard::store::JobStatus::Queued,
-            attempts: 1,
-            created_at: switchyard::store::rfc3339(now),
-            started_at: None,
-            finished_at: None,
-            error: None,
-            output: None,
-            cancel_requested: false,
-            journal: Vec::new(),
-            lease_holder: None,
-            lease_expires_at: None,
-            max_attempts: Some(3),
-            expires_at: now.unix_timestamp() + 86_400,
-        };
+        let job = pull_job(id, "packer", now);
         let claim = switchyard::store::Claim {
             job: job.clone(),
             cooldown_until: None,
@@ -542,4 +500,30 @@ async fn a_queued_context_is_text_while_its_item_fits_one_write_unit_and_compres
         leased,
         [("large".to_owned(), large), ("small".to_owned(), small)]
     );
+}
+
+/// A queued pull job `job_id` of `module`, created at `now`, as the dispatcher claims it.
+fn pull_job(job_id: &str, module: &str, now: time::OffsetDateTime) -> switchyard::store::JobRecord {
+    switchyard::store::JobRecord {
+        job_id: job_id.into(),
+        module: module.into(),
+        function: "pull".into(),
+        event_source: "github".into(),
+        event_id: job_id.into(),
+        entity: "e".into(),
+        trigger: "webhook".into(),
+        status: switchyard::store::JobStatus::Queued,
+        attempts: 1,
+        created_at: switchyard::store::rfc3339(now),
+        started_at: None,
+        finished_at: None,
+        error: None,
+        output: None,
+        cancel_requested: false,
+        journal: Vec::new(),
+        lease_holder: None,
+        lease_expires_at: None,
+        max_attempts: Some(3),
+        expires_at: now.unix_timestamp() + 86_400,
+    }
 }
